@@ -1,0 +1,90 @@
+//! Fare sources: one module per provider behind the [`FareSource`] trait.
+//!
+//! Wire types stay private to each provider's file; only domain types
+//! ([`LookupKey`] in, [`Quote`] out) cross the trait. Concurrency, pacing and
+//! de-duplication are not a source's business: [`crate::pool::ProviderPool`]
+//! owns them, so a source only knows how to ask one question.
+
+pub mod amadeus;
+pub mod demo;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{LookupKey, Quote};
+
+/// A provider that can price one [`LookupKey`].
+#[async_trait]
+pub trait FareSource: Send + Sync + 'static {
+    /// A short lower-case name used in logs, cache keys and reports (`"amadeus"`).
+    fn name(&self) -> &'static str;
+
+    /// The provider's documented limits, used when the configuration does not override them.
+    fn default_limits(&self) -> Limits;
+
+    /// Asks for the cheapest offer. `Ok(None)` means the provider answered
+    /// and has no offers: that is an answer, not a failure.
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError>;
+}
+
+/// How hard a provider may be driven.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Requests started per second; `0.0` means unlimited.
+    pub rate_per_sec: f64,
+    /// Time allowed for one request, connect to last byte.
+    pub timeout: Duration,
+}
+
+/// Why a provider did not answer a lookup.
+///
+/// The orchestrator wraps this with the provider and route, so the variants
+/// only say what happened upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FareError {
+    /// The request did not finish within the provider's timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// Could not connect or the connection broke.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// Credentials were rejected; check the provider's client id and secret.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The provider asks us to slow down (HTTP 429 throttle).
+    #[error("rate limited by the provider{}", retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
+    RateLimited {
+        /// How long the provider asked us to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// The provider's quota for the period is used up; retrying will not help.
+    #[error("quota exhausted: {0}")]
+    QuotaExhausted(String),
+    /// The provider rejected the request as invalid (bad airport, past date...).
+    #[error("request rejected (HTTP {status}{}): {message}", code.as_ref().map(|c| format!(", code {c}")).unwrap_or_default())]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The provider's own error code, when it sent one.
+        code: Option<String>,
+        /// The provider's message.
+        message: String,
+    },
+    /// The provider failed on its side (5xx).
+    #[error("provider error (HTTP {status}{}): {message}", code.as_ref().map(|c| format!(", code {c}")).unwrap_or_default())]
+    Upstream {
+        /// HTTP status.
+        status: u16,
+        /// The provider's own error code, when it sent one.
+        code: Option<String>,
+        /// The provider's message.
+        message: String,
+    },
+    /// The response could not be understood (malformed, truncated, wrong type, too large).
+    #[error("unreadable response: {0}")]
+    Decode(String),
+}

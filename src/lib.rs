@@ -1,0 +1,40 @@
+//! farewatch: an async fare-alert engine.
+//!
+//! A routes sheet goes in (origin, destination, dates, the most you will pay,
+//! a phone number); an SMS comes out when a fare drops to your price, once
+//! per drop. The library knows nothing about terminals or exit codes: the
+//! `farewatch` binary owns presentation, and calls [`engine::run_cycle`] and
+//! [`daemon::run`].
+//!
+//! # Layout
+//! - [`domain`]: newtypes parsed at the edge: [`domain::Iata`],
+//!   [`domain::E164`], [`domain::Money`] (integer minor units with a
+//!   currency), [`domain::LookupKey`], [`domain::Quote`].
+//! - [`sheet`]: the routes sheet (CSV file or URL) into [`route::Route`]s,
+//!   with `file:line: column: problem` reports.
+//! - [`rules`]: the pure alert rule (threshold, minimum drop, cooldown, re-arm).
+//! - [`fare`]: the [`fare::FareSource`] trait, one module per provider
+//!   (Amadeus, the offline demo source).
+//! - [`pool`]: one [`pool::ProviderPool`] per provider owns its concurrency
+//!   limit, pacing and timeout.
+//! - [`cache`]: the quote cache (Redis, or in-process).
+//! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, console) and the SMS text.
+//! - [`store`]: durable alert state and the outbox (SQLite).
+//! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report.
+//! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
+//! - [`http`]: the one pooled HTTP client and capped body reading.
+
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+pub mod cache;
+pub mod daemon;
+pub mod domain;
+pub mod engine;
+pub mod fare;
+pub mod http;
+pub mod notify;
+pub mod pool;
+pub mod route;
+pub mod rules;
+pub mod sheet;
+pub mod store;

@@ -1,0 +1,74 @@
+//! Notification channels behind the [`Notifier`] trait, and the SMS text.
+
+pub mod console;
+pub mod sms;
+pub mod twilio;
+
+use async_trait::async_trait;
+
+use crate::domain::E164;
+
+/// A channel that can deliver one text to one recipient.
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    /// A short lower-case name for logs and reports (`"twilio"`).
+    fn name(&self) -> &'static str;
+
+    /// Sends `body` to `to`. Succeeds only once the provider has accepted the message.
+    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError>;
+}
+
+/// What the provider said when it accepted a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The provider's message id (Twilio's `SM...` SID).
+    pub id: String,
+    /// Segments billed, when the provider says.
+    pub segments: Option<u32>,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// The provider refused this message for good (invalid number, recipient
+    /// replied STOP, region not enabled...). Retrying will not help.
+    #[error("rejected by the provider (code {code}): {message}")]
+    Permanent {
+        /// The provider's error code (Twilio: 21211, 21610, ...).
+        code: u32,
+        /// The provider's message.
+        message: String,
+    },
+    /// The credentials or sender configuration are wrong; fix the configuration.
+    #[error("configuration rejected by the provider (code {code}): {message}")]
+    Configuration {
+        /// The provider's error code (Twilio: 20003, 21608, ...).
+        code: u32,
+        /// The provider's message.
+        message: String,
+    },
+    /// The provider says it did not process the request; safe to retry later.
+    #[error("rate limited by the provider (code {code})")]
+    RateLimited {
+        /// The provider's error code (Twilio: 20429).
+        code: u32,
+    },
+    /// The request was never sent (connection refused, DNS): safe to retry.
+    #[error("could not reach the provider: {0}")]
+    Unreachable(String),
+    /// It is unknown whether the provider accepted the message (timeout,
+    /// 5xx, connection lost after sending). Must be reconciled before a resend.
+    #[error("delivery outcome unknown: {0}")]
+    Ambiguous(String),
+    /// Any other refusal (HTTP status with the provider's code and message).
+    #[error("provider error (HTTP {status}, code {code:?}): {message}")]
+    Other {
+        /// HTTP status.
+        status: u16,
+        /// The provider's error code, when it sent one.
+        code: Option<u32>,
+        /// The provider's message.
+        message: String,
+    },
+}

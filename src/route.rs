@@ -1,0 +1,162 @@
+//! One row of the routes sheet, parsed: what to search and whom to tell.
+
+use std::fmt::Write as _;
+
+use crate::domain::{Currency, DateRange, Iata, LookupKey, E164};
+use crate::rules::Rule;
+
+/// Most lookups one sheet row may expand to (airports × dates). A row above
+/// this is reported as an error rather than silently truncated: a typo such
+/// as a year-long range would otherwise spend a provider's quota.
+pub const MAX_LOOKUPS_PER_ROW: usize = 100;
+
+/// A validated sheet row.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The 1-based line of the row in its sheet (for reports).
+    pub line: usize,
+    /// Free text from the `label` column.
+    pub label: Option<String>,
+    /// Origin airports or cities (several joined by `|` in the sheet).
+    pub origins: Vec<Iata>,
+    /// Destination airports or cities.
+    pub destinations: Vec<Iata>,
+    /// Outbound date or range.
+    pub depart: DateRange,
+    /// Return date or range; `None` for one-way.
+    pub return_dates: Option<DateRange>,
+    /// Adult passengers.
+    pub adults: u8,
+    /// The alert rule (its `max_price` carries the row's currency).
+    pub rule: Rule,
+    /// Whom to text.
+    pub recipients: Vec<E164>,
+    /// `false` rows are read and validated but never looked up.
+    pub active: bool,
+}
+
+impl Route {
+    /// The currency prices are requested and compared in.
+    pub fn currency(&self) -> Currency {
+        self.rule.max_price.currency
+    }
+
+    /// Every concrete search the row expands to: origins × destinations ×
+    /// departure days × return days (return not before departure).
+    pub fn lookups(&self) -> Vec<LookupKey> {
+        let mut out = Vec::new();
+        for &origin in &self.origins {
+            for &destination in &self.destinations {
+                if origin == destination {
+                    continue;
+                }
+                for depart in self.depart.days() {
+                    let base = LookupKey {
+                        origin,
+                        destination,
+                        depart,
+                        return_date: None,
+                        adults: self.adults,
+                        currency: self.currency(),
+                    };
+                    match &self.return_dates {
+                        None => out.push(base),
+                        Some(range) => {
+                            out.extend(range.days().filter(|r| *r >= depart).map(|r| LookupKey {
+                                return_date: Some(r),
+                                ..base
+                            }))
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A stable identity for the row's alert state: what it searches and whom
+    /// it tells. Editing the threshold keeps the state; changing the search
+    /// or the recipients starts afresh.
+    pub fn id(&self) -> String {
+        let join = |codes: &[Iata]| {
+            let mut v: Vec<&str> = codes.iter().map(Iata::as_str).collect();
+            v.sort_unstable();
+            v.join("|")
+        };
+        let mut id = format!(
+            "{}>{}:{}",
+            join(&self.origins),
+            join(&self.destinations),
+            self.depart
+        );
+        if let Some(r) = &self.return_dates {
+            let _ = write!(id, ":ret {r}");
+        }
+        let mut phones: Vec<&str> = self.recipients.iter().map(E164::as_str).collect();
+        phones.sort_unstable();
+        let _ = write!(
+            id,
+            ":a{}:{}:{}",
+            self.adults,
+            self.currency(),
+            phones.join("|")
+        );
+        id
+    }
+
+    /// `LHR|LGW-JFK`: a short human name for the row's route.
+    pub fn route_name(&self) -> String {
+        let join = |codes: &[Iata]| codes.iter().map(Iata::as_str).collect::<Vec<_>>().join("|");
+        format!("{}-{}", join(&self.origins), join(&self.destinations))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Money;
+    use crate::rules::MinDrop;
+
+    fn route(origins: &[&str], dests: &[&str], depart: &str, ret: Option<&str>) -> Route {
+        Route {
+            line: 2,
+            label: None,
+            origins: origins.iter().map(|c| Iata::parse(c).unwrap()).collect(),
+            destinations: dests.iter().map(|c| Iata::parse(c).unwrap()).collect(),
+            depart: DateRange::parse(depart).unwrap(),
+            return_dates: ret.map(|r| DateRange::parse(r).unwrap()),
+            adults: 1,
+            rule: Rule {
+                max_price: Money::from_minor(100_00, Currency::EUR),
+                min_drop: MinDrop::Zero,
+                cooldown: None,
+            },
+            recipients: vec![E164::from_trusted("+447700900123".into())],
+            active: true,
+        }
+    }
+
+    #[test]
+    fn expands_to_the_product_of_airports_and_dates() {
+        let r = route(&["LHR", "LGW"], &["JFK"], "2027-03-01..2027-03-03", None);
+        assert_eq!(r.lookups().len(), 6);
+        let rt = route(
+            &["LHR"],
+            &["JFK"],
+            "2027-03-01..2027-03-02",
+            Some("2027-03-02..2027-03-03"),
+        );
+        // (1st, 2nd), (1st, 3rd), (2nd, 2nd), (2nd, 3rd)
+        assert_eq!(rt.lookups().len(), 4);
+    }
+
+    #[test]
+    fn id_ignores_order_and_threshold() {
+        let a = route(&["LHR", "LGW"], &["JFK"], "2027-03-01", None);
+        let mut b = route(&["LGW", "LHR"], &["JFK"], "2027-03-01", None);
+        b.rule.max_price = Money::from_minor(1, Currency::EUR);
+        assert_eq!(a.id(), b.id());
+        let c = route(&["LHR"], &["JFK"], "2027-03-01", None);
+        assert_ne!(a.id(), c.id());
+    }
+}
