@@ -131,7 +131,7 @@ mod tests {
                 min_drop: MinDrop::Zero,
                 cooldown: None,
             },
-            recipients: vec![E164::from_trusted("+447700900123".into())],
+            recipients: vec![E164::from_trusted("+447911123456".into())],
             active: true,
         }
     }

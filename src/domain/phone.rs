@@ -1,6 +1,6 @@
 use std::fmt;
 
-/// A phone number in E.164 form (`+447700900123`), validated against
+/// A phone number in E.164 form (`+447911123456`), validated against
 /// libphonenumber's metadata when the sheet is read.
 ///
 /// Parsing is comparatively expensive (the metadata loads on first use), so
@@ -9,21 +9,21 @@ use std::fmt;
 pub struct E164(String);
 
 impl E164 {
-    /// Parses a number that must carry its country code (`+44 7700 900123`
-    /// is accepted and normalised to `+447700900123`).
+    /// Parses a number that must carry its country code (`+44 7911 123456`
+    /// is accepted and normalised to `+447911123456`).
     pub fn parse(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
         if !trimmed.starts_with('+') {
             return Err(format!(
-                "`{trimmed}` is not an E.164 phone number; expected a leading + and country code, like +447700900123"
+                "`{trimmed}` is not an E.164 phone number; expected a leading + and country code, like +447911123456"
             ));
         }
         let number = phonenumber::parse(None, trimmed).map_err(|_| {
-            format!("`{trimmed}` is not a phone number; expected E.164 such as +447700900123")
+            format!("`{trimmed}` is not a phone number; expected E.164 such as +447911123456")
         })?;
         if !phonenumber::is_valid(&number) {
             return Err(format!(
-                "`{trimmed}` is not a valid number for its country; expected E.164 such as +447700900123"
+                "`{trimmed}` is not a valid number for its country; expected E.164 such as +447911123456"
             ));
         }
         Ok(Self(
@@ -61,8 +61,8 @@ mod tests {
     #[test]
     fn parses_and_normalises() {
         assert_eq!(
-            E164::parse("+44 7700 900123").unwrap().as_str(),
-            "+447700900123"
+            E164::parse("+44 7911 123456").unwrap().as_str(),
+            "+447911123456"
         );
         assert_eq!(
             E164::parse("+14155552671").unwrap().as_str(),

@@ -1,0 +1,35 @@
+//! The example sheet `--demo` uses when there is no routes.csv in the
+//! working directory. Dates are relative to today so it never goes stale.
+
+use jiff::civil::Date;
+use jiff::ToSpan;
+
+/// The name shown in messages for the built-in sheet.
+pub const NAME: &str = "demo-routes.csv";
+
+/// The built-in sheet for `today`.
+pub fn csv(today: Date) -> String {
+    let day = |n: i64| today.checked_add(n.days()).unwrap_or(today).to_string();
+    format!(
+        "origin,destination,depart_date,return_date,max_price,currency,phone,min_drop,cooldown,label\n\
+         LHR|LGW,JFK,{d30}..{d36},,450,GBP,+447911123456,5%,,London to New York\n\
+         CDG,BCN,{d21},,150,EUR,+33612345678,,6h,Paris weekend\n\
+         SFO,NRT|HND,{d60}..{d62},{d70}..{d72},1400,USD,+14155552671,50,,Tokyo in spring\n\
+         AMS,LIS,{d14}..{d20},,90,EUR,+31612345678,,,Cheap sun\n\
+         MAD,MEX,{d45},{d59},700,EUR,+34612345678|+447911654321,,,Family trip\n\
+         SYD,BKK,{d90}..{d92},,350,AUD,+61412345678,,,Bangkok\n",
+        d14 = day(14),
+        d20 = day(20),
+        d21 = day(21),
+        d30 = day(30),
+        d36 = day(36),
+        d45 = day(45),
+        d59 = day(59),
+        d60 = day(60),
+        d62 = day(62),
+        d70 = day(70),
+        d72 = day(72),
+        d90 = day(90),
+        d92 = day(92),
+    )
+}

@@ -1,0 +1,206 @@
+//! The `farewatch` binary: flags, logging, exit codes and presentation.
+//! Everything else lives in the library.
+
+mod cli;
+mod demo_sheet;
+mod output;
+mod progress;
+mod setup;
+
+use std::process::ExitCode as ProcessExit;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Parser;
+
+use cli::{Cli, Command, Format, RunArgs};
+use farewatch::engine::{CycleReport, Engine};
+use setup::{Configured, SetupError};
+
+/// What the process exit status means (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// Every lookup answered and every due alert was sent.
+    Ok = 0,
+    /// Something unexpected (a bug, an I/O failure writing output).
+    Unexpected = 1,
+    /// Partial: invalid rows, failed lookups or failed sends (all reported).
+    Partial = 2,
+    /// Configuration or sheet unusable: nothing was done.
+    Config = 3,
+}
+
+fn main() -> ProcessExit {
+    // A missing .env is normal; a broken one is reported once logging is up.
+    let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    if let Err(error) = &dotenv {
+        if !error.not_found() {
+            tracing::warn!("ignoring .env: {error}");
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ProcessExit::from(Exit::Unexpected as u8);
+        }
+    };
+    let exit = runtime.block_on(async {
+        match run(cli).await {
+            Ok(exit) => exit,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                Exit::Unexpected
+            }
+        }
+    });
+    ProcessExit::from(exit as u8)
+}
+
+async fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Check(args) => check(args).await,
+        Command::Daemon { interval, run } => daemon(&interval, run).await,
+    }
+}
+
+async fn check(args: RunArgs) -> Result<Exit> {
+    let configured = match setup::configure(&args).await {
+        Ok(c) => c,
+        Err(error) => return Ok(config_error(&error)),
+    };
+    let report = match cycle(&configured, &args).await {
+        Ok(report) => report,
+        Err(error) => return Ok(config_error(&error)),
+    };
+    output::print(&report, args.format, configured.sheet_name(), false)?;
+    Ok(exit_for(&report))
+}
+
+async fn daemon(interval: &str, args: RunArgs) -> Result<Exit> {
+    let interval = match setup::parse_duration("--interval", interval) {
+        Ok(d) => d,
+        Err(error) => return Ok(config_error(&error)),
+    };
+    let configured = match setup::configure(&args).await {
+        Ok(c) => c,
+        Err(error) => return Ok(config_error(&error)),
+    };
+    tracing::info!(every = ?interval, "daemon started");
+    let configured = Arc::new(configured);
+    let args = Arc::new(args);
+    let exit = farewatch::daemon::run(
+        interval,
+        farewatch::daemon::DEFAULT_GRACE,
+        || {
+            let configured = configured.clone();
+            let args = args.clone();
+            async move {
+                match cycle(&configured, &args).await {
+                    Ok(report) => {
+                        if let Err(error) =
+                            output::print(&report, args.format, configured.sheet_name(), true)
+                        {
+                            tracing::error!("cannot write the report: {error}");
+                        }
+                    }
+                    // The sheet may be mid-edit: report and try again next cycle.
+                    Err(error) => eprintln!("error: {error}; retrying next cycle"),
+                }
+            }
+        },
+        shutdown_signal(),
+    )
+    .await;
+    tracing::info!(?exit, "daemon stopped");
+    Ok(Exit::Ok)
+}
+
+/// One cycle: (re-)read the sheet, run the engine, attach sheet problems.
+async fn cycle(configured: &Configured, args: &RunArgs) -> Result<CycleReport, SetupError> {
+    let sheet = configured.load_sheet().await?;
+    for warning in &sheet.warnings {
+        tracing::warn!("{warning}");
+        eprintln!("warning: {warning}");
+    }
+    for error in &sheet.errors {
+        eprintln!("{error}");
+    }
+    let progress = progress::bar(args.no_progress);
+    let engine: &Arc<Engine> = &configured.engine;
+    let mut report = engine
+        .run_cycle(sheet.routes, progress.clone())
+        .await
+        .map_err(SetupError::Engine)?;
+    progress.finish();
+    report.summary.invalid_rows = sheet.errors.len();
+    Ok(report)
+}
+
+fn exit_for(report: &CycleReport) -> Exit {
+    let s = &report.summary;
+    if s.invalid_rows > 0 || s.lookup_errors > 0 || s.alerts_failed > 0 {
+        Exit::Partial
+    } else {
+        Exit::Ok
+    }
+}
+
+fn config_error(error: &SetupError) -> Exit {
+    eprintln!("error: {error}");
+    match error {
+        SetupError::Engine(_) => Exit::Unexpected,
+        _ => Exit::Config,
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn init_tracing(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "farewatch=info,warn",
+        (false, _) => "farewatch=debug,info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+impl From<Format> for farewatch::notify::console::ConsoleTarget {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Human => Self::Stdout,
+            Format::Json => Self::Stderr,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Report formatters: a table for people, one JSON object for machines.
+
+use std::io::Write;
+
+use farewatch::engine::{AlertOutcome, CycleReport, RouteStatus};
+
+use crate::cli::Format;
+
+/// Prints the report on stdout. `compact` puts JSON on one line (daemon mode).
+pub fn print(
+    report: &CycleReport,
+    format: Format,
+    sheet: &str,
+    compact: bool,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let json = if compact {
+                serde_json::to_string(report)
+            } else {
+                serde_json::to_string_pretty(report)
+            }
+            .map_err(std::io::Error::other)?;
+            writeln!(out, "{json}")
+        }
+        Format::Human => human(&mut out, report, sheet),
+    }
+}
+
+fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<5} {:<18} {:<23} {:>14} {:>14}  {:<9} {}",
+        "ROW", "ROUTE", "DATES", "PRICE", "MAX", "STATUS", "ALERT"
+    )?;
+    for r in &report.routes {
+        let route = format!("{}-{}", r.origin, r.destination);
+        let dates = match &r.return_date {
+            Some(ret) => format!("{} / {}", r.depart_date, ret),
+            None => r.depart_date.clone(),
+        };
+        let price = r
+            .price
+            .map_or_else(|| "-".to_owned(), |p| format!("{} {p:.2}", r.currency));
+        let max = format!("{} {:.2}", r.currency, r.max_price);
+        let status = match r.status {
+            RouteStatus::Below => "below",
+            RouteStatus::Above => "above",
+            RouteStatus::NoOffers => "no offers",
+            RouteStatus::Error => "error",
+            RouteStatus::Inactive => "inactive",
+        };
+        let alert = match r.alert {
+            AlertOutcome::Sent => "sent",
+            AlertOutcome::Suppressed => "suppressed",
+            AlertOutcome::Failed => "FAILED",
+            AlertOutcome::DryRun => "due (dry run)",
+            AlertOutcome::None => "-",
+        };
+        writeln!(
+            out,
+            "{:<5} {:<18} {:<23} {:>14} {:>14}  {:<9} {}",
+            r.row,
+            truncate(&route, 18),
+            truncate(&dates, 23),
+            price,
+            max,
+            status,
+            alert
+        )?;
+        for error in &r.errors {
+            writeln!(out, "      ! {error}")?;
+        }
+    }
+    let s = &report.summary;
+    writeln!(
+        out,
+        "\n{sheet}: {} routes, {} lookups sent ({} from cache), {} below max, {} alerts sent, {} failed, {} lookup errors, {} invalid rows, {:.2} s",
+        s.routes,
+        s.lookups,
+        s.cache_hits,
+        s.below,
+        s.alerts_sent,
+        s.alerts_failed,
+        s.lookup_errors,
+        s.invalid_rows,
+        s.elapsed_ms as f64 / 1000.0
+    )
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}~")
+    }
+}
