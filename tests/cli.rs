@@ -1,0 +1,407 @@
+//! End-to-end tests of the `farewatch` binary: a sheet in, SMS requests out,
+//! exit code and JSON report checked, against fakes built from the real
+//! provider fixtures.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::*;
+use serde_json::Value;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A `farewatch` command with a clean environment, run in `dir`.
+fn farewatch(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("farewatch").unwrap();
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .current_dir(dir);
+    cmd
+}
+
+fn configured(dir: &Path, amadeus: &MockServer, twilio: &MockServer) -> Command {
+    let mut cmd = farewatch(dir);
+    cmd.env("AMADEUS_CLIENT_ID", CLIENT_ID)
+        .env("AMADEUS_CLIENT_SECRET", CLIENT_SECRET)
+        .env("AMADEUS_BASE_URL", amadeus.uri())
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+        .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+        .env("TWILIO_FROM", "+15005550006")
+        .env("TWILIO_BASE_URL", twilio.uri())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("state.db").display()),
+        );
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+async fn run(mut cmd: Command) -> Run {
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn write_sheet(dir: &Path, rows: &[String]) {
+    let mut csv = String::from("origin,destination,depart_date,max_price,currency,phone,label\n");
+    for row in rows {
+        csv.push_str(row);
+        csv.push('\n');
+    }
+    std::fs::write(dir.join("routes.csv"), csv).unwrap();
+}
+
+#[tokio::test]
+async fn demo_runs_offline_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = farewatch(dir.path());
+    cmd.args(["check", "--demo", "--format", "json"]);
+    let run = run(cmd).await;
+    let json = run.json();
+    let summary = &json["summary"];
+    assert!(
+        summary["routes"].as_u64().unwrap() >= 5,
+        "built-in sheet used: {summary}"
+    );
+    assert!(summary["lookups"].as_u64().unwrap() > 0);
+    assert_eq!(summary["lookup_errors"], 0);
+    assert_eq!(summary["invalid_rows"], 0);
+    let sent = summary["alerts_sent"].as_u64().unwrap();
+    assert!(sent > 0, "the demo sheet is built to alert: {summary}");
+    // The console notifier prints each SMS on stderr when stdout carries JSON.
+    assert_eq!(
+        run.stderr.matches("SMS to +").count() as u64,
+        sent,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+}
+
+#[tokio::test]
+async fn demo_prefers_a_routes_csv_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},10000,EUR,+447911123456,mine",
+            days_from_today(20)
+        )],
+    );
+    let mut cmd = farewatch(dir.path());
+    cmd.args(["check", "--demo", "--format", "json"]);
+    let run = run(cmd).await;
+    let json = run.json();
+    assert_eq!(json["summary"]["routes"], 1);
+    assert_eq!(json["routes"][0]["label"], "mine");
+    assert_eq!(json["routes"][0]["alert"], "sent");
+    assert_eq!(run.code, 0);
+}
+
+#[tokio::test]
+async fn a_drop_is_texted_once_and_a_second_run_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[
+        ("LHR", "fares/amadeus-flight-offers-LHR-JFK.json"),
+        ("SYD", "fares/amadeus-flight-offers-SYD-BKK-spec.json"),
+    ])
+    .await;
+    let twilio = twilio_accepting().await;
+    let depart = days_from_today(30);
+    write_sheet(
+        dir.path(),
+        &[
+            format!("LHR,JFK,{depart},350,GBP,+447911123456,NYC"),
+            format!("SYD,BKK,{depart},300,EUR,+61412345678,BKK"),
+        ],
+    );
+
+    let mut first = configured(dir.path(), &amadeus, &twilio);
+    first.args(["check", "--format", "json"]);
+    let first = run(first).await;
+    assert_eq!(first.code, 0, "stderr: {}", first.stderr);
+    let json = first.json();
+    assert_eq!(json["summary"]["routes"], 2);
+    assert_eq!(json["summary"]["lookups"], 2);
+    assert_eq!(json["summary"]["below"], 1);
+    assert_eq!(json["summary"]["alerts_sent"], 1);
+    assert_eq!(json["summary"]["alerts_failed"], 0);
+    let nyc = &json["routes"][0];
+    assert_eq!(nyc["row"], 2);
+    assert_eq!(nyc["status"], "below");
+    assert_eq!(nyc["alert"], "sent");
+    assert_eq!(nyc["price"], 312.46);
+    assert_eq!(nyc["currency"], "GBP");
+    let bkk = &json["routes"][1];
+    assert_eq!(bkk["status"], "above");
+    assert_eq!(bkk["price"], 355.34);
+    assert_eq!(bkk["alert"], "none");
+
+    let requests = twilio.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let fields = form(&requests[0]);
+    assert_eq!(field(&fields, "To"), Some("+447911123456"));
+    assert_eq!(field(&fields, "From"), Some("+15005550006"));
+    let body = field(&fields, "Body").unwrap();
+    assert!(
+        body.contains("LHR-JFK")
+            && body.contains("312.46")
+            && body.contains("350.00")
+            && body.contains(&depart),
+        "{body}"
+    );
+    assert!(body.chars().count() <= 160, "one segment: {body}");
+
+    let mut second = configured(dir.path(), &amadeus, &twilio);
+    second.args(["check", "--format", "json"]);
+    let second = run(second).await;
+    assert_eq!(second.code, 0, "stderr: {}", second.stderr);
+    let json = second.json();
+    assert_eq!(json["summary"]["alerts_sent"], 0);
+    assert_eq!(json["routes"][0]["alert"], "suppressed");
+    assert_eq!(
+        twilio.received_requests().await.unwrap().len(),
+        1,
+        "no second SMS"
+    );
+}
+
+#[tokio::test]
+async fn identical_lookups_from_different_rows_share_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    let depart = days_from_today(30);
+    write_sheet(
+        dir.path(),
+        &[
+            format!("LHR,JFK,{depart},300,GBP,+447911123456,a"),
+            format!("LHR,JFK,{depart},300,GBP,+61412345678,b"),
+        ],
+    );
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["check", "--format", "json"]);
+    let run = run(cmd).await;
+    let json = run.json();
+    assert_eq!(json["summary"]["lookups"], 1);
+    let searches = amadeus
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/v2/shopping/flight-offers")
+        .count();
+    assert_eq!(searches, 1);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+}
+
+#[tokio::test]
+async fn dry_run_evaluates_but_sends_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    for _ in 0..2 {
+        let mut cmd = configured(dir.path(), &amadeus, &twilio);
+        cmd.args(["check", "--dry-run", "--format", "json"]);
+        let run = run(cmd).await;
+        let json = run.json();
+        assert_eq!(
+            json["routes"][0]["alert"], "dry_run",
+            "state was not advanced by the previous dry run"
+        );
+        assert_eq!(json["summary"]["alerts_sent"], 0);
+        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    }
+    assert!(twilio.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_with_file_and_line_and_the_rest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    write_sheet(
+        dir.path(),
+        &[
+            format!("LHR,JFK,{},350,GBP,+447911123456,good", days_from_today(30)),
+            format!("LHR,JFK,not-a-date,350,GBP,+447911123456,bad date"),
+            format!(
+                "LHR,JFK,{},-5,GBP,+447911123456,bad price",
+                days_from_today(30)
+            ),
+        ],
+    );
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["check", "--format", "json"]);
+    let run = run(cmd).await;
+    assert_eq!(
+        run.code, 2,
+        "invalid rows make a partial run; stderr: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("routes.csv:3: depart_date:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("routes.csv:4: max_price:"),
+        "{}",
+        run.stderr
+    );
+    let json = run.json();
+    assert_eq!(json["summary"]["invalid_rows"], 2);
+    assert_eq!(json["summary"]["alerts_sent"], 1);
+}
+
+#[tokio::test]
+async fn a_failing_provider_is_reported_with_provider_and_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/shopping/flight-offers"))
+        .and(query_param("originLocationCode", "CDG"))
+        .respond_with(amadeus_json(fixture("fares/amadeus-error-500.json"), 500))
+        .mount(&amadeus)
+        .await;
+    let twilio = twilio_accepting().await;
+    let depart = days_from_today(30);
+    write_sheet(
+        dir.path(),
+        &[
+            format!("LHR,JFK,{depart},350,GBP,+447911123456,ok"),
+            format!("CDG,JFK,{depart},350,EUR,+447911123456,broken"),
+        ],
+    );
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["check", "--format", "json"]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 2, "stderr: {}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["summary"]["lookup_errors"], 1);
+    assert_eq!(
+        json["routes"][0]["alert"], "sent",
+        "the healthy route is not held back"
+    );
+    let broken = &json["routes"][1];
+    assert_eq!(broken["status"], "error");
+    let error = broken["errors"][0].as_str().unwrap();
+    assert!(
+        error.contains("amadeus") && error.contains("CDG-JFK") && error.contains("500"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_name_the_variables_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    let mut cmd = farewatch(dir.path());
+    cmd.env("AMADEUS_CLIENT_ID", CLIENT_ID).args(["check"]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3);
+    for name in [
+        "AMADEUS_CLIENT_SECRET",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_FROM",
+    ] {
+        assert!(
+            run.stderr.contains(name),
+            "{name} missing from: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        !run.stderr.contains("AMADEUS_CLIENT_ID,"),
+        "a set variable is not reported: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_sheet_exits_3_and_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[]).await;
+    let twilio = twilio_accepting().await;
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["check", "--routes", "nowhere.csv"]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3, "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("nowhere.csv"), "{}", run.stderr);
+    assert!(amadeus.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    // Twilio rejects the credentials: the error path must not echo them.
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("notify/twilio-error-20003.json"),
+            "application/json",
+        ))
+        .mount(&twilio)
+        .await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["-vv", "check", "--format", "json"]);
+    let run = run(cmd).await;
+    assert_eq!(
+        run.code, 2,
+        "a failed send is a partial run: {}",
+        run.stderr
+    );
+    for secret in [AUTH_TOKEN, CLIENT_SECRET, "CpjU0sEenniHCgPDrndzOSWFk5mN"] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{secret} leaked"
+        );
+    }
+}
