@@ -1,0 +1,408 @@
+//! The cycle engine against real stores and fake providers: early dispatch,
+//! pacing, the Redis cache across cycles, and the outbox's per-recipient
+//! exactly-once delivery.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::*;
+use farewatch::cache::QuoteCache;
+use farewatch::domain::{Currency, DateRange, Iata, LookupKey, Money, Quote, E164};
+use farewatch::engine::{
+    AlertOutcome, Engine, EngineParts, NoProgress, NotifyLimits, Progress, RouteReport, RouteStatus,
+};
+use farewatch::fare::demo::DemoSource;
+use farewatch::fare::{FareError, FareSource, Limits};
+use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
+use farewatch::notify::twilio::{Sender, Twilio, TwilioConfig};
+use farewatch::notify::Notifier;
+use farewatch::pool::ProviderPool;
+use farewatch::route::Route;
+use farewatch::rules::{MinDrop, Rule};
+use farewatch::store::{Store, StoreLocation};
+use tokio::time::Instant;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn route(line: usize, origin: &str, max_minor: i64, recipients: &[&str]) -> Route {
+    Route {
+        line,
+        label: None,
+        origins: vec![Iata::parse(origin).unwrap()],
+        destinations: vec![Iata::parse("JFK").unwrap()],
+        depart: DateRange::parse(&days_from_today(30)).unwrap(),
+        return_dates: None,
+        adults: 1,
+        rule: Rule {
+            max_price: Money::from_minor(max_minor, Currency::EUR),
+            min_drop: MinDrop::Zero,
+            cooldown: None,
+        },
+        recipients: recipients.iter().map(|p| E164::parse(p).unwrap()).collect(),
+        active: true,
+    }
+}
+
+fn engine(
+    source: Arc<dyn FareSource>,
+    limits: Limits,
+    cache: QuoteCache,
+    notifier: Arc<dyn Notifier>,
+    store: Store,
+) -> Arc<Engine> {
+    Arc::new(Engine::new(EngineParts {
+        fares: Arc::new(ProviderPool::new(source, limits)),
+        cache,
+        notifier,
+        notify_limits: NotifyLimits {
+            max_concurrency: 4,
+            rate_per_sec: 0.0,
+            timeout: Duration::from_secs(10),
+        },
+        store,
+        dry_run: false,
+    }))
+}
+
+fn console() -> Arc<dyn Notifier> {
+    Arc::new(ConsoleNotifier::new(ConsoleTarget::Stderr))
+}
+
+fn memory_store() -> Store {
+    Store::open(&StoreLocation::Memory).unwrap()
+}
+
+/// A provider whose latency depends on the origin: a stand-in for a slow upstream.
+struct SlowFor {
+    latency: HashMap<&'static str, Duration>,
+}
+
+#[async_trait]
+impl FareSource for SlowFor {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn default_limits(&self) -> Limits {
+        Limits {
+            max_concurrency: 50,
+            rate_per_sec: 0.0,
+            timeout: Duration::from_secs(120),
+        }
+    }
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        tokio::time::sleep(self.latency[key.origin.as_str()]).await;
+        Ok(Some(Quote {
+            price: Money::from_minor(100_00, key.currency),
+            provider: "slow".into(),
+            fetched_at: jiff::Timestamp::now(),
+            cached: false,
+            link: None,
+        }))
+    }
+}
+
+/// Records when each route was finished.
+#[derive(Default)]
+struct Finished(Mutex<Vec<(usize, Instant)>>);
+impl Progress for Finished {
+    fn route_done(&self, report: &RouteReport) {
+        self.0.lock().unwrap().push((report.row, Instant::now()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_route_is_decided_and_alerted_without_waiting_for_the_slowest() {
+    let source = SlowFor {
+        latency: HashMap::from([
+            ("AAA", Duration::from_secs(60)),
+            ("BBB", Duration::from_secs(1)),
+        ]),
+    };
+    let limits = source.default_limits();
+    let engine = engine(
+        Arc::new(source),
+        limits,
+        QuoteCache::memory(Duration::from_secs(60)),
+        console(),
+        memory_store(),
+    );
+    let finished = Arc::new(Finished::default());
+    let start = Instant::now();
+    let report = engine
+        .run_cycle(
+            vec![
+                route(2, "AAA", 200_00, &["+447911123456"]),
+                route(3, "BBB", 200_00, &["+447911123456"]),
+            ],
+            finished.clone(),
+        )
+        .await
+        .unwrap();
+    let done: HashMap<usize, Duration> = finished
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(row, at)| (*row, *at - start))
+        .collect();
+    assert_eq!(
+        done[&3],
+        Duration::from_secs(1),
+        "the fast route finished (alert sent) at its own latency"
+    );
+    assert_eq!(done[&2], Duration::from_secs(60));
+    assert!(report.routes.iter().all(|r| r.alert == AlertOutcome::Sent));
+    assert_eq!(report.routes[0].row, 2, "the report stays in sheet order");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pool_paces_lookups_at_the_configured_rate() {
+    let limits = Limits {
+        max_concurrency: 50,
+        rate_per_sec: 10.0,
+        timeout: Duration::from_secs(10),
+    };
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        limits,
+        QuoteCache::memory(Duration::from_secs(60)),
+        console(),
+        memory_store(),
+    );
+    // 5 origins x 10 days = 50 unique lookups in one row.
+    let mut r = route(2, "LHR", 1, &["+447911123456"]);
+    r.origins = ["LHR", "LGW", "STN", "LTN", "LCY"]
+        .iter()
+        .map(|c| Iata::parse(c).unwrap())
+        .collect();
+    r.depart =
+        DateRange::parse(&format!("{}..{}", days_from_today(30), days_from_today(39))).unwrap();
+    let start = Instant::now();
+    let report = engine
+        .run_cycle(vec![r], Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(report.summary.lookups, 50);
+    // Starts at 0, 100 ms, ..., 4.9 s.
+    assert_eq!(Instant::now() - start, Duration::from_millis(4900));
+}
+
+#[tokio::test]
+async fn a_second_cycle_is_answered_from_redis() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let prefix = format!("farewatch-test-{}", std::process::id());
+    let cache = QuoteCache::redis(&url, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("these tests need Redis at {url}: {e}"))
+        .with_prefix(prefix);
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        cache,
+        console(),
+        memory_store(),
+    );
+    let routes = || {
+        vec![
+            route(2, "LHR", 1, &["+447911123456"]),
+            route(3, "CDG", 1, &["+447911123456"]),
+        ]
+    };
+    let first = engine
+        .run_cycle(routes(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!((first.summary.lookups, first.summary.cache_hits), (2, 0));
+    let second = engine
+        .run_cycle(routes(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!((second.summary.lookups, second.summary.cache_hits), (0, 2));
+    assert_eq!(first.routes[0].price_minor, second.routes[0].price_minor);
+}
+
+async fn twilio_for(server: &MockServer) -> Arc<dyn Notifier> {
+    Arc::new(Twilio::new(
+        farewatch::http::build_client(),
+        TwilioConfig {
+            base_url: server.uri(),
+            account_sid: ACCOUNT_SID.into(),
+            auth_token: AUTH_TOKEN.to_owned().into(),
+            sender: Sender::From("+15005550006".into()),
+            timeout: Duration::from_secs(5),
+        },
+    ))
+}
+
+fn messages_path() -> String {
+    format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")
+}
+
+#[tokio::test]
+async fn a_failed_recipient_is_retried_next_cycle_without_texting_the_others_again() {
+    let twilio = MockServer::start().await;
+    let created = fixture("notify/twilio-message-created.json");
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .and(body_string_contains("To=%2B447911123456"))
+        .respond_with(ResponseTemplate::new(201).set_body_raw(created.clone(), "application/json"))
+        .mount(&twilio)
+        .await;
+    // The second recipient's first attempt fails on Twilio's side.
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .and(body_string_contains("To=%2B61412345678"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("upstream unavailable"))
+        .up_to_n_times(1)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .and(body_string_contains("To=%2B61412345678"))
+        .respond_with(ResponseTemplate::new(201).set_body_raw(created, "application/json"))
+        .mount(&twilio)
+        .await;
+    let store = memory_store();
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        QuoteCache::memory(Duration::from_secs(1)),
+        twilio_for(&twilio).await,
+        store.clone(),
+    );
+    let rows = || {
+        vec![route(
+            2,
+            "LHR",
+            10_000_00,
+            &["+447911123456", "+61412345678"],
+        )]
+    };
+
+    let first = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(first.routes[0].alert, AlertOutcome::Failed);
+    assert_eq!(
+        (first.summary.alerts_sent, first.summary.alerts_failed),
+        (1, 1)
+    );
+
+    let second = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(second.routes[0].alert, AlertOutcome::Sent);
+    assert_eq!(
+        (second.summary.alerts_sent, second.summary.alerts_failed),
+        (1, 0)
+    );
+
+    let third = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(
+        third.routes[0].alert,
+        AlertOutcome::Suppressed,
+        "the drop is complete"
+    );
+
+    let to: Vec<String> = twilio
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| field(&form(r), "To").unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        to.iter().filter(|t| *t == "+447911123456").count(),
+        1,
+        "no recipient texted twice: {to:?}"
+    );
+    assert_eq!(
+        to.iter().filter(|t| *t == "+61412345678").count(),
+        2,
+        "one failure, one success: {to:?}"
+    );
+    assert_eq!(store.sent_log(10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_permanent_rejection_is_recorded_and_not_retried() {
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            fixture("notify/twilio-error-21211.json"),
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        QuoteCache::memory(Duration::from_secs(1)),
+        twilio_for(&twilio).await,
+        memory_store(),
+    );
+    let rows = || vec![route(2, "LHR", 10_000_00, &["+447911123456"])];
+    let first = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(first.routes[0].alert, AlertOutcome::Failed);
+    assert!(
+        first.routes[0].errors[0].contains("21211"),
+        "{:?}",
+        first.routes[0].errors
+    );
+    let second = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(second.routes[0].status, RouteStatus::Below);
+    assert_eq!(second.routes[0].alert, AlertOutcome::Suppressed);
+}
+
+#[tokio::test]
+async fn a_rise_above_rearms_and_the_next_drop_alerts_again() {
+    // The demo price for a key is fixed, so move the threshold around it instead.
+    let store = memory_store();
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        QuoteCache::memory(Duration::from_millis(1)),
+        console(),
+        store.clone(),
+    );
+    let below = route(2, "LHR", 10_000_00, &["+447911123456"]);
+    let mut above = below.clone();
+    above.rule.max_price = Money::from_minor(1, Currency::EUR);
+    let outcomes: Vec<(RouteStatus, AlertOutcome)> = {
+        let mut v = Vec::new();
+        for r in [&below, &below, &above, &below] {
+            let report = engine
+                .run_cycle(vec![r.clone()], Arc::new(NoProgress))
+                .await
+                .unwrap();
+            v.push((report.routes[0].status, report.routes[0].alert));
+        }
+        v
+    };
+    assert_eq!(
+        outcomes,
+        [
+            (RouteStatus::Below, AlertOutcome::Sent),
+            (RouteStatus::Below, AlertOutcome::Suppressed),
+            (RouteStatus::Above, AlertOutcome::None),
+            (RouteStatus::Below, AlertOutcome::Sent),
+        ]
+    );
+}
