@@ -1,57 +1,541 @@
-//! STUB — to be implemented (helper: store). The public API below is the contract.
-//!
 //! The quote cache: Redis when `REDIS_URL` is set, otherwise in-process.
+//!
+//! A cache only saves provider calls; it never decides anything. So every
+//! failure at run time is a miss (on read) or a skipped write, logged as a
+//! warning at most once a minute. Only setting Redis up can fail
+//! ([`QuoteCache::redis`]); the caller then falls back to [`QuoteCache::memory`].
+//!
+//! # Key layout
+//! One key per provider and [`LookupKey`]:
+//!
+//! ```text
+//! {prefix}:quote:v1:{provider}:{ORIGIN}:{DEST}:{YYYY-MM-DD}:{return YYYY-MM-DD or "ow"}:{adults}:{CUR}
+//! farewatch:quote:v1:amadeus:LHR:JFK:2027-03-01:2027-03-08:1:EUR
+//! farewatch:quote:v1:amadeus:LHR:JFK:2027-03-01:ow:2:EUR
+//! ```
+//!
+//! - `prefix` is `farewatch` unless changed with [`QuoteCache::with_prefix`]
+//!   (several deployments sharing one Redis, or tests);
+//! - `v1` is the value format; a change to [`CachedAnswer`]'s JSON bumps it,
+//!   so an old and a new farewatch never read each other's values;
+//! - the value is the JSON of the [`CachedAnswer`]: a [`Quote`] object, or
+//!   `null` when the provider had no offers (that answer is cached too);
+//! - every key is written with `SET … EX ttl`, so Redis expires it by itself.
+//!
+//! A lookup of many keys is one `MGET`. A value that does not decode (written
+//! by something else) is a miss.
+//!
+//! The in-process backend uses the same keys in a `HashMap`, with expiry on
+//! tokio's clock; expired entries read as misses and are pruned as the map grows.
 
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::time::Instant;
 
 use crate::domain::{LookupKey, Quote};
 
 /// Default time a quote stays cached.
 pub const DEFAULT_QUOTE_TTL: Duration = Duration::from_secs(5 * 60);
 
+/// The key prefix unless [`QuoteCache::with_prefix`] sets another.
+pub const DEFAULT_PREFIX: &str = "farewatch";
+
+/// How long [`QuoteCache::redis`] waits for Redis before giving up. Short:
+/// a cache that is not there must not delay a run; the caller falls back
+/// to memory.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long one command waits for an answer once connected. A slow cache
+/// is worse than none: after this the lookup is a miss.
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reconnect attempts the connection manager makes after losing Redis,
+/// before the next command tries again.
+const REDIS_RECONNECT_RETRIES: usize = 3;
+
+/// Run-time Redis failures are logged at most this often, so a Redis outage
+/// gives one line a minute, not one per lookup.
+const WARN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The in-process map is swept for expired entries when it reaches this
+/// size (and then when it doubles), so memory stays bounded by the live set.
+const MIN_PRUNE_AT: usize = 1024;
+
 /// A cached provider answer: `None` means the provider had no offers.
 pub type CachedAnswer = Option<Quote>;
 
-/// Could not set the cache up.
+/// Could not set the cache up. URLs in messages have any password redacted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CacheError {
-    /// Placeholder.
-    #[error("cache error: {0}")]
-    Other(String),
+    /// `REDIS_URL` does not parse.
+    #[error(
+        "REDIS_URL `{url}` is not a usable Redis URL: {detail}; \
+         expected redis://[:PASSWORD@]HOST[:PORT][/DB]"
+    )]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Redis did not answer, or refused us.
+    #[error(
+        "cannot connect to Redis at {url}: {detail}; check that Redis is running \
+         and REDIS_URL is right, or unset REDIS_URL to use the in-process cache"
+    )]
+    Connect {
+        /// The URL, password redacted.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
-/// The quote cache.
-#[derive(Clone, Debug)]
-pub struct QuoteCache {}
+/// The quote cache. Cheap to clone; clones share the entries.
+#[derive(Clone)]
+pub struct QuoteCache {
+    /// First segment of every key.
+    prefix: Arc<str>,
+    /// How long an answer stays.
+    ttl: Duration,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Memory(Arc<Mutex<MemoryMap>>),
+    Redis(Arc<RedisBackend>),
+}
+
+struct MemoryMap {
+    /// Key -> (answer, expiry instant on tokio's clock).
+    entries: HashMap<String, (CachedAnswer, Instant)>,
+    /// Sweep expired entries when `entries` reaches this size.
+    prune_at: usize,
+}
+
+struct RedisBackend {
+    /// Reconnects by itself after Redis restarts.
+    conn: ConnectionManager,
+    /// The URL with any password redacted, for logs and `Debug`.
+    url: String,
+    warn: WarnLimiter,
+}
+
+impl fmt::Debug for QuoteCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("QuoteCache");
+        s.field("kind", &self.kind());
+        if let Backend::Redis(redis) = &self.backend {
+            s.field("url", &redis.url);
+        }
+        s.field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
 
 impl QuoteCache {
     /// An in-process cache.
     pub fn memory(ttl: Duration) -> Self {
-        let _ = ttl;
-        todo!()
+        Self {
+            prefix: Arc::from(DEFAULT_PREFIX),
+            ttl,
+            backend: Backend::Memory(Arc::new(Mutex::new(MemoryMap {
+                entries: HashMap::new(),
+                prune_at: MIN_PRUNE_AT,
+            }))),
+        }
     }
 
     /// A Redis cache at `url`.
+    ///
+    /// Connects (and sends a `PING`) within [`REDIS_CONNECT_TIMEOUT`], so an
+    /// unreachable Redis fails fast.
     pub async fn redis(url: &str, ttl: Duration) -> Result<Self, CacheError> {
-        let _ = (url, ttl);
-        todo!()
+        let shown = redact_url(url);
+        let client = redis::Client::open(url).map_err(|e| CacheError::InvalidUrl {
+            url: shown.clone(),
+            detail: scrub(&e.to_string(), url),
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+            .set_number_of_retries(REDIS_RECONNECT_RETRIES)
+            .set_max_delay(Duration::from_secs(1));
+        let connect = async {
+            let mut conn = ConnectionManager::new_with_config(client, config).await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await?;
+            Ok::<_, redis::RedisError>(conn)
+        };
+        let conn = match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(CacheError::Connect {
+                    url: shown,
+                    detail: scrub(&e.to_string(), url),
+                })
+            }
+            Err(_) => {
+                return Err(CacheError::Connect {
+                    url: shown,
+                    detail: format!("no answer within {} s", REDIS_CONNECT_TIMEOUT.as_secs_f32()),
+                })
+            }
+        };
+        Ok(Self {
+            prefix: Arc::from(DEFAULT_PREFIX),
+            ttl,
+            backend: Backend::Redis(Arc::new(RedisBackend {
+                conn,
+                url: shown,
+                warn: WarnLimiter::new(),
+            })),
+        })
+    }
+
+    /// The same cache with every key under `prefix` instead of [`DEFAULT_PREFIX`].
+    pub fn with_prefix(self, prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: Arc::from(prefix.into()),
+            ..self
+        }
+    }
+
+    /// The cache key for `provider` and `key`; see the module docs.
+    pub fn key_for(&self, provider: &str, key: &LookupKey) -> String {
+        let ret = key
+            .return_date
+            .map_or_else(|| "ow".to_owned(), |d| d.to_string());
+        format!(
+            "{}:quote:v1:{}:{}:{}:{}:{}:{}:{}",
+            self.prefix,
+            provider,
+            key.origin,
+            key.destination,
+            key.depart,
+            ret,
+            key.adults,
+            key.currency
+        )
+    }
+
+    /// How long an answer stays cached.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// `"redis"` or `"memory"`.
     pub fn kind(&self) -> &'static str {
-        todo!()
+        match self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        }
     }
 
     /// Looks up many keys at once; a miss (or a cache failure) is `None`.
     pub async fn get_many(&self, provider: &str, keys: &[LookupKey]) -> Vec<Option<CachedAnswer>> {
-        let _ = (provider, keys);
-        todo!()
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let names: Vec<String> = keys.iter().map(|k| self.key_for(provider, k)).collect();
+        match &self.backend {
+            Backend::Memory(map) => {
+                let now = Instant::now();
+                let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+                names
+                    .iter()
+                    .map(|name| match map.entries.get(name) {
+                        Some((answer, expires)) if *expires > now => Some(answer.clone()),
+                        Some(_) => {
+                            map.entries.remove(name);
+                            None
+                        }
+                        None => None,
+                    })
+                    .collect()
+            }
+            Backend::Redis(redis) => redis.get_many(&names).await,
+        }
     }
 
     /// Caches a provider's answer. Never call this with an error.
     pub async fn put(&self, provider: &str, key: &LookupKey, answer: &CachedAnswer) {
-        let _ = (provider, key, answer);
-        todo!()
+        let name = self.key_for(provider, key);
+        match &self.backend {
+            Backend::Memory(map) => {
+                let now = Instant::now();
+                let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+                if map.entries.len() >= map.prune_at {
+                    map.entries.retain(|_, (_, expires)| *expires > now);
+                    map.prune_at = MIN_PRUNE_AT.max(map.entries.len() * 2);
+                }
+                map.entries.insert(name, (answer.clone(), now + self.ttl));
+            }
+            Backend::Redis(redis) => redis.put(&name, answer, self.ttl).await,
+        }
+    }
+}
+
+impl RedisBackend {
+    async fn get_many(&self, names: &[String]) -> Vec<Option<CachedAnswer>> {
+        let mut conn = self.conn.clone();
+        let values: Vec<Option<Vec<u8>>> =
+            match redis::cmd("MGET").arg(names).query_async(&mut conn).await {
+                Ok(values) => values,
+                Err(error) => {
+                    self.warn_failure("read", &error);
+                    return vec![None; names.len()];
+                }
+            };
+        if values.len() != names.len() {
+            self.warn_failure(
+                "read",
+                &format!(
+                    "MGET returned {} values for {} keys",
+                    values.len(),
+                    names.len()
+                ),
+            );
+            return vec![None; names.len()];
+        }
+        names
+            .iter()
+            .zip(values)
+            .map(|(name, value)| {
+                let bytes = value?;
+                match serde_json::from_slice::<CachedAnswer>(&bytes) {
+                    Ok(answer) => Some(answer),
+                    Err(error) => {
+                        tracing::debug!(key = %name, %error, "undecodable cached quote; treating it as a miss");
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    async fn put(&self, name: &str, answer: &CachedAnswer, ttl: Duration) {
+        let value = match serde_json::to_string(answer) {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::debug!(key = %name, %error, "cannot encode quote for the cache; not cached");
+                return;
+            }
+        };
+        // Redis counts whole seconds; round up so a short TTL is never 0 (an error).
+        let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+        let mut conn = self.conn.clone();
+        let result: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(name)
+            .arg(value)
+            .arg("EX")
+            .arg(secs.max(1))
+            .query_async(&mut conn)
+            .await;
+        if let Err(error) = result {
+            self.warn_failure("write", &error);
+        }
+    }
+
+    fn warn_failure(&self, what: &str, error: &dyn fmt::Display) {
+        if let Some(suppressed) = self.warn.allow() {
+            tracing::warn!(
+                url = %self.url,
+                %error,
+                suppressed,
+                "Redis quote cache {what} failed; carrying on without the cache \
+                 (further failures are logged at most once a minute)"
+            );
+        }
+    }
+}
+
+/// Lets one warning through per [`WARN_INTERVAL`] and counts the rest.
+struct WarnLimiter {
+    start: std::time::Instant,
+    /// Milliseconds since `start` of the last warning, plus one; 0 = never.
+    last: AtomicU64,
+    /// Failures not logged since the last warning.
+    suppressed: AtomicU64,
+}
+
+impl WarnLimiter {
+    fn new() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(suppressed since the last warning)` when a warning may be logged now.
+    fn allow(&self) -> Option<u64> {
+        let now_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.allow_at(now_ms)
+    }
+
+    fn allow_at(&self, now_ms: u64) -> Option<u64> {
+        let stamp = now_ms.saturating_add(1);
+        let last = self.last.load(Ordering::Relaxed);
+        let interval = u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        let due = last == 0 || stamp.saturating_sub(last) >= interval;
+        // Only one of several racing callers wins the slot.
+        if due
+            && self
+                .last
+                .compare_exchange(last, stamp, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`, safe for logs and messages.
+///
+/// Handles `scheme://user:pass@host`, `scheme://:pass@host`, a bare
+/// `scheme://secret@host` (redacted whole, in case it is a password), and
+/// `pass=` / `password=` query parameters. When in doubt it redacts more.
+pub fn redact_url(url: &str) -> String {
+    let (head, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) if !head.is_empty() => {
+            let (userinfo, host) = rest.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***{host}"),
+                None => format!("***{host}"),
+            }
+        }
+        _ => rest.to_owned(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
+                    {
+                        format!("{k}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => rest,
+    };
+    format!("{head}{rest}")
+}
+
+/// Removes the URL's password from a library message, should it ever echo it.
+fn scrub(message: &str, url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return message.to_owned();
+    };
+    let mut out = message.to_owned();
+    if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
+        out = out.replace(password, "***");
+    }
+    for (k, v) in parsed.query_pairs() {
+        if (k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password")) && !v.is_empty() {
+            out = out.replace(v.as_ref(), "***");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("redis://:secret@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redact_url("rediss://user:p%40ss@cache.example/"),
+            "rediss://user:***@cache.example/"
+        );
+        assert_eq!(redact_url("redis://secret@host/"), "redis://***@host/");
+        // An unencoded `@` or `/` in the password still does not leak.
+        let odd = redact_url("redis://:se/cr@t@host/");
+        assert_eq!(odd, "redis://:***@host/");
+        assert_eq!(
+            redact_url("redis+unix:///run/redis.sock?db=1&pass=secret"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_an_echoed_password() {
+        assert_eq!(
+            scrub("auth failed for hunter22", "redis://:hunter22@h/"),
+            "auth failed for ***"
+        );
+        assert_eq!(scrub("refused", "redis://h/"), "refused");
+    }
+
+    #[test]
+    fn warnings_are_rate_limited() {
+        let limiter = WarnLimiter::new();
+        assert_eq!(limiter.allow_at(0), Some(0));
+        assert_eq!(limiter.allow_at(1), None);
+        assert_eq!(limiter.allow_at(59_999), None);
+        // A minute after the first: allowed, and reports the two it held back.
+        assert_eq!(limiter.allow_at(60_000), Some(2));
+        assert_eq!(limiter.allow_at(60_001), None);
+        assert_eq!(limiter.allow_at(120_000), Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_prunes_expired_entries_as_it_grows() {
+        let cache = QuoteCache::memory(Duration::from_secs(10));
+        let base = LookupKey {
+            origin: crate::domain::Iata::parse("LHR").unwrap(),
+            destination: crate::domain::Iata::parse("JFK").unwrap(),
+            depart: jiff::civil::date(2027, 1, 1),
+            return_date: None,
+            adults: 1,
+            currency: crate::domain::Currency::EUR,
+        };
+        let day = |i: i32| LookupKey {
+            depart: base
+                .depart
+                .checked_add(jiff::Span::new().days(i64::from(i)))
+                .unwrap(),
+            ..base
+        };
+        for i in 0..1000 {
+            cache.put("demo", &day(i), &None).await;
+        }
+        tokio::time::advance(Duration::from_secs(11)).await;
+        for i in 1000..1100 {
+            cache.put("demo", &day(i), &None).await;
+        }
+        let Backend::Memory(map) = &cache.backend else {
+            unreachable!()
+        };
+        let len = map.lock().unwrap().entries.len();
+        assert!(len <= 100, "expired entries were not pruned: {len} left");
     }
 }

@@ -1,16 +1,123 @@
-//! STUB — to be implemented (helper: store). The public API below is the contract.
-//!
 //! Durable state: per-route alert state, the alert outbox (intents and sent
 //! records with the provider's message id), and a small key-value table for
-//! cached OAuth tokens. Embedded SQLite by default.
+//! cached OAuth tokens. Embedded SQLite (rusqlite, bundled).
+//!
+//! # Location
+//! `DATABASE_URL` picks the database ([`StoreLocation::parse`]):
+//! `sqlite://PATH` or `sqlite:PATH` (a relative path is relative to the
+//! working directory; `sqlite:///abs/path` is `/abs/path`), or
+//! `sqlite::memory:` for a private in-memory database. Without it the file is
+//! `<data dir>/farewatch/farewatch.db` ([`StoreLocation::default_path`]).
+//!
+//! # Connection settings
+//! - `journal_mode = WAL`, so readers (`farewatch status`) never block a run;
+//! - `synchronous = FULL`: every commit is on disk before it returns, because
+//!   an SMS that was sent must never be forgotten after a power cut;
+//! - `busy_timeout = 5 s`, so two processes (cron overlap) wait instead of failing;
+//! - `foreign_keys = ON`;
+//! - on unix the file is created with mode `0600` (it holds OAuth tokens),
+//!   and directories farewatch creates get `0700`.
+//!
+//! # Schema (version 1, tracked in `PRAGMA user_version`)
+//! Timestamps are RFC 3339 text in UTC with exactly nine fractional digits
+//! (`2027-03-01T07:30:00.000000000Z`): readable in the `sqlite3` shell,
+//! exact to the nanosecond, and ordered correctly by plain text comparison.
+//!
+//! `alert_state`: one row per route that has ever been saved.
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `route_id` | TEXT PK | the route's id |
+//! | `last_alerted_minor` | INTEGER NULL | price of the last alert in minor units; NULL = armed |
+//! | `last_alerted_currency` | TEXT NULL | its ISO 4217 code; NULL exactly when the price is NULL |
+//! | `last_alerted_at` | TEXT NULL | when the last alert was sent (kept across re-arming) |
+//! | `alerts_sent` | INTEGER | alerts sent for the route so far |
+//! | `updated_at` | TEXT | when the row was last written |
+//!
+//! `outbox`: one row per alert to one recipient, written *before* it is sent.
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `key` | TEXT PK | route id, alert number and recipient ([`Intent::key`]) |
+//! | `route_id`, `seq`, `recipient`, `channel`, `body` | | as in [`Intent`] |
+//! | `status` | TEXT | `pending`, `sent` or `failed` (indexed) |
+//! | `message_id` | TEXT NULL | the provider's id once sent |
+//! | `error` | TEXT NULL | what the provider said when it failed for good |
+//! | `created_at` | TEXT | when the intent was first written |
+//! | `updated_at` | TEXT | when the status last changed (the sent time for `sent` rows) |
+//!
+//! `kv`: small values that must survive between runs (OAuth tokens).
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `key` | TEXT PK | e.g. `amadeus:token:...` |
+//! | `value` | TEXT | the value |
+//! | `expires_at` | TEXT NULL | after this the row is ignored (and eventually deleted) |
+//!
+//! # Concurrency
+//! A [`Store`] is one connection behind a mutex; clones share it. Every async
+//! method runs its SQL on tokio's blocking pool. Writes that must agree
+//! (an outbox status and the route's alert state) share one `IMMEDIATE`
+//! transaction. All SQL uses bound parameters.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::domain::{Currency, Money};
 use crate::rules::AlertState;
+
+/// How long a statement waits for another process's write lock before
+/// failing with "database is locked". Long enough to ride out an overlapping
+/// cron run's commit, short enough that a stuck lock is reported.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema version this build writes; see the module docs.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, in order: `MIGRATIONS[n]` takes `user_version` from `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1
+    "CREATE TABLE alert_state (
+        route_id              TEXT PRIMARY KEY NOT NULL,
+        last_alerted_minor    INTEGER,
+        last_alerted_currency TEXT,
+        last_alerted_at       TEXT,
+        alerts_sent           INTEGER NOT NULL DEFAULT 0 CHECK (alerts_sent >= 0),
+        updated_at            TEXT NOT NULL,
+        CHECK ((last_alerted_minor IS NULL) = (last_alerted_currency IS NULL))
+    );
+    CREATE TABLE outbox (
+        key        TEXT PRIMARY KEY NOT NULL,
+        route_id   TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        recipient  TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        status     TEXT NOT NULL DEFAULT 'pending'
+                   CHECK (status IN ('pending', 'sent', 'failed')),
+        message_id TEXT,
+        error      TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_status ON outbox (status);
+    CREATE TABLE kv (
+        key        TEXT PRIMARY KEY NOT NULL,
+        value      TEXT NOT NULL,
+        expires_at TEXT
+    );",
+];
+
+/// Appended to errors that a different location would fix.
+const USE_ANOTHER: &str = "set DATABASE_URL=sqlite://PATH to use another location";
 
 /// Where the store lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,24 +130,193 @@ pub enum StoreLocation {
 
 impl StoreLocation {
     /// Parses `DATABASE_URL`: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`.
+    ///
+    /// `sqlite:///abs/path` is the absolute path `/abs/path`; a relative path
+    /// is resolved against the current directory. The path is taken
+    /// literally (no percent-decoding, no `?option=` query).
     pub fn parse(url: &str) -> Result<Self, StoreError> {
-        let _ = url;
-        todo!()
+        let raw = url.trim();
+        let unsupported = |reason: &str| StoreError::UnsupportedUrl {
+            url: crate::cache::redact_url(raw),
+            reason: reason.to_owned(),
+        };
+        let Some((scheme, rest)) = raw.split_once(':') else {
+            return Err(unsupported("it has no scheme"));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => {}
+            "postgres" | "postgresql" => {
+                return Err(unsupported("PostgreSQL is not supported yet"));
+            }
+            _ => return Err(unsupported("unknown scheme")),
+        }
+        if rest == ":memory:" || rest == "//:memory:" {
+            return Ok(Self::Memory);
+        }
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(unsupported("it names no file"));
+        }
+        if path.contains('?') {
+            return Err(unsupported(
+                "query options (`?...`) are not supported; farewatch sets its own",
+            ));
+        }
+        let path = PathBuf::from(path);
+        // Resolve now so messages name the real file even if the directory changes later.
+        let path = std::path::absolute(&path).unwrap_or(path);
+        Ok(Self::Sqlite(path))
     }
 
     /// `<data dir>/farewatch/farewatch.db` (e.g. `~/.local/share/farewatch/farewatch.db`).
     pub fn default_path() -> Result<Self, StoreError> {
-        todo!()
+        let dir = dirs::data_dir().ok_or(StoreError::NoDataDir)?;
+        Ok(Self::Sqlite(dir.join("farewatch").join("farewatch.db")))
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Memory => f.write_str("sqlite::memory:"),
+        }
     }
 }
 
 /// A store failure. Messages say which database and what to do.
+///
+/// The messages may change; match on the variant, not the text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// Placeholder.
-    #[error("store error: {0}")]
-    Other(String),
+    /// `DATABASE_URL` is not one farewatch can use (any password is redacted).
+    #[error(
+        "DATABASE_URL `{url}` is not supported: {reason}; use sqlite://PATH, sqlite:PATH \
+         or sqlite::memory:"
+    )]
+    UnsupportedUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No per-user data directory to put the default database in.
+    #[error(
+        "cannot find a data directory for the state database (is HOME set?); \
+         set DATABASE_URL=sqlite://PATH to choose a location"
+    )]
+    NoDataDir,
+    /// A filesystem step before SQLite could open the file.
+    #[error("cannot {action} for state database {db}: {source}; {USE_ANOTHER}")]
+    Io {
+        /// The database path.
+        db: String,
+        /// What was being done, e.g. `create directory /x`.
+        action: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// SQLite could not open or configure the file.
+    #[error("cannot open state database {db}: {source}; {USE_ANOTHER}")]
+    Open {
+        /// The database path.
+        db: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer farewatch.
+    #[error(
+        "state database {db} has schema version {found}, newer than this farewatch \
+         understands ({supported}); upgrade farewatch, or {USE_ANOTHER}"
+    )]
+    NewerSchema {
+        /// The database path.
+        db: String,
+        /// `PRAGMA user_version` in the file.
+        found: i64,
+        /// [`SCHEMA_VERSION`].
+        supported: i64,
+    },
+    /// A schema migration failed (and was rolled back).
+    #[error(
+        "cannot upgrade state database {db} to schema version {version}: {source}; {USE_ANOTHER}"
+    )]
+    Migrate {
+        /// The database path.
+        db: String,
+        /// The version being migrated to.
+        version: i64,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A query failed.
+    #[error("state database {db}: cannot {op}: {source}")]
+    Query {
+        /// The database path.
+        db: String,
+        /// What was being done.
+        op: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// `record_sent` / `record_failed` for a key that was never opened.
+    #[error(
+        "state database {db}: cannot {op}: no alert intent with key `{key}` \
+         (open_intent must come first); nothing was changed"
+    )]
+    UnknownIntent {
+        /// The database path.
+        db: String,
+        /// What was being done.
+        op: &'static str,
+        /// The intent key.
+        key: String,
+    },
+    /// A stored row cannot be read back (edited by hand, or damaged).
+    #[error("state database {db}: cannot {op}: unreadable row: {detail}")]
+    Corrupt {
+        /// The database path.
+        db: String,
+        /// What was being done.
+        op: &'static str,
+        /// Which row and value.
+        detail: String,
+    },
+    /// A value does not fit SQLite's 64-bit integers.
+    #[error("state database {db}: cannot {op}: {detail}")]
+    OutOfRange {
+        /// The database path.
+        db: String,
+        /// What was being done.
+        op: &'static str,
+        /// Which value.
+        detail: String,
+    },
+    /// An earlier call panicked while holding the connection.
+    #[error(
+        "state database {db}: an earlier database call crashed while holding the \
+         connection, so it is no longer trusted; restart farewatch"
+    )]
+    Poisoned {
+        /// The database path.
+        db: String,
+    },
+    /// The blocking task running the SQL was cancelled or panicked.
+    #[error("state database {db}: cannot {op}: the database task did not finish: {source}")]
+    Task {
+        /// The database path.
+        db: String,
+        /// What was being done.
+        op: &'static str,
+        /// Tokio's error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 /// One alert to one recipient, persisted before it is sent.
@@ -98,32 +374,215 @@ pub struct SentRecord {
     pub sent_at: Timestamp,
 }
 
-/// The durable store.
-#[derive(Clone, Debug)]
-pub struct Store {}
+/// The durable store. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    /// The one connection. A mutex rather than a pool: farewatch writes a
+    /// handful of rows per cycle, and one writer avoids SQLITE_BUSY between
+    /// our own tasks.
+    conn: Arc<Mutex<Connection>>,
+    /// Where it is, for messages.
+    location: Arc<StoreLocation>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a closure run on the connection failed; turned into a [`StoreError`]
+/// with the database and operation by [`Store::call`].
+enum Fail {
+    Sql(rusqlite::Error),
+    UnknownIntent(String),
+    Corrupt(String),
+    OutOfRange(String),
+    Poisoned,
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl Fail {
+    fn into_error(self, db: String, op: &'static str) -> StoreError {
+        match self {
+            Self::Sql(source) => StoreError::Query { db, op, source },
+            Self::UnknownIntent(key) => StoreError::UnknownIntent { db, op, key },
+            Self::Corrupt(detail) => StoreError::Corrupt { db, op, detail },
+            Self::OutOfRange(detail) => StoreError::OutOfRange { db, op, detail },
+            Self::Poisoned => StoreError::Poisoned { db },
+        }
+    }
+}
 
 impl Store {
     /// Opens (creating if needed, with migrations) the store at `location`.
     pub fn open(location: &StoreLocation) -> Result<Self, StoreError> {
-        let _ = location;
-        todo!()
+        let db = location.to_string();
+        let mut conn = match location {
+            StoreLocation::Memory => {
+                Connection::open_in_memory().map_err(|source| StoreError::Open {
+                    db: db.clone(),
+                    source,
+                })?
+            }
+            StoreLocation::Sqlite(path) => open_file(path, &db)?,
+        };
+        let open_err = |source| StoreError::Open {
+            db: db.clone(),
+            source,
+        };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        if matches!(location, StoreLocation::Sqlite(_)) {
+            let mode: String = conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+                .map_err(open_err)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(
+                    db = %db,
+                    journal_mode = %mode,
+                    "state database is not in WAL mode (unsupported filesystem?); \
+                     readers may briefly block writers"
+                );
+            }
+            // FULL, not the NORMAL that WAL usually allows: with NORMAL a power
+            // cut can lose the last commits, i.e. forget that an SMS was sent
+            // and send it again. Alert traffic is tiny, the fsync is cheap.
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(open_err)?;
+        }
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err)?;
+        migrate(&mut conn, &db)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            location: Arc::new(location.clone()),
+        })
+    }
+
+    /// Where this store lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// Runs `f` on the connection in the blocking pool.
+    async fn call<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| Fail::Poisoned)?;
+            f(&mut guard)
+        })
+        .await;
+        match joined {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(fail)) => Err(fail.into_error(self.location.to_string(), op)),
+            Err(source) => Err(StoreError::Task {
+                db: self.location.to_string(),
+                op,
+                source,
+            }),
+        }
     }
 
     /// Every route's saved alert state, keyed by route id.
     pub async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
-        todo!()
+        self.call("load alert states", |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT route_id, last_alerted_minor, last_alerted_currency,
+                        last_alerted_at, alerts_sent
+                 FROM alert_state",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<i64>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut states = HashMap::new();
+            for row in rows {
+                let (route_id, minor, currency, at, sent) = row?;
+                let state = state_from_row(&route_id, minor, currency, at, sent)?;
+                states.insert(route_id, state);
+            }
+            Ok(states)
+        })
+        .await
     }
 
     /// Saves a route's state on its own (used when a row re-arms).
     pub async fn save_state(&self, route_id: &str, state: &AlertState) -> Result<(), StoreError> {
-        let _ = (route_id, state);
-        todo!()
+        let route_id = route_id.to_owned();
+        let state = state.clone();
+        self.call("save alert state", move |conn| {
+            upsert_state(conn, &route_id, &state, Timestamp::now())
+        })
+        .await
     }
 
     /// Writes the intent unless its key exists; returns the key's status.
     pub async fn open_intent(&self, intent: &Intent) -> Result<IntentStatus, StoreError> {
-        let _ = intent;
-        todo!()
+        let intent = intent.clone();
+        self.call("open alert intent", move |conn| {
+            let seq = to_i64(intent.seq, "intent seq")?;
+            let now = ts_to_sql(Timestamp::now());
+            let inserted = conn.execute(
+                "INSERT INTO outbox
+                     (key, route_id, seq, recipient, channel, body, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)
+                 ON CONFLICT (key) DO NOTHING",
+                params![
+                    intent.key,
+                    intent.route_id,
+                    seq,
+                    intent.recipient,
+                    intent.channel,
+                    intent.body,
+                    ts_to_sql(intent.created_at),
+                    now,
+                ],
+            )?;
+            if inserted == 1 {
+                return Ok(IntentStatus::New);
+            }
+            let (status, message_id, error) = conn.query_row(
+                "SELECT status, message_id, error FROM outbox WHERE key = ?1",
+                params![intent.key],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )?;
+            match status.as_str() {
+                "pending" => Ok(IntentStatus::Pending),
+                "sent" => Ok(IntentStatus::Sent {
+                    message_id: message_id.unwrap_or_default(),
+                }),
+                "failed" => Ok(IntentStatus::Failed {
+                    error: error.unwrap_or_default(),
+                }),
+                other => Err(Fail::Corrupt(format!(
+                    "outbox row `{}` has status `{other}`",
+                    intent.key
+                ))),
+            }
+        })
+        .await
     }
 
     /// Marks an intent sent; when `completes` is given, saves that route
@@ -134,8 +593,13 @@ impl Store {
         message_id: &str,
         completes: Option<(&str, &AlertState)>,
     ) -> Result<(), StoreError> {
-        let _ = (key, message_id, completes);
-        todo!()
+        self.finish_intent(
+            "record sent alert",
+            key,
+            Outcome::Sent(message_id.to_owned()),
+            completes,
+        )
+        .await
     }
 
     /// Marks an intent failed for good; `completes` as in [`Store::record_sent`].
@@ -145,15 +609,180 @@ impl Store {
         error: &str,
         completes: Option<(&str, &AlertState)>,
     ) -> Result<(), StoreError> {
-        let _ = (key, error, completes);
-        todo!()
+        self.finish_intent(
+            "record failed alert",
+            key,
+            Outcome::Failed(error.to_owned()),
+            completes,
+        )
+        .await
+    }
+
+    async fn finish_intent(
+        &self,
+        op: &'static str,
+        key: &str,
+        outcome: Outcome,
+        completes: Option<(&str, &AlertState)>,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let completes = completes.map(|(route, state)| (route.to_owned(), state.clone()));
+        self.call(op, move |conn| {
+            let now = Timestamp::now();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (status, message_id, error) = match &outcome {
+                Outcome::Sent(id) => ("sent", Some(id.as_str()), None),
+                Outcome::Failed(e) => ("failed", None, Some(e.as_str())),
+            };
+            let updated = tx.execute(
+                "UPDATE outbox
+                 SET status = ?1, message_id = ?2, error = ?3, updated_at = ?4
+                 WHERE key = ?5",
+                params![status, message_id, error, ts_to_sql(now), key],
+            )?;
+            if updated == 0 {
+                // Dropping `tx` rolls back; the state is not saved either.
+                return Err(Fail::UnknownIntent(key));
+            }
+            if let Some((route_id, state)) = &completes {
+                upsert_state(&tx, route_id, state, now)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Intents written but never recorded as sent or failed, oldest first:
+    /// after a crash these may or may not have reached the provider.
+    pub async fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        self.call("read pending intents", |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT key, route_id, seq, recipient, channel, body, created_at
+                 FROM outbox WHERE status = 'pending'
+                 ORDER BY created_at, rowid",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })?;
+            let mut intents = Vec::new();
+            for row in rows {
+                let (key, route_id, seq, recipient, channel, body, created_at) = row?;
+                let seq = u64::try_from(seq)
+                    .map_err(|_| Fail::Corrupt(format!("outbox row `{key}` has seq {seq}")))?;
+                let created_at = ts_from_sql(&created_at, "outbox", &key)?;
+                intents.push(Intent {
+                    key,
+                    route_id,
+                    seq,
+                    recipient,
+                    channel,
+                    body,
+                    created_at,
+                });
+            }
+            Ok(intents)
+        })
+        .await
     }
 
     /// The sent log, newest first.
     pub async fn sent_log(&self, limit: usize) -> Result<Vec<SentRecord>, StoreError> {
-        let _ = limit;
-        todo!()
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call("read sent log", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT key, route_id, recipient, body, message_id, updated_at
+                 FROM outbox WHERE status = 'sent'
+                 ORDER BY updated_at DESC, rowid DESC
+                 LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })?;
+            let mut log = Vec::new();
+            for row in rows {
+                let (key, route_id, recipient, body, message_id, sent_at) = row?;
+                let sent_at = ts_from_sql(&sent_at, "outbox", &key)?;
+                log.push(SentRecord {
+                    key,
+                    route_id,
+                    recipient,
+                    body,
+                    message_id: message_id.unwrap_or_default(),
+                    sent_at,
+                });
+            }
+            Ok(log)
+        })
+        .await
     }
+
+    async fn try_load_token(&self, key: &str) -> Result<Option<(String, Timestamp)>, StoreError> {
+        let key = key.to_owned();
+        self.call("load cached token", move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT value, expires_at FROM kv WHERE key = ?1",
+                    params![key],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
+                )
+                .optional()?;
+            let Some((value, Some(expires_at))) = row else {
+                // A token without an expiry is not something we write; ignore it.
+                return Ok(None);
+            };
+            let expires_at = ts_from_sql(&expires_at, "kv", &key)?;
+            Ok((expires_at > Timestamp::now()).then_some((value, expires_at)))
+        })
+        .await
+    }
+
+    async fn try_save_token(
+        &self,
+        key: &str,
+        token: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let token = token.to_owned();
+        self.call("save cached token", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Expired tokens are useless and still secrets: drop them.
+            tx.execute(
+                "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                params![ts_to_sql(Timestamp::now())],
+            )?;
+            tx.execute(
+                "INSERT INTO kv (key, value, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE
+                 SET value = excluded.value, expires_at = excluded.expires_at",
+                params![key, token, ts_to_sql(expires_at)],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+enum Outcome {
+    Sent(String),
+    Failed(String),
 }
 
 /// Somewhere to keep an OAuth token between runs (cron runs reuse it).
@@ -168,11 +797,270 @@ pub trait TokenCache: Send + Sync + 'static {
 #[async_trait]
 impl TokenCache for Store {
     async fn load_token(&self, key: &str) -> Option<(String, Timestamp)> {
-        let _ = key;
-        todo!()
+        match self.try_load_token(key).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(key, %error, "cannot read cached token; a new one will be fetched");
+                None
+            }
+        }
     }
+
     async fn save_token(&self, key: &str, token: &str, expires_at: Timestamp) {
-        let _ = (key, token, expires_at);
-        todo!()
+        if let Err(error) = self.try_save_token(key, token, expires_at).await {
+            tracing::warn!(key, %error, "cannot cache token; the next run will fetch a new one");
+        }
+    }
+}
+
+/// Creates the parent directory and (on unix) a private file, then opens it.
+fn open_file(path: &Path, db: &str) -> Result<Connection, StoreError> {
+    let io_err = |action: String| {
+        move |source| StoreError::Io {
+            db: db.to_owned(),
+            action,
+            source,
+        }
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if parent.exists() && !parent.is_dir() {
+            return Err(io_err(format!("use {}", parent.display()))(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            )));
+        }
+        create_dirs(parent).map_err(io_err(format!("create directory {}", parent.display())))?;
+    }
+    #[cfg(unix)]
+    create_private(path).map_err(io_err("create the file".to_owned()))?;
+
+    // No SQLITE_OPEN_URI: the path is a path, even if it starts with `file:`.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+        db: db.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    restrict_existing(path);
+    Ok(conn)
+}
+
+#[cfg(unix)]
+fn create_dirs(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_dirs(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Creates the database file with mode 0600 before SQLite does (SQLite
+/// would use the umask, typically 0644). SQLite gives the `-wal` and `-shm`
+/// files the same mode as the database.
+#[cfg(unix)]
+fn create_private(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Tightens a file made elsewhere (by hand, or an older tool) to 0600.
+#[cfg(unix)]
+fn restrict_existing(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(
+                db = %path.display(),
+                %error,
+                "state database is readable by other users and its mode cannot be changed; \
+                 it holds cached OAuth tokens"
+            );
+        }
+    }
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction.
+fn migrate(conn: &mut Connection, db: &str) -> Result<(), StoreError> {
+    let open_err = |source| StoreError::Open {
+        db: db.to_owned(),
+        source,
+    };
+    // IMMEDIATE so two processes opening a new file at once do not both migrate.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open_err)?;
+    let found: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(open_err)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            db: db.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for (from, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = i64::try_from(from).unwrap_or(i64::MAX) + 1;
+        let migrate_err = |source| StoreError::Migrate {
+            db: db.to_owned(),
+            version,
+            source,
+        };
+        tx.execute_batch(sql).map_err(migrate_err)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(migrate_err)?;
+    }
+    tx.commit().map_err(|source| StoreError::Migrate {
+        db: db.to_owned(),
+        version: SCHEMA_VERSION,
+        source,
+    })
+}
+
+fn upsert_state(
+    conn: &Connection,
+    route_id: &str,
+    state: &AlertState,
+    now: Timestamp,
+) -> Result<(), Fail> {
+    let alerts_sent = to_i64(state.alerts_sent, "alerts_sent")?;
+    conn.execute(
+        "INSERT INTO alert_state
+             (route_id, last_alerted_minor, last_alerted_currency, last_alerted_at,
+              alerts_sent, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (route_id) DO UPDATE SET
+             last_alerted_minor    = excluded.last_alerted_minor,
+             last_alerted_currency = excluded.last_alerted_currency,
+             last_alerted_at       = excluded.last_alerted_at,
+             alerts_sent           = excluded.alerts_sent,
+             updated_at            = excluded.updated_at",
+        params![
+            route_id,
+            state.last_alerted.map(|m| m.minor),
+            state.last_alerted.map(|m| m.currency.as_str().to_owned()),
+            state.last_alerted_at.map(ts_to_sql),
+            alerts_sent,
+            ts_to_sql(now),
+        ],
+    )?;
+    Ok(())
+}
+
+fn state_from_row(
+    route_id: &str,
+    minor: Option<i64>,
+    currency: Option<String>,
+    at: Option<String>,
+    sent: i64,
+) -> Result<AlertState, Fail> {
+    let last_alerted = match (minor, currency) {
+        (Some(minor), Some(code)) => {
+            let currency = Currency::parse(&code).map_err(|e| {
+                Fail::Corrupt(format!("alert_state row `{route_id}`: currency: {e}"))
+            })?;
+            Some(Money::from_minor(minor, currency))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(Fail::Corrupt(format!(
+                "alert_state row `{route_id}` has a price without a currency or the reverse"
+            )))
+        }
+    };
+    let last_alerted_at = at
+        .map(|s| ts_from_sql(&s, "alert_state", route_id))
+        .transpose()?;
+    let alerts_sent = u64::try_from(sent).map_err(|_| {
+        Fail::Corrupt(format!(
+            "alert_state row `{route_id}` has alerts_sent {sent}"
+        ))
+    })?;
+    Ok(AlertState {
+        last_alerted,
+        last_alerted_at,
+        alerts_sent,
+    })
+}
+
+/// Fixed-width RFC 3339 (nine fractional digits) so text order is time order.
+fn ts_to_sql(ts: Timestamp) -> String {
+    format!("{ts:.9}")
+}
+
+fn ts_from_sql(raw: &str, table: &str, key: &str) -> Result<Timestamp, Fail> {
+    raw.parse()
+        .map_err(|e| Fail::Corrupt(format!("{table} row `{key}`: timestamp `{raw}`: {e}")))
+}
+
+fn to_i64(value: u64, what: &str) -> Result<i64, Fail> {
+    i64::try_from(value)
+        .map_err(|_| Fail::OutOfRange(format!("{what} {value} is larger than {}", i64::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_fixed_width_and_exact() {
+        let ts: Timestamp = "2027-03-01T07:30:00Z".parse().unwrap();
+        assert_eq!(ts_to_sql(ts), "2027-03-01T07:30:00.000000000Z");
+        let fine = Timestamp::new(1_800_000_000, 123_456_789).unwrap();
+        let text = ts_to_sql(fine);
+        assert_eq!(text.len(), ts_to_sql(ts).len());
+        assert_eq!(ts_from_sql(&text, "t", "k").ok(), Some(fine));
+        // Text order is time order, even where one has no fraction.
+        let later = Timestamp::new(1_800_000_000, 500_000_000).unwrap();
+        let whole = Timestamp::new(1_800_000_001, 0).unwrap();
+        assert!(ts_to_sql(later) < ts_to_sql(whole));
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_holding_the_connection_is_an_error_not_a_panic() {
+        let store = Store::open(&StoreLocation::Memory).unwrap();
+        let err = store
+            .call::<(), _>("crash on purpose", |_| panic!("boom"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Task { .. }), "{err:?}");
+        // The mutex is now poisoned: later calls report it instead of panicking.
+        let err = store.load_states().await.unwrap_err();
+        assert!(matches!(err, StoreError::Poisoned { .. }), "{err:?}");
+        assert!(err.to_string().contains("restart farewatch"));
+    }
+
+    #[test]
+    fn unsupported_url_redacts_password() {
+        let err = StoreLocation::parse("postgres://app:hunter2@db.example/fw").unwrap_err();
+        let msg = err.to_string();
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(msg.contains("db.example"), "{msg}");
     }
 }

@@ -1,0 +1,575 @@
+//! The SQLite store: location parsing, opening, migrations, alert state,
+//! the outbox and cached tokens. Every test uses its own temporary directory.
+
+// Amounts are minor units written as `major_minor` (`289_00` is 289.00 EUR).
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use std::path::{Path, PathBuf};
+
+use farewatch::domain::{Currency, Money};
+use farewatch::rules::AlertState;
+use farewatch::store::{
+    Intent, IntentStatus, Store, StoreError, StoreLocation, TokenCache, SCHEMA_VERSION,
+};
+use jiff::{SignedDuration, Timestamp};
+use tempfile::TempDir;
+
+fn file_store(dir: &TempDir) -> (Store, StoreLocation) {
+    let location = StoreLocation::Sqlite(dir.path().join("state").join("farewatch.db"));
+    (Store::open(&location).expect("open store"), location)
+}
+
+fn db_path(location: &StoreLocation) -> &Path {
+    match location {
+        StoreLocation::Sqlite(path) => path,
+        StoreLocation::Memory => panic!("not a file"),
+    }
+}
+
+fn ts(secs: i64, nanos: i32) -> Timestamp {
+    Timestamp::new(secs, nanos).unwrap()
+}
+
+fn intent(key: &str, route_id: &str, seq: u64) -> Intent {
+    Intent {
+        key: key.to_owned(),
+        route_id: route_id.to_owned(),
+        seq,
+        recipient: "+447700900123".to_owned(),
+        channel: "twilio".to_owned(),
+        body: format!("farewatch: {route_id} fell to EUR 289.00 (alert {seq})"),
+        created_at: ts(1_800_000_000, 250),
+    }
+}
+
+fn alerted(minor: i64, currency: &str, at: Timestamp, sent: u64) -> AlertState {
+    AlertState {
+        last_alerted: Some(Money::from_minor(minor, Currency::parse(currency).unwrap())),
+        last_alerted_at: Some(at),
+        alerts_sent: sent,
+    }
+}
+
+// ---------------------------------------------------------------- location
+
+#[test]
+fn parses_sqlite_urls() {
+    assert_eq!(
+        StoreLocation::parse("sqlite:///var/lib/farewatch/fw.db").unwrap(),
+        StoreLocation::Sqlite(PathBuf::from("/var/lib/farewatch/fw.db"))
+    );
+    assert_eq!(
+        StoreLocation::parse("sqlite:/tmp/fw.db").unwrap(),
+        StoreLocation::Sqlite(PathBuf::from("/tmp/fw.db"))
+    );
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        StoreLocation::parse("sqlite://data/fw.db").unwrap(),
+        StoreLocation::Sqlite(cwd.join("data/fw.db"))
+    );
+    assert_eq!(
+        StoreLocation::parse("sqlite:fw.db").unwrap(),
+        StoreLocation::Sqlite(cwd.join("fw.db"))
+    );
+    assert_eq!(
+        StoreLocation::parse("sqlite::memory:").unwrap(),
+        StoreLocation::Memory
+    );
+}
+
+#[test]
+fn rejects_other_urls_saying_what_is_supported() {
+    let err =
+        StoreLocation::parse("postgres://fw:s3cret-pw@db.internal:5432/farewatch").unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("PostgreSQL is not supported yet"), "{msg}");
+    assert!(msg.contains("sqlite://PATH"), "{msg}");
+    assert!(msg.contains("sqlite::memory:"), "{msg}");
+    assert!(!msg.contains("s3cret-pw"), "password leaked: {msg}");
+    assert!(!format!("{err:?}").contains("s3cret-pw"));
+
+    for bad in [
+        "mysql://localhost/fw",
+        "/just/a/path.db",
+        "sqlite://",
+        "sqlite:fw.db?mode=rwc",
+    ] {
+        let err = StoreLocation::parse(bad).unwrap_err();
+        assert!(err.to_string().contains("sqlite://PATH"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn default_path_is_under_the_data_dir() {
+    match StoreLocation::default_path() {
+        Ok(StoreLocation::Sqlite(path)) => {
+            assert!(
+                path.ends_with("farewatch/farewatch.db"),
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                path.parent().unwrap().parent().unwrap(),
+                dirs::data_dir().unwrap()
+            );
+        }
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(e) => {
+            assert!(dirs::data_dir().is_none(), "data dir exists but: {e}");
+            assert!(e.to_string().contains("DATABASE_URL"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- opening
+
+#[tokio::test]
+async fn creates_parent_dirs_and_a_private_file() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    store
+        .save_token(
+            "k",
+            "secret",
+            Timestamp::now() + SignedDuration::from_mins(5),
+        )
+        .await;
+    let path = db_path(&location);
+    assert!(path.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The WAL holds fresh writes (tokens included) until a checkpoint.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} mode is {mode:o}", file.display());
+        }
+        let dir_mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dir_mode, 0o700, "created directory mode is {dir_mode:o}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn tightens_an_existing_world_readable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("fw.db");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    drop(store);
+    // A second open of the migrated file changes nothing and keeps data.
+    let again = Store::open(&location).unwrap();
+    drop(again);
+
+    let raw = rusqlite::Connection::open(db_path(&location)).unwrap();
+    let version: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let mode: String = raw
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let mut tables: Vec<String> = raw
+        .prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.retain(|t| !t.starts_with("sqlite_autoindex"));
+    assert_eq!(tables, ["alert_state", "kv", "outbox", "outbox_status"]);
+}
+
+#[tokio::test]
+async fn reopening_keeps_data() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    let state = alerted(289_00, "EUR", ts(1_800_000_000, 0), 1);
+    store.save_state("r1", &state).await.unwrap();
+    drop(store);
+    let store = Store::open(&location).unwrap();
+    assert_eq!(store.load_states().await.unwrap()["r1"], state);
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_farewatch() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    drop(store);
+    let raw = rusqlite::Connection::open(db_path(&location)).unwrap();
+    raw.pragma_update(None, "user_version", 99).unwrap();
+    drop(raw);
+    let err = Store::open(&location).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 99, .. }),
+        "{err:?}"
+    );
+    assert!(err
+        .to_string()
+        .contains(&db_path(&location).display().to_string()));
+}
+
+#[test]
+fn a_parent_that_is_a_file_fails_naming_the_path() {
+    let dir = TempDir::new().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"plain file").unwrap();
+    let path = blocker.join("farewatch.db");
+    let err = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("not a directory"), "{msg}");
+    assert!(msg.contains("DATABASE_URL=sqlite://PATH"), "{msg}");
+}
+
+#[test]
+fn an_unopenable_file_fails_naming_the_path() {
+    let dir = TempDir::new().unwrap();
+    // A directory where the database file should be.
+    let path = dir.path().join("fw.db");
+    std::fs::create_dir(&path).unwrap();
+    let err = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("state database {}", path.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("DATABASE_URL=sqlite://PATH"), "{msg}");
+}
+
+// ---------------------------------------------------------------- alert state
+
+#[tokio::test]
+async fn state_round_trips_exactly() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    assert!(store.load_states().await.unwrap().is_empty());
+
+    let kwd = alerted(123_456, "KWD", ts(1_800_000_000, 123_456_789), 7);
+    let jpy = alerted(-5, "JPY", ts(-1, 999_999_999), 1);
+    // Re-armed: no price, but the last alert time is kept for the cooldown.
+    let rearmed = AlertState {
+        last_alerted: None,
+        last_alerted_at: Some(ts(1_800_003_600, 1)),
+        alerts_sent: u64::try_from(i64::MAX).unwrap(),
+    };
+    let fresh = AlertState::default();
+    for (id, state) in [
+        ("kwd", &kwd),
+        ("jpy", &jpy),
+        ("rearmed", &rearmed),
+        ("fresh", &fresh),
+    ] {
+        store.save_state(id, state).await.unwrap();
+    }
+    let states = store.load_states().await.unwrap();
+    assert_eq!(states.len(), 4);
+    assert_eq!(states["kwd"], kwd);
+    assert_eq!(
+        states["kwd"].last_alerted.unwrap().currency.exponent(),
+        3,
+        "currency survives"
+    );
+    assert_eq!(states["jpy"], jpy);
+    assert_eq!(states["rearmed"], rearmed);
+    assert_eq!(states["fresh"], fresh);
+
+    // Saving again overwrites.
+    store.save_state("kwd", &fresh).await.unwrap();
+    assert_eq!(store.load_states().await.unwrap()["kwd"], fresh);
+}
+
+#[tokio::test]
+async fn a_count_beyond_sqlite_integers_is_an_error_not_a_wrap() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let state = AlertState {
+        alerts_sent: u64::MAX,
+        ..AlertState::default()
+    };
+    let err = store.save_state("r", &state).await.unwrap_err();
+    assert!(matches!(err, StoreError::OutOfRange { .. }), "{err:?}");
+    assert!(store.load_states().await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------- outbox
+
+#[tokio::test]
+async fn intent_lifecycle_new_pending_sent() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let i = intent("r1:1:+447700900123", "r1", 1);
+    assert_eq!(store.open_intent(&i).await.unwrap(), IntentStatus::New);
+    assert_eq!(store.open_intent(&i).await.unwrap(), IntentStatus::Pending);
+    store
+        .record_sent(&i.key, "SM0123456789abcdef", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.open_intent(&i).await.unwrap(),
+        IntentStatus::Sent {
+            message_id: "SM0123456789abcdef".to_owned()
+        }
+    );
+    // A second intent with the same key does not overwrite the first.
+    let mut changed = i.clone();
+    changed.body = "different text".to_owned();
+    assert!(matches!(
+        store.open_intent(&changed).await.unwrap(),
+        IntentStatus::Sent { .. }
+    ));
+    let log = store.sent_log(10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].body, i.body);
+    // Without `completes`, no state is written.
+    assert!(store.load_states().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn record_sent_saves_state_in_the_same_transaction() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    let i = intent("r1:1:+447700900123", "r1", 1);
+    let before = Timestamp::now();
+    store.open_intent(&i).await.unwrap();
+    let state = alerted(289_00, "EUR", ts(1_800_000_000, 42), 1);
+    store
+        .record_sent(&i.key, "SMabc", Some(("r1", &state)))
+        .await
+        .unwrap();
+    drop(store);
+
+    // From disk, through a fresh store...
+    let store = Store::open(&location).unwrap();
+    assert_eq!(store.load_states().await.unwrap()["r1"], state);
+    let log = store.sent_log(10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].key, i.key);
+    assert_eq!(log[0].route_id, "r1");
+    assert_eq!(log[0].recipient, i.recipient);
+    assert_eq!(log[0].body, i.body);
+    assert_eq!(log[0].message_id, "SMabc");
+    assert!(log[0].sent_at >= before && log[0].sent_at <= Timestamp::now());
+    drop(store);
+
+    // ...and raw, to see what is actually in the file.
+    let raw = rusqlite::Connection::open(db_path(&location)).unwrap();
+    let (status, message_id, error): (String, String, Option<String>) = raw
+        .query_row(
+            "SELECT status, message_id, error FROM outbox WHERE key = ?1",
+            [&i.key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), message_id.as_str(), error),
+        ("sent", "SMabc", None)
+    );
+    let (minor, currency, sent): (i64, String, i64) = raw
+        .query_row(
+            "SELECT last_alerted_minor, last_alerted_currency, alerts_sent
+             FROM alert_state WHERE route_id = 'r1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((minor, currency.as_str(), sent), (289_00, "EUR", 1));
+}
+
+#[tokio::test]
+async fn recording_an_unknown_intent_fails_and_saves_no_state() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let state = alerted(289_00, "EUR", ts(1_800_000_000, 0), 1);
+    let err = store
+        .record_sent("never-opened", "SM1", Some(("r1", &state)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownIntent { .. }), "{err:?}");
+    assert!(err.to_string().contains("never-opened"));
+    let err = store
+        .record_failed("never-opened", "nope", Some(("r1", &state)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownIntent { .. }), "{err:?}");
+    assert!(
+        store.load_states().await.unwrap().is_empty(),
+        "the state must roll back with the outbox update"
+    );
+}
+
+#[tokio::test]
+async fn record_failed_marks_failed_and_can_complete_the_state() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let i = intent("r2:3:+447700900123", "r2", 3);
+    store.open_intent(&i).await.unwrap();
+    let state = alerted(150_00, "EUR", ts(1_800_000_000, 0), 3);
+    store
+        .record_failed(
+            &i.key,
+            "21610: recipient unsubscribed",
+            Some(("r2", &state)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.open_intent(&i).await.unwrap(),
+        IntentStatus::Failed {
+            error: "21610: recipient unsubscribed".to_owned()
+        }
+    );
+    assert_eq!(store.load_states().await.unwrap()["r2"], state);
+    assert!(store.sent_log(10).await.unwrap().is_empty());
+    assert!(store.pending_intents().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pending_intents_lists_only_unfinished_ones_oldest_first() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let mut late = intent("late", "r1", 2);
+    late.created_at = ts(1_800_000_500, 0);
+    let mut early = intent("early", "r2", u64::try_from(i64::MAX).unwrap());
+    early.created_at = ts(1_800_000_100, 7);
+    let sent = intent("sent", "r3", 1);
+    let failed = intent("failed", "r4", 1);
+    for i in [&late, &early, &sent, &failed] {
+        store.open_intent(i).await.unwrap();
+    }
+    store.record_sent("sent", "SM1", None).await.unwrap();
+    store
+        .record_failed("failed", "bad number", None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_intents().await.unwrap(), vec![early, late]);
+}
+
+#[tokio::test]
+async fn sent_log_is_newest_first_and_limited() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    // Opened in one order, sent in the reverse: the log follows sending.
+    for key in ["a", "b", "c"] {
+        store.open_intent(&intent(key, "r", 1)).await.unwrap();
+    }
+    for (key, sid) in [("c", "SMc"), ("b", "SMb"), ("a", "SMa")] {
+        store.record_sent(key, sid, None).await.unwrap();
+    }
+    let log = store.sent_log(10).await.unwrap();
+    let keys: Vec<&str> = log.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+    assert!(log[0].sent_at >= log[1].sent_at && log[1].sent_at >= log[2].sent_at);
+    assert_eq!(log[0].message_id, "SMa");
+    let top: Vec<String> = store
+        .sent_log(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(top, ["a", "b"]);
+    assert!(store.sent_log(0).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_open_intent_yields_exactly_one_new() {
+    let dir = TempDir::new().unwrap();
+    let (shared, location) = file_store(&dir);
+    let i = intent("r1:1:+447700900123", "r1", 1);
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        // Half share one connection; half have their own, as a second
+        // farewatch process would.
+        let store = if n % 2 == 0 {
+            shared.clone()
+        } else {
+            Store::open(&location).unwrap()
+        };
+        let i = i.clone();
+        tasks.push(tokio::spawn(async move { store.open_intent(&i).await }));
+    }
+    let mut new = 0;
+    let mut pending = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            IntentStatus::New => new += 1,
+            IntentStatus::Pending => pending += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((new, pending), (1, 19));
+    assert_eq!(shared.pending_intents().await.unwrap(), vec![i]);
+}
+
+// ---------------------------------------------------------------- tokens
+
+#[tokio::test]
+async fn tokens_are_saved_loaded_and_expire() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    let secret = "eyJhbGciOi-very-secret-access-token";
+    let expires = Timestamp::now() + SignedDuration::from_mins(30);
+    assert_eq!(store.load_token("amadeus:test").await, None);
+    store.save_token("amadeus:test", secret, expires).await;
+    assert_eq!(
+        store.load_token("amadeus:test").await,
+        Some((secret.to_owned(), expires))
+    );
+
+    // Survives a restart (cron runs reuse the token).
+    drop(store);
+    let store = Store::open(&location).unwrap();
+    assert_eq!(
+        store.load_token("amadeus:test").await,
+        Some((secret.to_owned(), expires))
+    );
+
+    // Overwritten by a newer token.
+    let newer = Timestamp::now() + SignedDuration::from_mins(29);
+    store
+        .save_token("amadeus:test", "second-token", newer)
+        .await;
+    assert_eq!(
+        store.load_token("amadeus:test").await,
+        Some(("second-token".to_owned(), newer))
+    );
+
+    // An expired token is ignored.
+    let past = Timestamp::now() - SignedDuration::from_secs(1);
+    store.save_token("amadeus:old", "stale-token", past).await;
+    assert_eq!(store.load_token("amadeus:old").await, None);
+
+    // The value never shows in Debug.
+    let debug = format!("{store:?}");
+    assert!(
+        !debug.contains(secret) && !debug.contains("second-token"),
+        "{debug}"
+    );
+    assert!(debug.contains("farewatch.db"), "{debug}");
+}
+
+#[tokio::test]
+async fn tokens_through_the_trait_object() {
+    use std::sync::Arc;
+    let store: Arc<dyn TokenCache> = Arc::new(Store::open(&StoreLocation::Memory).unwrap());
+    let expires = Timestamp::now() + SignedDuration::from_mins(5);
+    store.save_token("k", "v", expires).await;
+    assert_eq!(store.load_token("k").await, Some(("v".to_owned(), expires)));
+}
+
+#[test]
+fn debug_shows_only_the_location() {
+    let store = Store::open(&StoreLocation::Memory).unwrap();
+    assert_eq!(format!("{store:?}"), "Store { location: Memory, .. }");
+}
