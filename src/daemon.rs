@@ -139,7 +139,7 @@ mod tests {
         let exit = run(
             Duration::from_secs(60),
             Duration::from_secs(30),
-            || std::future::pending::<()>(),
+            std::future::pending::<()>,
             tokio::time::sleep(Duration::from_secs(5)),
         )
         .await;

@@ -377,8 +377,10 @@ mod tests {
             &[Some(290_00), Some(310_00), Some(295_00), Some(295_00)],
         );
         assert_eq!(fired, [true, false, true, false]);
-        let mut state = AlertState::default();
-        state.last_alerted = Some(eur(290_00));
+        let state = AlertState {
+            last_alerted: Some(eur(290_00)),
+            ..AlertState::default()
+        };
         let (d, next) = evaluate(&rule(300_00), &state, Some(eur(300_01)), t(0));
         assert_eq!(
             d,

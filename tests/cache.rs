@@ -6,9 +6,6 @@
 //! cache). Each test writes under its own key prefix and deletes only its own
 //! keys, so tests can share a server and run in parallel.
 
-// Amounts are minor units written as `major_minor` (`289_00` is 289.00 EUR).
-#![allow(clippy::inconsistent_digit_grouping)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

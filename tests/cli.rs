@@ -256,7 +256,7 @@ async fn bad_rows_are_reported_with_file_and_line_and_the_rest_runs() {
         dir.path(),
         &[
             format!("LHR,JFK,{},350,GBP,+447911123456,good", days_from_today(30)),
-            format!("LHR,JFK,not-a-date,350,GBP,+447911123456,bad date"),
+            "LHR,JFK,not-a-date,350,GBP,+447911123456,bad date".to_string(),
             format!(
                 "LHR,JFK,{},-5,GBP,+447911123456,bad price",
                 days_from_today(30)

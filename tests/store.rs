@@ -2,7 +2,6 @@
 //! the outbox and cached tokens. Every test uses its own temporary directory.
 
 // Amounts are minor units written as `major_minor` (`289_00` is 289.00 EUR).
-#![allow(clippy::inconsistent_digit_grouping)]
 
 use std::path::{Path, PathBuf};
 

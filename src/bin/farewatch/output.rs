@@ -31,8 +31,8 @@ pub fn print(
 fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<5} {:<18} {:<23} {:>14} {:>14}  {:<9} {}",
-        "ROW", "ROUTE", "DATES", "PRICE", "MAX", "STATUS", "ALERT"
+        "{:<5} {:<18} {:<23} {:>14} {:>14}  {:<9} ALERT",
+        "ROW", "ROUTE", "DATES", "PRICE", "MAX", "STATUS"
     )?;
     for r in &report.routes {
         let route = format!("{}-{}", r.origin, r.destination);
