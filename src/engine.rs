@@ -284,6 +284,7 @@ impl Engine {
 
         let mut reports: Vec<Option<RouteReport>> = vec![None; routes.len()];
         let mut gathering: Vec<Option<Gathering>> = Vec::with_capacity(routes.len());
+        let today = jiff::Zoned::now().date();
         let mut waiting: HashMap<LookupKey, Vec<usize>> = HashMap::new();
         for (index, route) in routes.iter().enumerate() {
             if !route.active {
@@ -291,7 +292,7 @@ impl Engine {
                 gathering.push(None);
                 continue;
             }
-            let mut keys = route.lookups();
+            let mut keys = route.lookups_from(today);
             keys.sort_unstable_by_key(|k| (k.origin, k.destination, k.depart, k.return_date));
             keys.dedup();
             for key in &keys {

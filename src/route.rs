@@ -74,6 +74,14 @@ impl Route {
         out
     }
 
+    /// The lookups whose departure is `today` or later: a range that
+    /// started in the past keeps its identity but no longer searches old days.
+    pub fn lookups_from(&self, today: jiff::civil::Date) -> Vec<LookupKey> {
+        let mut keys = self.lookups();
+        keys.retain(|k| k.depart >= today);
+        keys
+    }
+
     /// A stable identity for the row's alert state: what it searches and whom
     /// it tells. Editing the threshold keeps the state; changing the search
     /// or the recipients starts afresh.

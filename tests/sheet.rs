@@ -162,8 +162,8 @@ fn reports_each_bad_cell_with_file_line_and_column() {
             "routes.csv:10: min_drop: `-5%` must be between 0% and 100%; expected an amount such as 25 or a percentage such as 5%",
             "routes.csv:11: cooldown: `-6h` is not longer than zero; expected a duration such as 6h, 30m or 1d",
             "routes.csv:12: active: `maybe` is not true or false; expected true or false (yes/no, y/n, 1/0)",
-            "routes.csv:13: phone: `07700900123` is not an E.164 phone number; expected a leading + and country code, like +447700900123",
-            "routes.csv:14: phone: `+1 555 0100` is not a valid number for its country; expected E.164 such as +447700900123",
+            "routes.csv:13: phone: `07700900123` is not an E.164 phone number; expected a leading + and country code, like +447911123456",
+            "routes.csv:14: phone: `+1 555 0100` is not a valid number for its country; expected E.164 such as +447911123456",
             "routes.csv:15: destination: is empty; expected IATA codes such as LHR, several joined by | (LHR|LGW)",
             "routes.csv:17: max_price: `400.5` has more decimals than JPY allows (0); expected the most you will pay, such as 349.99",
         ]
@@ -182,7 +182,7 @@ fn reports_every_bad_cell_of_a_row_in_column_order() {
     assert_eq!(
         errors(&sheet),
         [
-            "routes.csv:2: phone: `+44` is not a phone number; expected E.164 such as +447700900123",
+            "routes.csv:2: phone: `+44` is not a phone number; expected E.164 such as +447911123456",
             "routes.csv:2: max_price: `abc` is not an amount; expected a decimal number such as 349.99",
             "routes.csv:2: depart_date: `2027-13-01` is not a date; expected YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD",
             "routes.csv:2: origin: `L` is not an IATA code; expected three letters such as LHR",
@@ -239,7 +239,13 @@ fn rejects_departures_in_the_past_and_clips_ranges_that_straddle_today() {
     );
     assert_eq!(sheet.routes.len(), 2);
     assert_eq!(sheet.routes[0].depart, range("2026-11-24"), "today is fine");
-    assert_eq!(sheet.routes[1].depart, range("2026-11-24..2026-11-30"));
+    // Kept as written, so the row's identity (and alert state) is stable
+    // from day to day; the engine skips the past days.
+    assert_eq!(sheet.routes[1].depart, range("2026-11-20..2026-11-30"));
+    let today: jiff::civil::Date = "2026-11-24".parse().unwrap();
+    let searched = sheet.routes[1].lookups_from(today);
+    assert_eq!(searched.len(), 7);
+    assert!(searched.iter().all(|k| k.depart >= today));
     assert_eq!(
         sheet.warnings,
         ["routes.csv:5: depart_date: `2026-11-20..2026-11-30` starts before today; searching from 2026-11-24"],
@@ -443,10 +449,10 @@ fn formula_cells_are_rejected_with_the_value_shown() {
         [
             "routes.csv:2: origin: `=HYPERLINK(\"http://evil.example/a-very-l…` is not an IATA code; expected three letters such as LHR; it looks like a spreadsheet formula: put the plain value in the cell (or format the cell as plain text)",
             "routes.csv:3: max_price: `+SUM(A1:A9)` is not an amount; expected a decimal number such as 349.99; it looks like a spreadsheet formula: put the plain value in the cell (or format the cell as plain text)",
-            "routes.csv:3: phone: `=1+2` is not an E.164 phone number; expected a leading + and country code, like +447700900123; it looks like a spreadsheet formula: put the plain value in the cell (or format the cell as plain text)",
+            "routes.csv:3: phone: `=1+2` is not an E.164 phone number; expected a leading + and country code, like +447911123456; it looks like a spreadsheet formula: put the plain value in the cell (or format the cell as plain text)",
             "routes.csv:4: destination: `@JFK` is not an IATA code; expected three letters such as LHR; it looks like a spreadsheet formula: put the plain value in the cell (or format the cell as plain text)",
             "routes.csv:5: depart_date: `#REF!` is not a date; expected YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD; it looks like a spreadsheet error value: fix the formula that produced it",
-            "routes.csv:6: phone: `447700900123` is not an E.164 phone number; expected a leading + and country code, like +447700900123; a spreadsheet may have turned it into a number: format the column as plain text and type the number with its leading +",
+            "routes.csv:6: phone: `447700900123` is not an E.164 phone number; expected a leading + and country code, like +447911123456; a spreadsheet may have turned it into a number: format the column as plain text and type the number with its leading +",
         ]
     );
     // A formula-like label is text, not a search parameter: kept, but said.
@@ -592,7 +598,7 @@ mod data_files {
                 "mixed-errors.csv:6: origin: `LHX1` is not an IATA code; expected three letters such as LHR",
                 "mixed-errors.csv:9: depart_date: `2027-02-30` is not a date; expected YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD",
                 "mixed-errors.csv:10: max_price: `4.005` has more decimals than EUR allows (2); expected the most you will pay, such as 349.99",
-                "mixed-errors.csv:10: phone: `07700900123` is not an E.164 phone number; expected a leading + and country code, like +447700900123",
+                "mixed-errors.csv:10: phone: `07700900123` is not an E.164 phone number; expected a leading + and country code, like +447911123456",
             ]
         );
         let lines: Vec<usize> = sheet.routes.iter().map(|r| r.line).collect();

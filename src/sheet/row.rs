@@ -240,7 +240,7 @@ impl<'r> RowParser<'_, 'r> {
     fn depart(&mut self, today: Date) -> Option<DateRange> {
         let column = Column::DepartDate;
         let raw = self.required(column)?;
-        let mut range = self.check(column, raw, DateRange::parse(raw))?;
+        let range = self.check(column, raw, DateRange::parse(raw))?;
         if range.last < today {
             let what = if range.first == range.last {
                 "is in the past"
@@ -254,11 +254,13 @@ impl<'r> RowParser<'_, 'r> {
             return None;
         }
         if range.first < today {
+            // The range is kept as written: it is part of the row's identity
+            // (its alert state), which must not change from one day to the
+            // next. The engine skips the past days when it expands the row.
             self.warn(
                 column.name(),
                 &format!("`{range}` starts before today; searching from {today}"),
             );
-            range.first = today;
         }
         Some(range)
     }
