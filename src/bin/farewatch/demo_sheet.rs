@@ -1,5 +1,7 @@
 //! The example sheet `--demo` uses when there is no routes.csv in the
-//! working directory. Dates are relative to today so it never goes stale.
+//! working directory. Dates are relative to today so it never goes stale;
+//! the phone numbers are from ranges reserved for fiction (UK 020 7946 01xx,
+//! US 555-01xx, Australia 0491 570 xxx).
 
 use jiff::civil::Date;
 use jiff::ToSpan;
@@ -12,12 +14,12 @@ pub fn csv(today: Date) -> String {
     let day = |n: i64| today.checked_add(n.days()).unwrap_or(today).to_string();
     format!(
         "origin,destination,depart_date,return_date,max_price,currency,phone,min_drop,cooldown,label\n\
-         LHR|LGW,JFK,{d30}..{d36},,450,GBP,+447911123456,5%,,London to New York\n\
-         CDG,BCN,{d21},,150,EUR,+33612345678,,6h,Paris weekend\n\
-         SFO,NRT|HND,{d60}..{d62},{d70}..{d72},1400,USD,+14155552671,50,,Tokyo in spring\n\
-         AMS,LIS,{d14}..{d20},,90,EUR,+31612345678,,,Cheap sun\n\
-         MAD,MEX,{d45},{d59},700,EUR,+34612345678|+447911654321,,,Family trip\n\
-         SYD,BKK,{d90}..{d92},,350,AUD,+61412345678,,,Bangkok\n",
+         LHR|LGW,JFK,{d30}..{d36},,450,GBP,+442079460123,5%,,London to New York\n\
+         CDG,BCN,{d21},,150,EUR,+442079460124,,6h,Paris weekend\n\
+         SFO,NRT|HND,{d60}..{d62},{d70}..{d72},1400,USD,+14155550123,50,,Tokyo in spring\n\
+         AMS,LIS,{d14}..{d20},,90,EUR,+442079460125,,,Cheap sun\n\
+         MAD,MEX,{d45},{d59},700,EUR,+442079460126|+14155550142,,,Family trip\n\
+         SYD,BKK,{d90}..{d92},,350,AUD,+61491570006,,,Bangkok\n",
         d14 = day(14),
         d20 = day(20),
         d21 = day(21),

@@ -230,8 +230,10 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     let notify_limits = NotifyLimits {
         max_concurrency: cfg
             .twilio_max_concurrency
-            .unwrap_or(TWILIO_DEFAULT_MAX_CONCURRENCY),
-        rate_per_sec: cfg.twilio_rate_limit.unwrap_or(TWILIO_DEFAULT_RATE_PER_SEC),
+            .unwrap_or(twilio::DEFAULT_MAX_CONCURRENCY),
+        rate_per_sec: cfg
+            .twilio_rate_limit
+            .unwrap_or(twilio::DEFAULT_RATE_PER_SEC),
         // The notifier's own timeout fires first; this bounds everything around it.
         timeout: twilio_timeout + Duration::from_secs(5),
     };
@@ -258,7 +260,3 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
         default_currency,
     })
 }
-
-// TODO(merge): replace with the constants from the twilio module.
-const TWILIO_DEFAULT_MAX_CONCURRENCY: usize = 10;
-const TWILIO_DEFAULT_RATE_PER_SEC: f64 = 10.0;
