@@ -16,6 +16,23 @@ const ZERO_DECIMAL: &[&str] = &[
 ];
 const THREE_DECIMAL: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 
+/// Active ISO 4217 currency codes (sorted, for a binary search). A typo such
+/// as `EUE` is caught when the sheet is read rather than by the provider.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+];
+
 impl Currency {
     /// The euro, farewatch's default when neither the sheet nor `FAREWATCH_CURRENCY` says.
     pub const EUR: Currency = Currency(*b"EUR");
@@ -29,11 +46,17 @@ impl Currency {
                 "`{trimmed}` is not a currency; expected an ISO 4217 code such as EUR"
             ));
         }
-        Ok(Self([
+        let code = Self([
             bytes[0].to_ascii_uppercase(),
             bytes[1].to_ascii_uppercase(),
             bytes[2].to_ascii_uppercase(),
-        ]))
+        ]);
+        if ISO_4217.binary_search(&code.as_str()).is_err() {
+            return Err(format!(
+                "`{trimmed}` is not an ISO 4217 currency code; expected one such as EUR, GBP or USD"
+            ));
+        }
+        Ok(code)
     }
 
     /// The code as a `&str`, e.g. `"EUR"`.
@@ -220,6 +243,17 @@ mod tests {
     fn rounds_provider_prices_half_away_from_zero() {
         assert_eq!(Money::parse_rounded("10.005", eur()).unwrap().minor, 1001);
         assert_eq!(Money::parse_rounded("10.004", eur()).unwrap().minor, 1000);
+    }
+
+    #[test]
+    fn only_iso_4217_codes_are_currencies() {
+        assert_eq!(Currency::parse(" gbp ").unwrap().as_str(), "GBP");
+        assert!(Currency::parse("ABC").is_err());
+        assert!(Currency::parse("EURO").is_err());
+        assert!(
+            ISO_4217.windows(2).all(|w| w[0] < w[1]),
+            "sorted for binary search"
+        );
     }
 
     #[test]
