@@ -1,0 +1,508 @@
+//! Amadeus Self-Service Flight Offers Search v2 with OAuth2 client credentials.
+//!
+//! One [`Amadeus`] per process: it fetches an access token on first need
+//! (or takes one saved by an earlier run from the [`TokenCache`]), shares it
+//! across concurrent lookups, and when Amadeus rejects it refreshes it once
+//! and replays the lookup once. Nothing else is retried here: failures come
+//! back as typed [`FareError`]s and the pool decides about retries.
+//!
+//! Wire formats, error codes and limits: `docs/wire-formats.md` §1.
+
+mod token;
+mod wire;
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use jiff::{SignedDuration, Timestamp};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
+
+use super::{FareError, FareSource, Limits};
+use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
+use crate::store::TokenCache;
+
+use token::{Bearer, FetchedToken, Tokens};
+
+/// Amadeus's test environment, the default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://test.api.amadeus.com";
+
+/// Amadeus's production environment.
+pub const PRODUCTION_BASE_URL: &str = "https://api.amadeus.com";
+
+const TOKEN_PATH: &str = "/v1/security/oauth2/token";
+const SEARCH_PATH: &str = "/v2/shopping/flight-offers";
+
+/// Amadeus labels its JSON with its own media type; the SDKs send both.
+const ACCEPT_AMADEUS_JSON: &str = "application/vnd.amadeus+json, application/json";
+
+/// Offers asked for per search (`max`; Amadeus's default is 250). The search
+/// returns the cheapest offers it finds, so the minimum is among the first
+/// few; 50 keeps replies and parsing small while leaving room for ties and
+/// odd rankings. The order within a reply is not documented, so the minimum
+/// is computed here rather than trusting the first offer (hence not `max=1`).
+const MAX_OFFERS: &str = "50";
+
+/// Documented test-environment limit: 10 transactions per second per user
+/// ("no more than 1 request every 100 ms"). Also used for any other base
+/// URL, such as a local fake, as the cautious choice.
+const TEST_RATE_PER_SEC: f64 = 10.0;
+
+/// Documented production limit: 40 transactions per second per user.
+const PRODUCTION_RATE_PER_SEC: f64 = 40.0;
+
+/// Amadeus documents no concurrency limit; the rate is what binds. At 10–40
+/// requests a second and searches taking a second or more, 50 in flight
+/// keeps the rate limiter, not the semaphore, the bottleneck.
+const MAX_CONCURRENCY: usize = 50;
+
+/// Added to every message about rejected credentials.
+const CREDENTIALS_HINT: &str = "check AMADEUS_CLIENT_ID and AMADEUS_CLIENT_SECRET";
+
+/// How to reach Amadeus.
+///
+/// `Debug` shows the secret as `[REDACTED]`.
+#[derive(Clone, Debug)]
+pub struct AmadeusConfig {
+    /// Base URL, e.g. [`DEFAULT_BASE_URL`] or a local fake.
+    pub base_url: String,
+    /// API key.
+    pub client_id: String,
+    /// API secret.
+    pub client_secret: SecretString,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// The Amadeus fare source.
+///
+/// `Debug` never shows the secret or the access token.
+pub struct Amadeus {
+    client: reqwest::Client,
+    config: AmadeusConfig,
+    /// `config.base_url` without a trailing slash.
+    base_url: String,
+    token_url: String,
+    search_url: String,
+    tokens: Tokens,
+}
+
+impl Amadeus {
+    /// A source using the shared `client`; `tokens` keeps the OAuth token across runs.
+    ///
+    /// The token is saved under `amadeus:<client_id>:<base_url>`, so test
+    /// and production tokens, or two API keys, never mix.
+    pub fn new(
+        client: reqwest::Client,
+        config: AmadeusConfig,
+        tokens: Option<Arc<dyn TokenCache>>,
+    ) -> Self {
+        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        let cache_key = format!("amadeus:{}:{}", config.client_id, base_url);
+        Self {
+            client,
+            token_url: format!("{base_url}{TOKEN_PATH}"),
+            search_url: format!("{base_url}{SEARCH_PATH}"),
+            base_url,
+            config,
+            tokens: Tokens::new(tokens, cache_key),
+        }
+    }
+
+    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let bearer = self.tokens.bearer(None, || self.fetch_token()).await?;
+        let reason = match self.search(key, &bearer).await? {
+            Attempt::Answer(quote) => return Ok(quote),
+            Attempt::TokenRejected(reason) => reason,
+        };
+        tracing::debug!(%reason, "Amadeus rejected the access token; refreshing it and replaying once");
+        let bearer = self
+            .tokens
+            .bearer(Some(bearer.generation), || self.fetch_token())
+            .await?;
+        match self.search(key, &bearer).await? {
+            Attempt::Answer(quote) => Ok(quote),
+            // Twice in a row means the credentials, not the token, are the
+            // problem; looping would only burn quota.
+            Attempt::TokenRejected(reason) => Err(FareError::Auth(format!(
+                "Amadeus rejected a freshly issued access token ({reason}); {CREDENTIALS_HINT}"
+            ))),
+        }
+    }
+
+    /// `POST /v1/security/oauth2/token` with the client credentials.
+    async fn fetch_token(&self) -> Result<FetchedToken, FareError> {
+        // Taken before sending, so the recorded expiry is never later than Amadeus's.
+        let requested_at = Timestamp::now();
+        let response = self
+            .client
+            .post(&self.token_url)
+            .header(ACCEPT, "application/json")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.expose_secret()),
+            ])
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let reply = self.read(response).await?;
+        if !reply.status.is_success() {
+            return Err(self.token_error(&reply));
+        }
+        wire::ensure_json(
+            reply.content_type.as_deref(),
+            &reply.body,
+            "token reply",
+            &self.secrets(None),
+        )?;
+        let parsed: wire::TokenReply<'_> = serde_json::from_slice(&reply.body)
+            .map_err(|e| FareError::Decode(format!("token reply: {e}")))?;
+        let access_token = parsed.access_token.as_str();
+        if access_token.is_empty() {
+            return Err(FareError::Decode(
+                "token reply has an empty access_token".into(),
+            ));
+        }
+        let expires_at = i64::try_from(parsed.expires_in)
+            .ok()
+            .and_then(|secs| {
+                requested_at
+                    .checked_add(SignedDuration::from_secs(secs))
+                    .ok()
+            })
+            .ok_or_else(|| {
+                FareError::Decode(format!(
+                    "token reply has an impossible expires_in ({})",
+                    parsed.expires_in
+                ))
+            })?;
+        tracing::debug!(
+            expires_in = parsed.expires_in,
+            "fetched an Amadeus access token"
+        );
+        Ok(FetchedToken {
+            access_token: access_token.to_owned(),
+            expires_at,
+        })
+    }
+
+    /// One `GET /v2/shopping/flight-offers` with `bearer`.
+    async fn search(&self, key: &LookupKey, bearer: &Bearer) -> Result<Attempt, FareError> {
+        let fetched_at = Timestamp::now();
+        let depart = key.depart.to_string();
+        let return_date = key.return_date.map(|d| d.to_string());
+        let adults = key.adults.to_string();
+        let mut query: Vec<(&str, &str)> = Vec::with_capacity(7);
+        query.push(("originLocationCode", key.origin.as_str()));
+        query.push(("destinationLocationCode", key.destination.as_str()));
+        query.push(("departureDate", &depart));
+        if let Some(return_date) = &return_date {
+            query.push(("returnDate", return_date));
+        }
+        query.push(("adults", &adults));
+        query.push(("currencyCode", key.currency.as_str()));
+        query.push(("max", MAX_OFFERS));
+
+        let response = self
+            .client
+            .get(&self.search_url)
+            .query(&query)
+            .header(AUTHORIZATION, bearer.header.clone())
+            .header(ACCEPT, ACCEPT_AMADEUS_JSON)
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let reply = self.read(response).await?;
+        if reply.status.is_success() {
+            return cheapest_offer(&reply, fetched_at, &self.secrets(Some(bearer)))
+                .map(Attempt::Answer);
+        }
+        self.search_error(&reply, bearer)
+    }
+
+    /// Reads status, the headers that matter and the capped body.
+    async fn read(&self, response: reqwest::Response) -> Result<Reply, FareError> {
+        let status = response.status();
+        let headers = response.headers();
+        let retry_after = retry_after(headers);
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body_capped(response, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => {
+                    FareError::Decode(format!("reply larger than {limit} bytes"))
+                }
+                BodyError::Transport(e) => self.transport_error(e),
+            })?;
+        Ok(Reply {
+            status,
+            retry_after,
+            content_type,
+            body,
+        })
+    }
+
+    /// Maps a failed search. A rejected token is not an error yet: the
+    /// caller refreshes it and replays once.
+    fn search_error(&self, reply: &Reply, bearer: &Bearer) -> Result<Attempt, FareError> {
+        let summary = self.summarize(reply, Some(bearer));
+        let code = summary.code.as_deref();
+        let described = || match code {
+            Some(code) => format!("code {code}: {}", summary.message),
+            None => summary.message.clone(),
+        };
+        if reply.status == StatusCode::UNAUTHORIZED {
+            return match code {
+                // 38191: the Authorization header itself is malformed, which
+                // a new token cannot fix.
+                Some("38191") => Err(FareError::Auth(format!(
+                    "Amadeus refused the Authorization header ({}); this is a farewatch bug, please report it",
+                    described()
+                ))),
+                Some(c @ ("39683" | "39686")) => Err(FareError::Auth(format!(
+                    "Amadeus says the API key is {} ({}); {CREDENTIALS_HINT}",
+                    if c == "39683" { "revoked" } else { "invalid" },
+                    described()
+                ))),
+                // 38190 invalid, 38192 expired, 38193 revoked token; and a 401
+                // without a recognisable body (a proxy, say) is most likely
+                // a token problem too. The replay limit keeps this bounded.
+                _ => Ok(Attempt::TokenRejected(described())),
+            };
+        }
+        Err(self.status_error(reply, summary))
+    }
+
+    /// Maps a failed token request. Any 4xx except 429 means no lookup can
+    /// succeed, so it is an authentication failure whatever its cause.
+    fn token_error(&self, reply: &Reply) -> FareError {
+        let summary = self.summarize(reply, None);
+        let status = reply.status;
+        if status == StatusCode::TOO_MANY_REQUESTS || !status.is_client_error() {
+            return self.status_error(reply, summary);
+        }
+        let code = summary
+            .code
+            .map(|code| format!(", code {code}"))
+            .unwrap_or_default();
+        let credentials =
+            status == StatusCode::UNAUTHORIZED || summary.message.starts_with("invalid_client");
+        let advice = if credentials {
+            CREDENTIALS_HINT
+        } else {
+            "the token request itself was refused; this is likely a farewatch bug"
+        };
+        FareError::Auth(format!(
+            "Amadeus refused the token request (HTTP {}{code}: {}); {advice}",
+            status.as_u16(),
+            summary.message
+        ))
+    }
+
+    /// The mapping shared by both endpoints for everything but 401s.
+    fn status_error(&self, reply: &Reply, summary: wire::ErrorSummary) -> FareError {
+        let status = reply.status.as_u16();
+        match reply.status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                if summary.code.as_deref() == Some("38195") {
+                    // The monthly (test) quota: retrying before next month is pointless.
+                    FareError::QuotaExhausted(summary.message)
+                } else {
+                    // 38194 or an unrecognisable 429: a throttle.
+                    FareError::RateLimited {
+                        retry_after: reply.retry_after,
+                    }
+                }
+            }
+            s if s.is_client_error() => FareError::Rejected {
+                status,
+                code: summary.code,
+                message: summary.message,
+            },
+            _ => FareError::Upstream {
+                status,
+                code: summary.code,
+                message: summary.message,
+            },
+        }
+    }
+
+    fn summarize(&self, reply: &Reply, bearer: Option<&Bearer>) -> wire::ErrorSummary {
+        wire::summarize_error(&reply.body, &self.secrets(bearer))
+    }
+
+    /// What must never be quoted from a reply: the client secret and the
+    /// token the request carried (`""` when there is none).
+    fn secrets<'s>(&'s self, bearer: Option<&'s Bearer>) -> [&'s str; 2] {
+        let token = bearer
+            .and_then(|b| b.header.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        [self.config.client_secret.expose_secret(), token]
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> FareError {
+        if error.is_timeout() {
+            FareError::Timeout(self.config.timeout)
+        } else if error.is_decode() {
+            FareError::Decode(describe(error))
+        } else {
+            // Connect failures, and connections that broke mid-transfer.
+            FareError::Connect(describe(error))
+        }
+    }
+}
+
+/// The outcome of one search attempt.
+enum Attempt {
+    /// Amadeus answered: the cheapest offer, or none.
+    Answer(Option<Quote>),
+    /// Amadeus refused the token (401 38190/38192/38193); the reason, for logs.
+    TokenRejected(String),
+}
+
+/// A response read to the end.
+struct Reply {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+/// The cheapest offer by `grandTotal` (else `total`), in the reply's own currency.
+///
+/// `secrets` are redacted from any excerpt of the body in an error.
+fn cheapest_offer(
+    reply: &Reply,
+    fetched_at: Timestamp,
+    secrets: &[&str],
+) -> Result<Option<Quote>, FareError> {
+    wire::ensure_json(
+        reply.content_type.as_deref(),
+        &reply.body,
+        "flight offers",
+        secrets,
+    )?;
+    let parsed: wire::OffersReply<'_> = serde_json::from_slice(&reply.body).map_err(|e| {
+        FareError::Decode(format!(
+            "flight offers: {e}: {}",
+            wire::excerpt(&reply.body, secrets)
+        ))
+    })?;
+    let mut cheapest: Option<Money> = None;
+    for (index, offer) in parsed.data.iter().enumerate() {
+        let price = offer_price(&offer.price).map_err(|problem| {
+            FareError::Decode(format!("flight offer #{}: {problem}", index + 1))
+        })?;
+        cheapest = match cheapest {
+            None => Some(price),
+            Some(best) => match price.checked_cmp(&best) {
+                Some(Ordering::Less) => Some(price),
+                Some(_) => Some(best),
+                // Never documented; refusing beats silently picking one currency.
+                None => {
+                    return Err(FareError::Decode(format!(
+                        "flight offers mix currencies ({} and {})",
+                        best.currency, price.currency
+                    )))
+                }
+            },
+        };
+    }
+    Ok(cheapest.map(|price| Quote {
+        price,
+        provider: "amadeus".to_owned(),
+        fetched_at,
+        cached: false,
+        link: None,
+    }))
+}
+
+fn offer_price(price: &wire::Price<'_>) -> Result<Money, String> {
+    let currency = Currency::parse(price.currency.as_str())?;
+    let amount = price
+        .grand_total
+        .as_ref()
+        .or(price.total.as_ref())
+        .ok_or("price has neither grandTotal nor total")?;
+    Money::parse_rounded(amount.as_str(), currency).map_err(|e| e.to_string())
+}
+
+/// `Retry-After` in seconds; Amadeus documents none, but honour it if sent.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// A transport error with its causes, without the URL (the caller knows the route).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl fmt::Debug for Amadeus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // By hand: the secret and the token must never reach a log.
+        f.debug_struct("Amadeus")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.config.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("timeout", &self.config.timeout)
+            .field("has_token", &self.tokens.has_token())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl FareSource for Amadeus {
+    fn name(&self) -> &'static str {
+        "amadeus"
+    }
+
+    fn default_limits(&self) -> Limits {
+        let rate_per_sec = if self.base_url == PRODUCTION_BASE_URL {
+            PRODUCTION_RATE_PER_SEC
+        } else {
+            TEST_RATE_PER_SEC
+        };
+        Limits {
+            max_concurrency: MAX_CONCURRENCY,
+            rate_per_sec,
+            timeout: self.config.timeout,
+        }
+    }
+
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let span = tracing::debug_span!("amadeus", route = %key);
+        self.lookup(key).instrument(span).await
+    }
+}

@@ -1,0 +1,383 @@
+//! Amadeus's JSON: only the fields farewatch reads, private to this provider.
+//!
+//! The success path borrows from the body and never builds a
+//! `serde_json::Value`: an ~11 KB reply with a handful of offers should cost
+//! tens of microseconds, and everything except `price` is skipped unread.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::fare::FareError;
+
+/// Longest excerpt of an unreadable body that goes into an error message.
+const EXCERPT_CHARS: usize = 200;
+
+/// Longest message built from a readable error body; Amadeus's own are one line.
+const MESSAGE_CHARS: usize = 500;
+
+// ----- success path -------------------------------------------------------
+
+/// Flight Offers Search reply (`GETAirOffersReply`); `meta`, `dictionaries`
+/// and `warnings` are skipped.
+#[derive(Deserialize)]
+pub(super) struct OffersReply<'a> {
+    #[serde(borrow)]
+    pub(super) data: Vec<Offer<'a>>,
+}
+
+/// One flight offer; only its price matters to an alert.
+#[derive(Deserialize)]
+pub(super) struct Offer<'a> {
+    #[serde(borrow)]
+    pub(super) price: Price<'a>,
+}
+
+/// `price`: decimal strings in `currency`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Price<'a> {
+    #[serde(borrow)]
+    pub(super) currency: Text<'a>,
+    /// What the user pays, fees included; the spec's preferred alert price.
+    #[serde(default, borrow)]
+    pub(super) grand_total: Option<Text<'a>>,
+    /// All travellers, taxes included; the fallback when `grandTotal` is absent.
+    #[serde(default, borrow)]
+    pub(super) total: Option<Text<'a>>,
+}
+
+/// `POST /v1/security/oauth2/token` reply; `type`, `username`, `state`... are skipped.
+#[derive(Deserialize)]
+pub(super) struct TokenReply<'a> {
+    #[serde(borrow)]
+    pub(super) access_token: Text<'a>,
+    /// Seconds until the token expires (1799 in practice).
+    pub(super) expires_in: u64,
+}
+
+/// A JSON string borrowed from the body when it has no escapes (prices,
+/// currency codes and tokens never do) and owned otherwise.
+///
+/// `Cow` with `#[serde(borrow)]` only borrows when it is the field's own
+/// type, not inside an `Option`, hence this newtype.
+pub(super) struct Text<'a>(Cow<'a, str>);
+
+impl Text<'_> {
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+// ----- error path ---------------------------------------------------------
+
+/// Both Amadeus error shapes in one struct: resource APIs send
+/// `{errors:[{status, code, title, detail, source}]}`, the token endpoint a
+/// flat `{error, error_description, code, title}`. Owned strings: this is
+/// the cold path.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<Issue>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    code: Option<LenientCode>,
+}
+
+/// One entry of `errors[]`. `status` is not read: the HTTP status is authoritative.
+#[derive(Deserialize)]
+struct Issue {
+    #[serde(default)]
+    code: Option<LenientCode>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default)]
+    source: Option<IssueSource>,
+}
+
+/// Which part of the request an issue is about.
+#[derive(Deserialize)]
+struct IssueSource {
+    #[serde(default)]
+    parameter: Option<String>,
+    #[serde(default)]
+    pointer: Option<String>,
+}
+
+/// An error `code` that Amadeus sends as a number (`38190`) or a string
+/// (`"38191"`), depending on the error; kept as its decimal text.
+struct LenientCode(String);
+
+impl<'de> Deserialize<'de> for LenientCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CodeVisitor;
+        impl Visitor<'_> for CodeVisitor {
+            type Value = LenientCode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(LenientCode(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(LenientCode(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientCode(v.trim().to_owned()))
+            }
+        }
+        deserializer.deserialize_any(CodeVisitor)
+    }
+}
+
+/// What an error reply said, reduced to what [`FareError`] carries.
+#[derive(Debug)]
+pub(super) struct ErrorSummary {
+    /// Amadeus's own code (`"38192"`), when the body had one.
+    pub(super) code: Option<String>,
+    /// One line for a person: title, detail and the offending parameter,
+    /// or an excerpt of a body that could not be read.
+    pub(super) message: String,
+}
+
+/// Reads either error shape; anything else becomes a short, sanitised
+/// excerpt. `secrets` are replaced wherever the body quotes them.
+pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
+    let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) else {
+        return unreadable(body, secrets);
+    };
+    if let Some(first) = parsed.errors.first() {
+        let code = first.code.as_ref().map(|c| c.0.clone());
+        let message = parsed
+            .errors
+            .iter()
+            .map(describe_issue)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return ErrorSummary {
+            code,
+            message: clean(&redact(&message, secrets), MESSAGE_CHARS),
+        };
+    }
+    if parsed.error.is_some() || parsed.error_description.is_some() {
+        let message = match (parsed.error, parsed.error_description) {
+            (Some(error), Some(description)) => format!("{error}: {description}"),
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => unreachable!("checked above"),
+        };
+        return ErrorSummary {
+            code: parsed.code.map(|c| c.0),
+            message: clean(&redact(&message, secrets), MESSAGE_CHARS),
+        };
+    }
+    unreadable(body, secrets)
+}
+
+fn describe_issue(issue: &Issue) -> String {
+    let mut text = match (&issue.title, &issue.detail) {
+        (Some(title), Some(detail)) => format!("{title}: {detail}"),
+        (Some(only), None) | (None, Some(only)) => only.clone(),
+        (None, None) => match &issue.code {
+            Some(code) => format!("error code {}", code.0),
+            None => "unspecified error".to_owned(),
+        },
+    };
+    if let Some(source) = &issue.source {
+        if let Some(parameter) = &source.parameter {
+            text.push_str(&format!(" (parameter `{parameter}`)"));
+        } else if let Some(pointer) = &source.pointer {
+            text.push_str(&format!(" (at `{pointer}`)"));
+        }
+    }
+    text
+}
+
+fn unreadable(body: &[u8], secrets: &[&str]) -> ErrorSummary {
+    ErrorSummary {
+        code: None,
+        message: format!("unrecognised error body: {}", excerpt(body, secrets)),
+    }
+}
+
+/// A short, single-line, printable excerpt of a body for error messages,
+/// with `secrets` replaced.
+pub(super) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return "(empty body)".to_owned();
+    }
+    // Enough bytes for EXCERPT_CHARS characters even if all are 4-byte UTF-8,
+    // plus room for a secret straddling the cut, so it is still recognised;
+    // a character cut in half at the end becomes U+FFFD and is then dropped.
+    let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
+    let head = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
+    clean(
+        &redact(&String::from_utf8_lossy(head), secrets),
+        EXCERPT_CHARS,
+    )
+}
+
+/// Replaces every non-empty `secrets` entry in `text` with `[REDACTED]`.
+///
+/// Amadeus never echoes credentials, but a misbehaving proxy might echo the
+/// request, and these messages end up in logs and reports.
+fn redact<'t>(text: &'t str, secrets: &[&str]) -> Cow<'t, str> {
+    let mut text = Cow::Borrowed(text);
+    for secret in secrets {
+        // An empty needle would match between every character.
+        if !secret.is_empty() && text.contains(secret) {
+            text = Cow::Owned(text.replace(secret, "[REDACTED]"));
+        }
+    }
+    text
+}
+
+/// Collapses whitespace and control characters to single spaces, drops
+/// characters that could reorder or hide text in a terminal, and truncates
+/// to `max_chars` with an ellipsis.
+fn clean(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut chars = 0;
+    let mut pending_space = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() || ch.is_control() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if is_invisible(ch) {
+            continue;
+        }
+        let needed = usize::from(pending_space) + 1;
+        if chars + needed > max_chars {
+            out.push('…');
+            return out;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(ch);
+        chars += needed;
+    }
+    out
+}
+
+/// Zero-width, bidirectional-override and replacement characters.
+fn is_invisible(ch: char) -> bool {
+    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFFD}')
+}
+
+/// Refuses a reply whose `Content-Type` is not JSON, saying what arrived.
+///
+/// Amadeus labels its JSON `application/vnd.amadeus+json`, so any `+json`
+/// type counts; a missing header is left to the JSON parser to judge.
+pub(super) fn ensure_json(
+    content_type: Option<&str>,
+    body: &[u8],
+    what: &str,
+    secrets: &[&str],
+) -> Result<(), FareError> {
+    let Some(content_type) = content_type else {
+        return Ok(());
+    };
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if media_type == "application/json" || media_type.ends_with("+json") {
+        return Ok(());
+    }
+    Err(FareError::Decode(format!(
+        "{what}: expected JSON, got `{}`: {}",
+        clean(content_type, 100),
+        excerpt(body, secrets)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_may_be_numbers_or_strings() {
+        let numeric = summarize_error(
+            br#"{"errors":[{"code":38192,"status":401,"title":"Access token expired"}]}"#,
+            &[],
+        );
+        assert_eq!(numeric.code.as_deref(), Some("38192"));
+        let text = summarize_error(
+            br#"{"errors":[{"code":"38191","status":"401","title":"Invalid HTTP header"}]}"#,
+            &[],
+        );
+        assert_eq!(text.code.as_deref(), Some("38191"));
+        assert_eq!(text.message, "Invalid HTTP header");
+    }
+
+    #[test]
+    fn excerpts_are_short_single_line_and_printable() {
+        let body = format!("<html>\n\t<body>\u{1b}[31m{}</body>", "x".repeat(500));
+        let short = excerpt(body.as_bytes(), &[]);
+        assert!(short.chars().count() <= EXCERPT_CHARS + 1, "{short}");
+        assert!(short.starts_with("<html> <body> [31mxxx"), "{short}");
+        assert!(short.ends_with('…'));
+        assert!(!short.chars().any(char::is_control));
+        assert_eq!(excerpt(b" \n", &[]), "(empty body)");
+    }
+
+    #[test]
+    fn secrets_are_redacted_even_where_the_excerpt_is_cut() {
+        let secret = "TOPSECRET-0123456789";
+        // 4-byte characters put the excerpt's byte cut inside the secret,
+        // whose first three characters would still be shown.
+        let body = format!("{}{secret} tail", "😀".repeat(EXCERPT_CHARS - 3));
+        let short = excerpt(body.as_bytes(), &[secret, ""]);
+        assert!(short.ends_with("[RE…"), "{short}");
+        let summary = summarize_error(
+            br#"{"errors":[{"code":1,"title":"echo","detail":"Bearer TOPSECRET"}]}"#,
+            &["TOPSECRET"],
+        );
+        assert_eq!(summary.message, "echo: Bearer [REDACTED]");
+    }
+
+    #[test]
+    fn vendor_json_counts_as_json() {
+        assert!(ensure_json(Some("application/vnd.amadeus+json"), b"{}", "x", &[]).is_ok());
+        assert!(ensure_json(Some("application/json; charset=UTF-8"), b"{}", "x", &[]).is_ok());
+        assert!(ensure_json(None, b"{}", "x", &[]).is_ok());
+        let err = ensure_json(Some("text/html"), b"<html>", "offers", &[]).unwrap_err();
+        assert_eq!(
+            err,
+            FareError::Decode("offers: expected JSON, got `text/html`: <html>".to_owned())
+        );
+    }
+}
