@@ -17,6 +17,10 @@
 //!   (Amadeus, the offline demo source).
 //! - [`pool`]: one [`pool::ProviderPool`] per provider owns its concurrency
 //!   limit, pacing and timeout.
+//! - [`retry`]: which failures are retried ([`retry::Retryable`]), full-jitter
+//!   backoff, capped `Retry-After`, and the [`retry::retry`] loop.
+//! - [`breaker`]: the per-provider circuit breaker, a named state machine
+//!   (closed, open, half-open).
 //! - [`cache`]: the quote cache (Redis, or in-process).
 //! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, console) and the SMS text.
 //! - [`store`]: durable alert state and the outbox (SQLite).
@@ -26,6 +30,7 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod breaker;
 pub mod cache;
 pub mod daemon;
 pub mod domain;
@@ -34,6 +39,7 @@ pub mod fare;
 pub mod http;
 pub mod notify;
 pub mod pool;
+pub mod retry;
 pub mod route;
 pub mod rules;
 pub mod sheet;
