@@ -191,7 +191,9 @@ impl Outcome {
     pub fn of_fare<T>(result: &Result<T, FareError>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(FareError::Rejected { .. }) => Outcome::Neutral,
+            // A bad request says nothing about the provider's health, and a
+            // skipped lookup never reached it.
+            Err(FareError::Rejected { .. } | FareError::CircuitOpen(_)) => Outcome::Neutral,
             Err(
                 FareError::Timeout(_)
                 | FareError::Connect(_)

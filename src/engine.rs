@@ -231,6 +231,8 @@ pub struct Summary {
     pub invalid_rows: usize,
     /// Wall time of the cycle.
     pub elapsed_ms: u64,
+    /// Each fare provider's counters (since the process started) and circuit breaker state.
+    pub providers: Vec<crate::pool::PoolHealth>,
 }
 
 /// A finished cycle.
@@ -382,6 +384,7 @@ impl Engine {
             lookup_errors,
             invalid_rows: 0,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            providers: vec![self.fares.health()],
         };
         Ok(CycleReport { summary, routes })
     }

@@ -1,12 +1,21 @@
 //! One [`ProviderPool`] per provider: the single place that owns how hard
-//! that provider is driven (concurrency, pacing, timeout) and its counters.
+//! that provider is driven and how its failures are handled — concurrency,
+//! pacing, timeout, retries with backoff, the circuit breaker and counters.
 //!
-//! The order of operations for one request is fixed and documented here:
-//! take a concurrency permit, wait for the pacer's slot, then call the
-//! provider under a hard timeout. Taking the permit first means a slow
-//! provider cannot pile up sleeping requests beyond its concurrency limit.
+//! One lookup goes through these steps, in this order:
+//! 1. the circuit breaker: an open circuit fails the lookup at once
+//!    ([`FareError::CircuitOpen`]), so a dead provider costs nothing;
+//! 2. for each attempt: a concurrency permit, then the pacer's slot, then the
+//!    provider call under a hard timeout. Taking the permit first means a
+//!    slow provider cannot pile up sleeping requests beyond its limit;
+//! 3. a failed attempt is retried only when [`crate::retry`] says so, after a
+//!    full-jitter backoff or the provider's (capped) `Retry-After`. A 429
+//!    also slows the pacer down (and successes speed it back up), so a cycle
+//!    under a rate limit takes longer instead of losing rows;
+//! 4. the final outcome is recorded once in the breaker. Quota exhaustion and
+//!    rejected credentials open the circuit straight away.
 //!
-//! Pacing uses tokio's clock, so tests drive it with `tokio::time::pause`.
+//! Everything waits on tokio's clock, so tests drive it with `tokio::time::pause`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,45 +24,104 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
+use crate::breaker::{Breaker, BreakerConfig, BreakerState, Outcome};
 use crate::domain::{LookupKey, Quote};
 use crate::fare::{FareError, FareSource, Limits};
+use crate::retry::{Backoff, Jitter, RetryClass, Retryable};
 
-/// Spaces request starts evenly at a fixed rate (a token bucket of burst 1).
+/// Attempts a lookup gets when the provider keeps answering 429: more than
+/// for other failures, because a throttle is the provider asking us to slow
+/// down (which the pacer does), not a sign the lookup cannot succeed.
+pub const RATE_LIMITED_MAX_ATTEMPTS: u32 = 8;
+
+/// The slowest the pacer backs off to after repeated 429s (one request
+/// every this long). Past it, retries' own backoff takes over.
+pub const MAX_PACING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The pacing interval the pacer starts from after a 429 when no rate limit
+/// was configured (unlimited): ten requests a second.
+const FIRST_THROTTLED_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long rejected credentials keep a provider's circuit open: retrying
+/// them every lookup would only fill the log. The next cycle tries again.
+const AUTH_FAILURE_OPEN_FOR: Duration = Duration::from_secs(10 * 60);
+
+/// Spaces request starts evenly (a token bucket of burst 1), and slows down
+/// when the provider throttles us.
 ///
-/// Request *i* starts no earlier than `first + i / rate`. With burst 1 the
+/// Request *i* starts no earlier than `first + i * interval`. With burst 1 the
 /// provider never sees more than the configured rate over any window, which
 /// is what the documented per-second limits (e.g. Amadeus's "no more than 1
-/// request every 100 ms") ask for.
+/// request every 100 ms") ask for. On a 429 the interval doubles (up to
+/// [`MAX_PACING_INTERVAL`]); each success takes a tenth off again, down to
+/// the configured interval: multiplicative decrease, gradual recovery.
 #[derive(Debug)]
 pub struct Pacer {
+    base: Option<Duration>,
+    state: Mutex<PacerState>,
+}
+
+#[derive(Debug)]
+struct PacerState {
     interval: Option<Duration>,
-    next_slot: Mutex<Option<Instant>>,
+    next_slot: Option<Instant>,
 }
 
 impl Pacer {
     /// A pacer for `rate_per_sec` starts per second; `0` (or less) means unlimited.
     pub fn new(rate_per_sec: f64) -> Self {
-        let interval = (rate_per_sec > 0.0 && rate_per_sec.is_finite())
+        let base = (rate_per_sec > 0.0 && rate_per_sec.is_finite())
             .then(|| Duration::from_secs_f64(1.0 / rate_per_sec));
         Self {
-            interval,
-            next_slot: Mutex::new(None),
+            base,
+            state: Mutex::new(PacerState {
+                interval: base,
+                next_slot: None,
+            }),
         }
     }
 
     /// Waits until this caller's slot.
     pub async fn wait(&self) {
-        let Some(interval) = self.interval else {
-            return;
-        };
         let slot = {
-            let mut next = self.next_slot.lock().await;
+            let mut state = self.state.lock().await;
+            let Some(interval) = state.interval else {
+                return;
+            };
             let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + interval);
+            let slot = state.next_slot.map_or(now, |n| n.max(now));
+            state.next_slot = Some(slot + interval);
             slot
         };
         tokio::time::sleep_until(slot).await;
+    }
+
+    /// The provider throttled us: halve the rate. Returns the new interval.
+    pub async fn slow_down(&self) -> Duration {
+        let mut state = self.state.lock().await;
+        let next = state
+            .interval
+            .map_or(FIRST_THROTTLED_INTERVAL, |i| i.saturating_mul(2))
+            .min(MAX_PACING_INTERVAL);
+        state.interval = Some(next);
+        next
+    }
+
+    /// A request succeeded: recover a tenth of the way towards the configured rate.
+    pub async fn speed_up(&self) {
+        let mut state = self.state.lock().await;
+        if let Some(current) = state.interval {
+            let floor = self.base.unwrap_or(Duration::ZERO);
+            if current > floor {
+                let next = current.mul_f64(0.9);
+                state.interval = if next <= floor { self.base } else { Some(next) };
+            }
+        }
+    }
+
+    /// The interval in force (`None`: unlimited).
+    pub async fn interval(&self) -> Option<Duration> {
+        self.state.lock().await.interval
     }
 }
 
@@ -62,25 +130,61 @@ impl Pacer {
 pub struct PoolStats {
     requests: AtomicU64,
     errors: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+    skipped: AtomicU64,
 }
 
 impl PoolStats {
-    /// Requests actually sent to the provider.
+    /// Requests actually sent to the provider (retries included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
-    /// Requests that ended in an error.
+    /// Lookups that ended in an error after their retries.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
     }
+    /// Attempts that were retried.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+    /// 429 answers received.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+    /// Lookups skipped because the circuit was open.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
 }
 
-/// A fare source with its concurrency limit, pacer and timeout.
+/// A provider's health at a glance, for reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PoolHealth {
+    /// The provider's name.
+    pub name: String,
+    /// Requests sent (retries included).
+    pub requests: u64,
+    /// Lookups that failed after retries.
+    pub errors: u64,
+    /// Attempts that were retried.
+    pub retries: u64,
+    /// 429 answers received.
+    pub throttled: u64,
+    /// Lookups skipped by the open circuit.
+    pub skipped: u64,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: String,
+}
+
+/// A fare source with its limits, retry policy and circuit breaker.
 pub struct ProviderPool {
     source: Arc<dyn FareSource>,
     limits: Limits,
     permits: Semaphore,
     pacer: Pacer,
+    backoff: Backoff,
+    breaker: Breaker,
     stats: PoolStats,
 }
 
@@ -90,18 +194,30 @@ impl std::fmt::Debug for ProviderPool {
             .field("provider", &self.source.name())
             .field("limits", &self.limits)
             .field("stats", &self.stats)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl ProviderPool {
-    /// Wraps `source` with `limits` (use `source.default_limits()` when unconfigured).
+    /// Wraps `source` with `limits`, the default backoff and breaker.
     pub fn new(source: Arc<dyn FareSource>, limits: Limits) -> Self {
+        Self::with_policy(source, limits, Backoff::default(), BreakerConfig::default())
+    }
+
+    /// Wraps `source` with explicit retry and breaker settings.
+    pub fn with_policy(
+        source: Arc<dyn FareSource>,
+        limits: Limits,
+        backoff: Backoff,
+        breaker: BreakerConfig,
+    ) -> Self {
         Self {
             permits: Semaphore::new(limits.max_concurrency.max(1)),
             pacer: Pacer::new(limits.rate_per_sec),
+            breaker: Breaker::new(source.name(), breaker),
             source,
             limits,
+            backoff,
             stats: PoolStats::default(),
         }
     }
@@ -121,8 +237,98 @@ impl ProviderPool {
         &self.stats
     }
 
-    /// Asks the provider for `key`'s cheapest quote, within the limits.
+    /// The circuit breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// Counters and breaker state, for reports.
+    pub fn health(&self) -> PoolHealth {
+        PoolHealth {
+            name: self.name().to_owned(),
+            requests: self.stats.requests(),
+            errors: self.stats.errors(),
+            retries: self.stats.retries(),
+            throttled: self.stats.throttled(),
+            skipped: self.stats.skipped(),
+            breaker: self.breaker.state().name().to_owned(),
+        }
+    }
+
+    /// Asks the provider for `key`'s cheapest quote, within the limits,
+    /// retrying what is worth retrying.
     pub async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let permit = match self.breaker.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejected) => {
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                return Err(FareError::CircuitOpen(format!(
+                    "{} has failed repeatedly ({rejected})",
+                    self.name()
+                )));
+            }
+        };
+        let mut jitter = Jitter::from_entropy();
+        let mut attempt: u32 = 0;
+        let result = loop {
+            let result = self.attempt(key).await;
+            let error = match &result {
+                Ok(_) => {
+                    self.pacer.speed_up().await;
+                    break result;
+                }
+                Err(error) => error,
+            };
+            let throttled = matches!(error, FareError::RateLimited { .. });
+            if throttled {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                let interval = self.pacer.slow_down().await;
+                tracing::warn!(
+                    provider = self.name(),
+                    per_sec = format!("{:.2}", 1.0 / interval.as_secs_f64()),
+                    "provider answered 429: slowing down"
+                );
+            }
+            let max_attempts = if throttled {
+                RATE_LIMITED_MAX_ATTEMPTS.max(self.backoff.max_attempts())
+            } else {
+                self.backoff.max_attempts()
+            };
+            let RetryClass::Retry { after } = error.retry_class() else {
+                break result;
+            };
+            if attempt + 1 >= max_attempts {
+                break result;
+            }
+            let delay = self.backoff.delay_for(attempt, after, &mut jitter);
+            tracing::info!(provider = self.name(), route = %key, attempt = attempt + 1, %error, ?delay, "retrying lookup");
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        };
+
+        if let Err(error) = &result {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            match error {
+                FareError::QuotaExhausted(_) => {
+                    let until = until_next_month();
+                    tracing::warn!(
+                        provider = self.name(),
+                        reopens_in_hours = until.as_secs() / 3600,
+                        "quota exhausted: no more lookups until the quota renews"
+                    );
+                    self.breaker.trip_for(until);
+                }
+                FareError::Auth(_) => self.breaker.trip_for(AUTH_FAILURE_OPEN_FOR),
+                _ => {}
+            }
+        }
+        permit.record(Outcome::of_fare(&result));
+        result
+    }
+
+    /// One request: permit, pacer slot, provider call under the hard timeout.
+    async fn attempt(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
         // The semaphore is never closed, so acquire cannot fail; if it ever
         // did, going ahead unthrottled beats failing the lookup.
         let _permit = self.permits.acquire().await.ok();
@@ -131,16 +337,26 @@ impl ProviderPool {
         // The source sets its own HTTP timeout; this outer one also bounds
         // everything around it (token refresh, body reads) so a hung
         // upstream can never stall a cycle.
-        let outcome =
-            match tokio::time::timeout(self.limits.timeout, self.source.cheapest(key)).await {
-                Ok(result) => result,
-                Err(_) => Err(FareError::Timeout(self.limits.timeout)),
-            };
-        if outcome.is_err() {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(self.limits.timeout, self.source.cheapest(key)).await {
+            Ok(result) => result,
+            Err(_) => Err(FareError::Timeout(self.limits.timeout)),
         }
-        outcome
     }
+}
+
+/// Time until 00:00 UTC on the first of next month, when monthly API quotas
+/// (Amadeus's free tier) renew.
+fn until_next_month() -> Duration {
+    let now = jiff::Timestamp::now();
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let first_of_next = today
+        .first_of_month()
+        .checked_add(jiff::Span::new().months(1))
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok());
+    first_of_next
+        .and_then(|z| Duration::try_from(z.timestamp().duration_since(now)).ok())
+        .unwrap_or(Duration::from_secs(24 * 3600))
 }
 
 #[cfg(test)]
@@ -176,5 +392,35 @@ mod tests {
             pacer.wait().await;
         }
         assert_eq!(Instant::now(), start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pacer_halves_the_rate_on_429_and_recovers_to_the_configured_rate() {
+        let pacer = Pacer::new(10.0);
+        assert_eq!(pacer.slow_down().await, Duration::from_millis(200));
+        assert_eq!(pacer.slow_down().await, Duration::from_millis(400));
+        for _ in 0..100 {
+            pacer.speed_up().await;
+        }
+        assert_eq!(
+            pacer.interval().await,
+            Some(Duration::from_millis(100)),
+            "never faster than configured"
+        );
+        let unlimited = Pacer::new(0.0);
+        assert_eq!(unlimited.slow_down().await, FIRST_THROTTLED_INTERVAL);
+        for _ in 0..10 {
+            unlimited.slow_down().await;
+        }
+        assert_eq!(unlimited.interval().await, Some(MAX_PACING_INTERVAL));
+    }
+
+    #[test]
+    fn next_month_is_less_than_a_month_away() {
+        let d = until_next_month();
+        assert!(
+            d > Duration::ZERO && d <= Duration::from_secs(31 * 24 * 3600),
+            "{d:?}"
+        );
     }
 }

@@ -157,6 +157,7 @@ impl Retryable for reqwest::Error {
 /// | `Rejected` | give up | the request itself is wrong (bad airport, past date) |
 /// | `Upstream` | retry | a 5xx on the provider's side is often momentary |
 /// | `Decode` | give up | the same bytes would decode the same way |
+/// | `CircuitOpen` | give up | the breaker already decided; the next cycle tries again |
 impl Retryable for FareError {
     fn retry_class(&self) -> RetryClass {
         match self {
@@ -168,7 +169,8 @@ impl Retryable for FareError {
             | FareError::Auth(_)
             | FareError::QuotaExhausted(_)
             | FareError::Rejected { .. }
-            | FareError::Decode(_) => RetryClass::GiveUp,
+            | FareError::Decode(_)
+            | FareError::CircuitOpen(_) => RetryClass::GiveUp,
         }
     }
 }

@@ -87,4 +87,8 @@ pub enum FareError {
     /// The response could not be understood (malformed, truncated, wrong type, too large).
     #[error("unreadable response: {0}")]
     Decode(String),
+    /// Not asked: the provider's circuit breaker is open after repeated
+    /// failures. The lookup is retried next cycle.
+    #[error("skipped: {0}")]
+    CircuitOpen(String),
 }

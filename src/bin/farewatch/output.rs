@@ -86,7 +86,17 @@ fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Re
         s.lookup_errors,
         s.invalid_rows,
         s.elapsed_ms as f64 / 1000.0
-    )
+    )?;
+    for p in &s.providers {
+        if p.breaker != "closed" || p.retries > 0 || p.throttled > 0 {
+            writeln!(
+                out,
+                "{}: circuit {}, {} retries, {} throttled (429), {} lookups skipped",
+                p.name, p.breaker, p.retries, p.throttled, p.skipped
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn truncate(s: &str, max: usize) -> String {
