@@ -405,3 +405,104 @@ async fn secrets_never_reach_the_output() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_oauth_token_is_reused_across_cron_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},100,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    for _ in 0..2 {
+        let mut cmd = configured(dir.path(), &amadeus, &twilio);
+        cmd.args(["check", "--format", "json"]);
+        let run = run(cmd).await;
+        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    }
+    let requests = amadeus.received_requests().await.unwrap();
+    let tokens = requests
+        .iter()
+        .filter(|r| r.url.path() == "/v1/security/oauth2/token")
+        .count();
+    let searches = requests
+        .iter()
+        .filter(|r| r.url.path() == "/v2/shopping/flight-offers")
+        .count();
+    assert_eq!(
+        (tokens, searches),
+        (1, 2),
+        "the second run reads the token from the state store"
+    );
+}
+
+#[tokio::test]
+async fn a_sheet_published_at_a_url_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    let sheet_server = MockServer::start().await;
+    let csv = format!(
+        "origin,destination,depart_date,max_price,currency,phone\nLHR,JFK,{},350,GBP,+447911123456\n",
+        days_from_today(30)
+    );
+    Mock::given(method("GET"))
+        .and(path("/spreadsheets/d/e/abc/pub"))
+        .and(query_param("output", "csv"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(csv, "text/csv"))
+        .expect(1)
+        .mount(&sheet_server)
+        .await;
+    let url = format!("{}/spreadsheets/d/e/abc/pub?output=csv", sheet_server.uri());
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["check", "--format", "json", "--routes", &url]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.json()["summary"]["alerts_sent"], 1);
+}
+
+#[tokio::test]
+async fn the_daemon_runs_cycles_and_exits_0_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("farewatch"))
+        .args(["daemon", "--demo", "--interval", "1h", "--format", "json"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // One compact JSON report per cycle: the first arrives at once.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("a first cycle report")
+        .unwrap()
+        .expect("a line");
+    let report: Value = serde_json::from_str(&first).unwrap();
+    assert!(report["summary"]["routes"].as_u64().unwrap() > 0);
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("the daemon stops after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        lines.next_line().await.unwrap(),
+        None,
+        "no second cycle was started"
+    );
+}
