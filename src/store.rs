@@ -18,7 +18,7 @@
 //! - on unix the file is created with mode `0600` (it holds OAuth tokens),
 //!   and directories farewatch creates get `0700`.
 //!
-//! # Schema (version 1, tracked in `PRAGMA user_version`)
+//! # Schema (version 2, tracked in `PRAGMA user_version`)
 //! Timestamps are RFC 3339 text in UTC with exactly nine fractional digits
 //! (`2027-03-01T07:30:00.000000000Z`): readable in the `sqlite3` shell,
 //! exact to the nanosecond, and ordered correctly by plain text comparison.
@@ -45,6 +45,10 @@
 //! | `error` | TEXT NULL | what the provider said when it failed for good |
 //! | `created_at` | TEXT | when the intent was first written |
 //! | `updated_at` | TEXT | when the status last changed (the sent time for `sent` rows) |
+//!
+//! `suppressed` (v2): recipients who replied STOP, per route (`route_id`,
+//! `recipient` PK, `reason`, `created_at`). An index on `outbox (route_id,
+//! seq)` finds a route's unfinished alert.
 //!
 //! `kv`: small values that must survive between runs (OAuth tokens).
 //!
@@ -80,7 +84,7 @@ use crate::rules::AlertState;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this build writes; see the module docs.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, in order: `MIGRATIONS[n]` takes `user_version` from `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -114,6 +118,15 @@ const MIGRATIONS: &[&str] = &[
         value      TEXT NOT NULL,
         expires_at TEXT
     );",
+    // v2: recipients who replied STOP, and finding a route's unfinished alert.
+    "CREATE TABLE suppressed (
+        route_id   TEXT NOT NULL,
+        recipient  TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (route_id, recipient)
+    );
+    CREATE INDEX outbox_route_seq ON outbox (route_id, seq);",
 ];
 
 /// Appended to errors that a different location would fix.
@@ -343,8 +356,12 @@ pub struct Intent {
 pub enum IntentStatus {
     /// Just written by this call.
     New,
-    /// Written earlier and not yet known to be sent.
-    Pending,
+    /// Written earlier and not yet known to be sent. The outbox row *is*
+    /// the message: a resend uses this stored body, not a new one.
+    Pending {
+        /// The body stored with the intent.
+        body: String,
+    },
     /// Accepted by the provider.
     Sent {
         /// The provider's message id.
@@ -557,19 +574,20 @@ impl Store {
             if inserted == 1 {
                 return Ok(IntentStatus::New);
             }
-            let (status, message_id, error) = conn.query_row(
-                "SELECT status, message_id, error FROM outbox WHERE key = ?1",
+            let (status, message_id, error, body) = conn.query_row(
+                "SELECT status, message_id, error, body FROM outbox WHERE key = ?1",
                 params![intent.key],
                 |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, Option<String>>(1)?,
                         row.get::<_, Option<String>>(2)?,
+                        row.get::<_, String>(3)?,
                     ))
                 },
             )?;
             match status.as_str() {
-                "pending" => Ok(IntentStatus::Pending),
+                "pending" => Ok(IntentStatus::Pending { body }),
                 "sent" => Ok(IntentStatus::Sent {
                     message_id: message_id.unwrap_or_default(),
                 }),
@@ -649,6 +667,108 @@ impl Store {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Routes with an alert that was started but not completed: intents whose
+    /// alert number is past the route's saved `alerts_sent` (any status). An
+    /// alert completes when its state is saved; until then its intents keep
+    /// their keys, so a retry reuses them and nobody is texted twice.
+    pub async fn unfinished_alerts(&self) -> Result<HashMap<String, u64>, StoreError> {
+        self.call("read unfinished alerts", |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT o.route_id, MAX(o.seq)
+                 FROM outbox o LEFT JOIN alert_state s ON s.route_id = o.route_id
+                 WHERE o.seq > COALESCE(s.alerts_sent, 0)
+                 GROUP BY o.route_id",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            let mut out = HashMap::new();
+            for row in rows {
+                let (route_id, seq) = row?;
+                let seq = u64::try_from(seq).map_err(|_| {
+                    Fail::Corrupt(format!("outbox route `{route_id}` has seq {seq}"))
+                })?;
+                out.insert(route_id, seq);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Ends an unfinished alert whose drop is over (the price rose above the
+    /// maximum before every recipient was reached): its still-pending intents
+    /// are marked failed with `reason`, and `state` (which must number past
+    /// `seq`, so the next drop gets fresh keys) is saved, in one transaction.
+    /// Returns how many of the alert's messages had been sent.
+    pub async fn close_alert(
+        &self,
+        route_id: &str,
+        seq: u64,
+        reason: &str,
+        state: &AlertState,
+    ) -> Result<usize, StoreError> {
+        let (route_id, reason, state) = (route_id.to_owned(), reason.to_owned(), state.clone());
+        self.call("close unfinished alert", move |conn| {
+            let seq = to_i64(seq, "intent seq")?;
+            let now = Timestamp::now();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE outbox SET status = 'failed', error = ?1, updated_at = ?2
+                 WHERE route_id = ?3 AND seq = ?4 AND status = 'pending'",
+                params![reason, ts_to_sql(now), route_id, seq],
+            )?;
+            let sent: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE route_id = ?1 AND seq = ?2 AND status = 'sent'",
+                params![route_id, seq],
+                |row| row.get(0),
+            )?;
+            upsert_state(&tx, &route_id, &state, now)?;
+            tx.commit()?;
+            Ok(usize::try_from(sent).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Stops texting `recipient` for `route_id` (they replied STOP). The
+    /// route's id includes its recipients, so editing them in the sheet
+    /// starts afresh.
+    pub async fn suppress(
+        &self,
+        route_id: &str,
+        recipient: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let (route_id, recipient, reason) =
+            (route_id.to_owned(), recipient.to_owned(), reason.to_owned());
+        self.call("suppress recipient", move |conn| {
+            conn.execute(
+                "INSERT INTO suppressed (route_id, recipient, reason, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (route_id, recipient) DO NOTHING",
+                params![route_id, recipient, reason, ts_to_sql(Timestamp::now())],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every suppressed (route id, recipient) pair.
+    pub async fn suppressed(
+        &self,
+    ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+        self.call("read suppressed recipients", |conn| {
+            let mut stmt = conn.prepare("SELECT route_id, recipient FROM suppressed")?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut out = std::collections::HashSet::new();
+            for row in rows {
+                out.insert(row?);
+            }
+            Ok(out)
         })
         .await
     }

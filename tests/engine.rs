@@ -266,6 +266,16 @@ async fn a_failed_recipient_is_retried_next_cycle_without_texting_the_others_aga
         .respond_with(ResponseTemplate::new(201).set_body_raw(created, "application/json"))
         .mount(&twilio)
         .await;
+    // Reconciliation before the retry: Twilio has no such message.
+    Mock::given(method("GET"))
+        .and(path(messages_path()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"messages": [], "next_page_uri": null})),
+        )
+        .expect(1)
+        .mount(&twilio)
+        .await;
     let store = memory_store();
     let engine = engine(
         Arc::new(DemoSource::new(Duration::ZERO)),
@@ -318,6 +328,7 @@ async fn a_failed_recipient_is_retried_next_cycle_without_texting_the_others_aga
         .await
         .unwrap()
         .iter()
+        .filter(|r| r.method == wiremock::http::Method::POST)
         .map(|r| field(&form(r), "To").unwrap().to_owned())
         .collect();
     assert_eq!(
@@ -405,4 +416,187 @@ async fn a_rise_above_rearms_and_the_next_drop_alerts_again() {
             (RouteStatus::Below, AlertOutcome::Sent),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_lost_acknowledgement_is_reconciled_and_never_sent_twice() {
+    let twilio = MockServer::start().await;
+    // Twilio accepts the message, but the client sees a 500.
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(500).set_body_string("upstream error"))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    let store = memory_store();
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        QuoteCache::memory(Duration::from_secs(1)),
+        twilio_for(&twilio).await,
+        store.clone(),
+    );
+    let rows = || vec![route(2, "LHR", 10_000_00, &["+447911123456"])];
+    let first = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(first.routes[0].alert, AlertOutcome::Failed);
+    let pending = store.pending_intents().await.unwrap();
+    assert_eq!(pending.len(), 1, "the unconfirmed send stays pending");
+
+    // The next cycle lists the account's messages and finds it.
+    let mut listed: serde_json::Value =
+        serde_json::from_str(&fixture("notify/twilio-message-created.json")).unwrap();
+    listed["to"] = "+447911123456".into();
+    listed["body"] = pending[0].body.clone().into();
+    listed["sid"] = "SMreconciled0000000000000000000000".into();
+    listed["date_created"] = jiff::Timestamp::now()
+        .strftime("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string()
+        .into();
+    Mock::given(method("GET"))
+        .and(path(messages_path()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"messages": [listed], "next_page_uri": null})),
+        )
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    let second = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.routes[0].alert,
+        AlertOutcome::Sent,
+        "{:?}",
+        second.routes[0].errors
+    );
+    assert_eq!(second.summary.alerts_sent, 0, "nothing was sent again");
+    let log = store.sent_log(10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].message_id, "SMreconciled0000000000000000000000");
+    let third = engine
+        .run_cycle(rows(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(third.routes[0].alert, AlertOutcome::Suppressed);
+}
+
+#[tokio::test]
+async fn a_stop_reply_silences_that_recipient_only() {
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .and(body_string_contains("To=%2B447911123456"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            fixture("notify/twilio-error-21610.json"),
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .and(body_string_contains("To=%2B61412345678"))
+        .respond_with(ResponseTemplate::new(201).set_body_raw(
+            fixture("notify/twilio-message-created.json"),
+            "application/json",
+        ))
+        .expect(2)
+        .mount(&twilio)
+        .await;
+    let store = memory_store();
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        QuoteCache::memory(Duration::from_millis(1)),
+        twilio_for(&twilio).await,
+        store.clone(),
+    );
+    let below = route(2, "LHR", 10_000_00, &["+447911123456", "+61412345678"]);
+    let mut above = below.clone();
+    above.rule.max_price = Money::from_minor(1, Currency::EUR);
+    // Alert (STOP for the first recipient), re-arm, alert again: the STOP
+    // recipient is not texted the second time.
+    for r in [&below, &above, &below] {
+        engine
+            .run_cycle(vec![r.clone()], Arc::new(NoProgress))
+            .await
+            .unwrap();
+    }
+    let report = engine
+        .run_cycle(vec![below.clone()], Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(report.routes[0].alert, AlertOutcome::Suppressed);
+    assert_eq!(store.suppressed().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_drop_that_ends_before_delivery_is_closed_and_the_next_drop_alerts() {
+    let twilio = MockServer::start().await;
+    // The first attempt never gets an answer Twilio would have processed...
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(429).set_body_raw(
+            fixture("notify/twilio-error-20429.json"),
+            "application/json",
+        ))
+        .up_to_n_times(1)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(201).set_body_raw(
+            fixture("notify/twilio-message-created.json"),
+            "application/json",
+        ))
+        .mount(&twilio)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(messages_path()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"messages": [], "next_page_uri": null})),
+        )
+        .mount(&twilio)
+        .await;
+    let store = memory_store();
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        QuoteCache::memory(Duration::from_millis(1)),
+        twilio_for(&twilio).await,
+        store.clone(),
+    );
+    let below = route(2, "LHR", 10_000_00, &["+447911123456"]);
+    let mut above = below.clone();
+    above.rule.max_price = Money::from_minor(1, Currency::EUR);
+    let outcomes: Vec<AlertOutcome> = {
+        let mut v = Vec::new();
+        // ...then the price rises before a retry, and later falls again.
+        for r in [&below, &above, &below] {
+            v.push(
+                engine
+                    .run_cycle(vec![r.clone()], Arc::new(NoProgress))
+                    .await
+                    .unwrap()
+                    .routes[0]
+                    .alert,
+            );
+        }
+        v
+    };
+    assert_eq!(
+        outcomes,
+        [AlertOutcome::Failed, AlertOutcome::None, AlertOutcome::Sent]
+    );
+    assert!(
+        store.pending_intents().await.unwrap().is_empty(),
+        "the first alert was closed, not left pending"
+    );
+    assert_eq!(store.sent_log(10).await.unwrap().len(), 1);
 }

@@ -193,7 +193,10 @@ fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
         .collect::<Result<_, _>>()
         .unwrap();
     tables.retain(|t| !t.starts_with("sqlite_autoindex"));
-    assert_eq!(tables, ["alert_state", "kv", "outbox", "outbox_status"]);
+    assert_eq!(
+        tables,
+        ["alert_state", "kv", "outbox", "outbox_route_seq", "outbox_status", "suppressed"]
+    );
 }
 
 #[tokio::test]
@@ -313,7 +316,12 @@ async fn intent_lifecycle_new_pending_sent() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     let i = intent("r1:1:+447700900123", "r1", 1);
     assert_eq!(store.open_intent(&i).await.unwrap(), IntentStatus::New);
-    assert_eq!(store.open_intent(&i).await.unwrap(), IntentStatus::Pending);
+    assert_eq!(
+        store.open_intent(&i).await.unwrap(),
+        IntentStatus::Pending {
+            body: i.body.clone()
+        }
+    );
     store
         .record_sent(&i.key, "SM0123456789abcdef", None)
         .await
@@ -503,7 +511,7 @@ async fn concurrent_open_intent_yields_exactly_one_new() {
     for task in tasks {
         match task.await.unwrap().unwrap() {
             IntentStatus::New => new += 1,
-            IntentStatus::Pending => pending += 1,
+            IntentStatus::Pending { .. } => pending += 1,
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -16,6 +16,20 @@ pub trait Notifier: Send + Sync + 'static {
 
     /// Sends `body` to `to`. Succeeds only once the provider has accepted the message.
     async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError>;
+
+    /// Looks for a message with exactly `body` already accepted for `to`
+    /// since `since`, returning its id. This is how the outbox settles a send
+    /// whose outcome is unknown (a timeout, a 5xx, a crash) before deciding to
+    /// send again. A channel that cannot list what it sent answers `None`.
+    async fn find_sent(
+        &self,
+        to: &E164,
+        body: &str,
+        since: jiff::Timestamp,
+    ) -> Result<Option<String>, NotifyError> {
+        let _ = (to, body, since);
+        Ok(None)
+    }
 }
 
 /// What the provider said when it accepted a message.

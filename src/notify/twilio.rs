@@ -339,6 +339,15 @@ impl Notifier for Twilio {
             segments: segments.filter(|&n| n > 0),
         })
     }
+
+    async fn find_sent(
+        &self,
+        to: &E164,
+        body: &str,
+        since: jiff::Timestamp,
+    ) -> Result<Option<String>, NotifyError> {
+        Twilio::find_sent(self, to, body, since).await
+    }
 }
 
 /// `{base}/2010-04-01/Accounts/{sid}/Messages.json`, segments percent-encoded.

@@ -18,7 +18,10 @@
 //! its maximum (that price is real), but never re-arms on partial data: a
 //! failed lookup could have been the cheap one.
 
-use std::collections::HashMap;
+mod outbox;
+mod report;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,14 +30,17 @@ use jiff::Timestamp;
 use tokio::sync::Semaphore;
 
 use crate::cache::QuoteCache;
-use crate::domain::{LookupKey, Money, Quote};
+use crate::domain::{LookupKey, Quote};
 use crate::fare::FareError;
 use crate::notify::sms::{self, AlertText};
-use crate::notify::{Notifier, NotifyError};
+use crate::notify::Notifier;
 use crate::pool::{Pacer, ProviderPool};
 use crate::route::Route;
 use crate::rules::{self, AlertState, Decision};
-use crate::store::{Intent, IntentStatus, Store, StoreError};
+use crate::store::{Store, StoreError};
+
+use report::{base_report, inactive_report};
+pub use report::{AlertOutcome, Cheapest, CycleReport, RouteReport, RouteStatus, Summary};
 
 /// How hard the notifier may be driven.
 #[derive(Debug, Clone, Copy)]
@@ -117,131 +123,17 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
-/// Where a route stands after the cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RouteStatus {
-    /// The cheapest fare is at or below the maximum.
-    Below,
-    /// The cheapest fare is above the maximum.
-    Above,
-    /// Every lookup answered, none had offers.
-    NoOffers,
-    /// Lookups failed (or answered in another currency): nothing decided.
-    Error,
-    /// The row has `active=false`.
-    Inactive,
-}
-
-/// What happened to a route's alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertOutcome {
-    /// Every recipient's message was accepted (now or in an earlier run).
-    Sent,
-    /// At or below, but already alerted for this drop or cooling down.
-    Suppressed,
-    /// At least one recipient's message was not accepted; retried next cycle.
-    Failed,
-    /// An alert was due but `--dry-run` sent nothing.
-    DryRun,
-    /// No alert due.
-    None,
-}
-
-/// The lookup that produced a route's price.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Cheapest {
-    /// Origin airport of the cheapest fare.
-    pub origin: String,
-    /// Destination airport of the cheapest fare.
-    pub destination: String,
-    /// Its departure date.
-    pub depart_date: String,
-    /// Its return date, for round trips.
-    pub return_date: Option<String>,
-    /// The provider that quoted it.
-    pub provider: String,
-    /// A booking or search link, where the provider gave one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub link: Option<String>,
-}
-
-/// One route's result.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RouteReport {
-    /// The row's line in the sheet.
-    pub row: usize,
-    /// The row's label.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// Origins as in the sheet (`LHR|LGW`).
-    pub origin: String,
-    /// Destinations as in the sheet.
-    pub destination: String,
-    /// Departure date or range.
-    pub depart_date: String,
-    /// Return date or range.
-    pub return_date: Option<String>,
-    /// Cheapest price found, as a decimal number in `currency`.
-    pub price: Option<f64>,
-    /// The same price in minor units (exact).
-    pub price_minor: Option<i64>,
-    /// The row's currency.
-    pub currency: String,
-    /// The row's maximum.
-    pub max_price: f64,
-    /// Where the route stands.
-    pub status: RouteStatus,
-    /// What happened to its alert.
-    pub alert: AlertOutcome,
-    /// The cheapest lookup, when there was a price.
-    pub cheapest: Option<Cheapest>,
-    /// Lookups the row expands to.
-    pub lookups: usize,
-    /// Problems: failed lookups (provider, route and cause) and failed sends.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-    /// Messages accepted for this route in this cycle.
-    #[serde(skip)]
-    pub messages_sent: usize,
-    /// Messages not accepted for this route in this cycle.
-    #[serde(skip)]
-    pub messages_failed: usize,
-}
-
-/// Totals for a cycle.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Summary {
-    /// Valid rows in the sheet (inactive ones included).
-    pub routes: usize,
-    /// Requests actually sent to fare providers.
-    pub lookups: u64,
-    /// Lookups answered by the cache.
-    pub cache_hits: usize,
-    /// Routes at or below their maximum.
-    pub below: usize,
-    /// Messages accepted by the channel.
-    pub alerts_sent: usize,
-    /// Messages the channel did not accept.
-    pub alerts_failed: usize,
-    /// Unique lookups that failed.
-    pub lookup_errors: usize,
-    /// Rows the sheet reader rejected (filled in by the caller).
-    pub invalid_rows: usize,
-    /// Wall time of the cycle.
-    pub elapsed_ms: u64,
-    /// Each fare provider's counters (since the process started) and circuit breaker state.
-    pub providers: Vec<crate::pool::PoolHealth>,
-}
-
-/// A finished cycle.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct CycleReport {
-    /// Totals.
-    pub summary: Summary,
-    /// One entry per valid row, in sheet order.
-    pub routes: Vec<RouteReport>,
+/// What every route of a cycle reads from the store, loaded once at the start.
+struct CycleContext {
+    /// Saved alert state per route id.
+    states: HashMap<String, AlertState>,
+    /// (route id, recipient) pairs that replied STOP.
+    suppressed: HashSet<(String, String)>,
+    /// Routes with an alert started but not completed, and its number.
+    unfinished: HashMap<String, u64>,
+    /// Pending intents that reconciliation showed were never delivered:
+    /// safe to send again this cycle.
+    resendable: HashSet<String>,
 }
 
 /// What a route has gathered while its lookups land.
@@ -281,12 +173,23 @@ impl Engine {
     ) -> Result<CycleReport, EngineError> {
         let started = tokio::time::Instant::now();
         let requests_before = self.fares.stats().requests();
-        let states = self.store.load_states().await?;
+        // Everything a decision depends on is read before any lookup: if the
+        // store cannot be read, nothing is sent.
+        let context = Arc::new(CycleContext {
+            states: self.store.load_states().await?,
+            suppressed: self.store.suppressed().await?,
+            unfinished: self.store.unfinished_alerts().await?,
+            resendable: if self.dry_run {
+                HashSet::new()
+            } else {
+                self.reconcile_pending().await?
+            },
+        });
         let provider = self.fares.name();
+        let today = jiff::Zoned::now().date();
 
         let mut reports: Vec<Option<RouteReport>> = vec![None; routes.len()];
         let mut gathering: Vec<Option<Gathering>> = Vec::with_capacity(routes.len());
-        let today = jiff::Zoned::now().date();
         let mut waiting: HashMap<LookupKey, Vec<usize>> = HashMap::new();
         for (index, route) in routes.iter().enumerate() {
             if !route.active {
@@ -317,6 +220,17 @@ impl Engine {
         let mut cache_hits = 0;
         let mut lookup_errors = 0;
         let mut misses = Vec::new();
+        for (index, route) in routes.iter().enumerate() {
+            // A route with no lookup left (its dates are all past) is complete at once.
+            if gathering[index].as_ref().is_some_and(|g| g.pending == 0) {
+                finishing.push(self.clone().finish(
+                    route.clone(),
+                    index,
+                    gathering[index].take(),
+                    context.clone(),
+                ));
+            }
+        }
         for (key, hit) in unique.into_iter().zip(cached) {
             match hit {
                 Some(answer) => {
@@ -327,7 +241,7 @@ impl Engine {
                             routes[index].clone(),
                             index,
                             gathering[index].take(),
-                            &states,
+                            context.clone(),
                         ));
                     }
                 }
@@ -359,7 +273,7 @@ impl Engine {
                         tracing::warn!(provider, route = %key, %error, "lookup failed");
                     }
                     for index in self.land(&mut waiting, &mut gathering, key, result) {
-                        finishing.push(self.clone().finish(routes[index].clone(), index, gathering[index].take(), &states));
+                        finishing.push(self.clone().finish(routes[index].clone(), index, gathering[index].take(), context.clone()));
                     }
                 }
                 Some((index, report)) = finishing.next() => {
@@ -430,36 +344,31 @@ impl Engine {
     }
 
     /// Decides a complete route and delivers its alert.
-    fn finish(
+    async fn finish(
         self: Arc<Self>,
         route: Arc<Route>,
         index: usize,
         gathered: Option<Gathering>,
-        states: &HashMap<String, AlertState>,
-    ) -> impl std::future::Future<Output = (usize, RouteReport)> + Send + 'static {
-        let route_id = route.id();
-        let state = states.get(&route_id).cloned().unwrap_or_default();
-        async move {
-            let gathered = gathered.unwrap_or(Gathering {
-                pending: 0,
-                lookups: 0,
-                best: None,
-                errors: Vec::new(),
-            });
-            let report = self
-                .decide_and_deliver(&route, route_id, state, gathered)
-                .await;
-            (index, report)
-        }
+        context: Arc<CycleContext>,
+    ) -> (usize, RouteReport) {
+        let gathered = gathered.unwrap_or(Gathering {
+            pending: 0,
+            lookups: 0,
+            best: None,
+            errors: Vec::new(),
+        });
+        let report = self.decide_and_deliver(&route, &context, gathered).await;
+        (index, report)
     }
 
     async fn decide_and_deliver(
         &self,
         route: &Route,
-        route_id: String,
-        state: AlertState,
+        context: &CycleContext,
         gathered: Gathering,
     ) -> RouteReport {
+        let route_id = route.id();
+        let state = context.states.get(&route_id).cloned().unwrap_or_default();
         let mut report = base_report(route, gathered.lookups);
         report.errors = gathered.errors;
         let Some((quote, key)) = gathered.best else {
@@ -497,10 +406,17 @@ impl Engine {
                     report.status = RouteStatus::Error;
                 } else {
                     report.status = RouteStatus::Above;
-                    if rearmed && !self.dry_run {
-                        if let Err(error) = self.store.save_state(&route_id, &next).await {
-                            tracing::warn!(row = route.line, %error, "could not save the re-armed state; it re-arms next cycle");
-                        }
+                    if !self.dry_run {
+                        self.end_drop(
+                            route,
+                            &route_id,
+                            &state,
+                            &next,
+                            rearmed,
+                            context,
+                            &mut report,
+                        )
+                        .await;
                     }
                 }
             }
@@ -522,176 +438,11 @@ impl Engine {
                         price,
                         max_price: route.rule.max_price,
                     });
-                    self.deliver(route, &route_id, &next, &body, &mut report)
+                    self.deliver(route, &route_id, &next, &body, context, &mut report)
                         .await;
                 }
             }
         }
         report
-    }
-
-    /// Sends one alert to every recipient through the outbox.
-    async fn deliver(
-        &self,
-        route: &Route,
-        route_id: &str,
-        next: &AlertState,
-        body: &str,
-        report: &mut RouteReport,
-    ) {
-        let seq = next.alerts_sent;
-        let channel = self.notifier.name();
-        let mut all_terminal = true;
-        let total = route.recipients.len();
-        for (i, recipient) in route.recipients.iter().enumerate() {
-            let is_last = i + 1 == total;
-            let key = format!("{route_id}#{seq}#{recipient}");
-            let intent = Intent {
-                key: key.clone(),
-                route_id: route_id.to_owned(),
-                seq,
-                recipient: recipient.to_string(),
-                channel: channel.to_owned(),
-                body: body.to_owned(),
-                created_at: Timestamp::now(),
-            };
-            let completes = |terminal: bool| (is_last && terminal).then_some((route_id, next));
-            let status = match self.store.open_intent(&intent).await {
-                Ok(status) => status,
-                Err(error) => {
-                    // No durable intent, no SMS.
-                    report.errors.push(format!(
-                        "{recipient}: not sent, the outbox is unavailable: {error}"
-                    ));
-                    report.messages_failed += 1;
-                    all_terminal = false;
-                    continue;
-                }
-            };
-            match status {
-                IntentStatus::Sent { .. } => {
-                    // Accepted in an earlier run that stopped before saving the state.
-                    if let Some((id, state)) = completes(all_terminal) {
-                        self.save_state_logged(route, id, state).await;
-                    }
-                    continue;
-                }
-                IntentStatus::Failed { .. } => {
-                    if let Some((id, state)) = completes(all_terminal) {
-                        self.save_state_logged(route, id, state).await;
-                    }
-                    continue;
-                }
-                IntentStatus::New | IntentStatus::Pending => {}
-            }
-            match self.send(recipient, body).await {
-                Ok(delivery) => {
-                    report.messages_sent += 1;
-                    tracing::info!(row = route.line, %recipient, id = %delivery.id, "alert sent");
-                    if let Err(error) = self
-                        .store
-                        .record_sent(&key, &delivery.id, completes(all_terminal))
-                        .await
-                    {
-                        // The message went out but is not recorded: say so loudly.
-                        report.errors.push(format!(
-                            "{recipient}: sent as {} but not recorded: {error}",
-                            delivery.id
-                        ));
-                        all_terminal = false;
-                    }
-                }
-                Err(error @ NotifyError::Permanent { .. }) => {
-                    report.messages_failed += 1;
-                    report
-                        .errors
-                        .push(format!("{channel}: {recipient}: {error}"));
-                    if let Err(store_error) = self
-                        .store
-                        .record_failed(&key, &error.to_string(), completes(all_terminal))
-                        .await
-                    {
-                        report
-                            .errors
-                            .push(format!("{recipient}: failure not recorded: {store_error}"));
-                        all_terminal = false;
-                    }
-                }
-                Err(error) => {
-                    report.messages_failed += 1;
-                    report
-                        .errors
-                        .push(format!("{channel}: {recipient}: {error}"));
-                    all_terminal = false;
-                }
-            }
-        }
-        report.alert = if report.messages_failed == 0 && all_terminal {
-            AlertOutcome::Sent
-        } else {
-            AlertOutcome::Failed
-        };
-    }
-
-    async fn save_state_logged(&self, route: &Route, route_id: &str, state: &AlertState) {
-        if let Err(error) = self.store.save_state(route_id, state).await {
-            tracing::warn!(row = route.line, %error, "could not save the alert state");
-        }
-    }
-
-    async fn send(
-        &self,
-        to: &crate::domain::E164,
-        body: &str,
-    ) -> Result<crate::notify::Delivery, NotifyError> {
-        let _permit = self.notify_permits.acquire().await.ok();
-        self.notify_pacer.wait().await;
-        match tokio::time::timeout(self.notify_timeout, self.notifier.send(to, body)).await {
-            Ok(result) => result,
-            Err(_) => Err(NotifyError::Ambiguous(format!(
-                "no answer within {:?}",
-                self.notify_timeout
-            ))),
-        }
-    }
-}
-
-fn money_number(m: &Money) -> f64 {
-    m.to_decimal().to_string().parse().unwrap_or(f64::NAN)
-}
-
-fn base_report(route: &Route, lookups: usize) -> RouteReport {
-    let join = |codes: &[crate::domain::Iata]| {
-        codes
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join("|")
-    };
-    RouteReport {
-        row: route.line,
-        label: route.label.clone(),
-        origin: join(&route.origins),
-        destination: join(&route.destinations),
-        depart_date: route.depart.to_string(),
-        return_date: route.return_dates.map(|r| r.to_string()),
-        price: None,
-        price_minor: None,
-        currency: route.currency().to_string(),
-        max_price: money_number(&route.rule.max_price),
-        status: RouteStatus::Error,
-        alert: AlertOutcome::None,
-        cheapest: None,
-        lookups,
-        errors: Vec::new(),
-        messages_sent: 0,
-        messages_failed: 0,
-    }
-}
-
-fn inactive_report(route: &Route) -> RouteReport {
-    RouteReport {
-        status: RouteStatus::Inactive,
-        ..base_report(route, 0)
     }
 }

@@ -1,0 +1,253 @@
+//! Delivering alerts through the outbox, exactly once in effect.
+//!
+//! Twilio's Messages API has no idempotency key, and a timeout or a 5xx does
+//! not say whether a message was accepted. So:
+//! - an intent (route, alert number, recipient, the exact body) is written
+//!   *before* sending, and marked sent with the provider's message id after;
+//!   without a durable intent nothing is sent;
+//! - an intent left pending (an ambiguous failure, or a crash mid-send) is
+//!   never resent blindly: every cycle first lists what the channel actually
+//!   delivered ([`Notifier::find_sent`]); found means sent (its id is
+//!   recorded), not found means the stored message may be sent again;
+//! - the route's new alert state is saved in the same transaction as the
+//!   last recipient's record, so an alert is complete exactly when its state
+//!   is saved. Until then its intents keep their keys, and a retry texts only
+//!   the recipients still missing;
+//! - a permanent refusal (invalid number, STOP, ...) is recorded and never
+//!   retried; a STOP also stops that recipient for the route;
+//! - if the price rises above the maximum before an alert is complete, the
+//!   alert is closed (pending intents marked failed) and the state numbered
+//!   past it, so the next drop starts with fresh keys.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use super::{AlertOutcome, CycleContext, Engine, EngineError, RouteReport};
+use crate::domain::E164;
+use crate::notify::{Delivery, NotifyError};
+use crate::route::Route;
+use crate::rules::AlertState;
+use crate::store::{Intent, IntentStatus};
+
+/// Twilio's code for a recipient who replied STOP.
+const TWILIO_UNSUBSCRIBED: u32 = 21610;
+
+impl Engine {
+    /// Settles intents left pending by an earlier cycle or run; returns the
+    /// keys confirmed undelivered (safe to send again this cycle).
+    pub(super) async fn reconcile_pending(&self) -> Result<HashSet<String>, EngineError> {
+        let pending = self.store.pending_intents().await?;
+        let mut resendable = HashSet::new();
+        let channel = self.notifier.name();
+        for intent in pending.into_iter().filter(|i| i.channel == channel) {
+            let to = E164::from_trusted(intent.recipient.clone());
+            match self
+                .notifier
+                .find_sent(&to, &intent.body, intent.created_at)
+                .await
+            {
+                Ok(Some(message_id)) => {
+                    tracing::info!(key = %intent.key, %message_id, "an earlier send was delivered after all: recorded");
+                    if let Err(error) = self.store.record_sent(&intent.key, &message_id, None).await
+                    {
+                        tracing::warn!(key = %intent.key, %error, "could not record a reconciled message");
+                    }
+                }
+                Ok(None) => {
+                    tracing::info!(key = %intent.key, "an earlier send was not delivered: it may be sent again");
+                    resendable.insert(intent.key);
+                }
+                Err(error) => {
+                    tracing::warn!(key = %intent.key, %error, "cannot tell whether an earlier send was delivered; not resending it this cycle");
+                }
+            }
+        }
+        Ok(resendable)
+    }
+
+    /// Sends one alert to every recipient through the outbox.
+    pub(super) async fn deliver(
+        &self,
+        route: &Route,
+        route_id: &str,
+        next: &AlertState,
+        body: &str,
+        context: &CycleContext,
+        report: &mut RouteReport,
+    ) {
+        let seq = next.alerts_sent;
+        let channel = self.notifier.name();
+        let mut all_terminal = true;
+        let total = route.recipients.len();
+        for (i, recipient) in route.recipients.iter().enumerate() {
+            let is_last = i + 1 == total;
+            let completes = |terminal: bool| (is_last && terminal).then_some((route_id, next));
+            if context
+                .suppressed
+                .contains(&(route_id.to_owned(), recipient.to_string()))
+            {
+                report.errors.push(format!(
+                    "{recipient}: replied STOP, not texted until the row's recipients change"
+                ));
+                if let Some((id, state)) = completes(all_terminal) {
+                    self.save_state_logged(route, id, state).await;
+                }
+                continue;
+            }
+            let key = format!("{route_id}#{seq}#{recipient}");
+            let intent = Intent {
+                key: key.clone(),
+                route_id: route_id.to_owned(),
+                seq,
+                recipient: recipient.to_string(),
+                channel: channel.to_owned(),
+                body: body.to_owned(),
+                created_at: Timestamp::now(),
+            };
+            let text = match self.store.open_intent(&intent).await {
+                Ok(IntentStatus::New) => body.to_owned(),
+                Ok(IntentStatus::Pending { body: stored }) if context.resendable.contains(&key) => {
+                    stored
+                }
+                Ok(IntentStatus::Pending { .. }) => {
+                    report.messages_failed += 1;
+                    report.errors.push(format!(
+                        "{recipient}: an earlier send is unconfirmed; not resent until {channel} confirms it was not delivered"
+                    ));
+                    all_terminal = false;
+                    continue;
+                }
+                Ok(IntentStatus::Sent { .. } | IntentStatus::Failed { .. }) => {
+                    // Settled in an earlier run that stopped before saving the state.
+                    if let Some((id, state)) = completes(all_terminal) {
+                        self.save_state_logged(route, id, state).await;
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    // No durable intent, no SMS.
+                    report.errors.push(format!(
+                        "{recipient}: not sent, the outbox is unavailable: {error}"
+                    ));
+                    report.messages_failed += 1;
+                    all_terminal = false;
+                    continue;
+                }
+            };
+            match self.send(recipient, &text).await {
+                Ok(delivery) => {
+                    report.messages_sent += 1;
+                    tracing::info!(row = route.line, %recipient, id = %delivery.id, "alert sent");
+                    if let Err(error) = self
+                        .store
+                        .record_sent(&key, &delivery.id, completes(all_terminal))
+                        .await
+                    {
+                        // The message went out but is not recorded; the next
+                        // cycle's reconciliation finds it.
+                        report.errors.push(format!(
+                            "{recipient}: sent as {} but not recorded: {error}",
+                            delivery.id
+                        ));
+                        all_terminal = false;
+                    }
+                }
+                Err(error @ NotifyError::Permanent { code, .. }) => {
+                    report.messages_failed += 1;
+                    report
+                        .errors
+                        .push(format!("{channel}: {recipient}: {error}"));
+                    if code == TWILIO_UNSUBSCRIBED {
+                        if let Err(store_error) = self
+                            .store
+                            .suppress(route_id, recipient.as_str(), &error.to_string())
+                            .await
+                        {
+                            tracing::warn!(%recipient, %store_error, "could not record the STOP");
+                        }
+                    }
+                    if let Err(store_error) = self
+                        .store
+                        .record_failed(&key, &error.to_string(), completes(all_terminal))
+                        .await
+                    {
+                        report
+                            .errors
+                            .push(format!("{recipient}: failure not recorded: {store_error}"));
+                        all_terminal = false;
+                    }
+                }
+                Err(error) => {
+                    // Left pending: retried (after reconciliation) next cycle.
+                    report.messages_failed += 1;
+                    report
+                        .errors
+                        .push(format!("{channel}: {recipient}: {error}"));
+                    all_terminal = false;
+                }
+            }
+        }
+        report.alert = if report.messages_failed == 0 && all_terminal {
+            AlertOutcome::Sent
+        } else {
+            AlertOutcome::Failed
+        };
+    }
+
+    /// The price is above the maximum: re-arm the row, closing an alert that
+    /// was started for the drop that just ended.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn end_drop(
+        &self,
+        route: &Route,
+        route_id: &str,
+        state: &AlertState,
+        next: &AlertState,
+        rearmed: bool,
+        context: &CycleContext,
+        report: &mut RouteReport,
+    ) {
+        match context.unfinished.get(route_id) {
+            Some(&seq) if seq > state.alerts_sent => {
+                let closed = AlertState {
+                    last_alerted: None,
+                    alerts_sent: seq,
+                    ..next.clone()
+                };
+                let reason = "the price rose above the maximum before the alert was delivered";
+                match self.store.close_alert(route_id, seq, reason, &closed).await {
+                    Ok(sent) => tracing::info!(
+                        row = route.line,
+                        seq,
+                        sent,
+                        "closed an unfinished alert: {reason}"
+                    ),
+                    Err(error) => report
+                        .errors
+                        .push(format!("could not close an unfinished alert: {error}")),
+                }
+            }
+            _ if rearmed => self.save_state_logged(route, route_id, next).await,
+            _ => {}
+        }
+    }
+
+    async fn save_state_logged(&self, route: &Route, route_id: &str, state: &AlertState) {
+        if let Err(error) = self.store.save_state(route_id, state).await {
+            tracing::warn!(row = route.line, %error, "could not save the alert state");
+        }
+    }
+
+    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError> {
+        let _permit = self.notify_permits.acquire().await.ok();
+        self.notify_pacer.wait().await;
+        match tokio::time::timeout(self.notify_timeout, self.notifier.send(to, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(NotifyError::Ambiguous(format!(
+                "no answer within {:?}",
+                self.notify_timeout
+            ))),
+        }
+    }
+}
