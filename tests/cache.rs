@@ -31,7 +31,21 @@ fn quote(minor: i64) -> Quote {
         provider: "amadeus".to_owned(),
         fetched_at: Timestamp::new(1_800_000_000, 123_456_789).unwrap(),
         cached: false,
+        found_at: None,
         link: Some("https://example.test/offer/1".to_owned()),
+        // Round-trips through the cache with everything a provider may add.
+        insights: Some(farewatch::domain::PriceInsights {
+            lowest: Some(Money::from_minor(minor - 100, Currency::EUR)),
+            level: Some(farewatch::domain::PriceLevel::Low),
+            typical_range: Some((
+                Money::from_minor(minor, Currency::EUR),
+                Money::from_minor(minor + 500, Currency::EUR),
+            )),
+            history: vec![(
+                Timestamp::new(1_799_000_000, 0).unwrap(),
+                Money::from_minor(minor + 1, Currency::EUR),
+            )],
+        }),
     }
 }
 

@@ -100,7 +100,9 @@ impl FareSource for SlowFor {
             provider: "slow".into(),
             fetched_at: jiff::Timestamp::now(),
             cached: false,
+            found_at: None,
             link: None,
+            insights: None,
         }))
     }
 }

@@ -195,7 +195,14 @@ fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
     tables.retain(|t| !t.starts_with("sqlite_autoindex"));
     assert_eq!(
         tables,
-        ["alert_state", "kv", "outbox", "outbox_route_seq", "outbox_status", "suppressed"]
+        [
+            "alert_state",
+            "kv",
+            "outbox",
+            "outbox_route_seq",
+            "outbox_status",
+            "suppressed"
+        ]
     );
 }
 

@@ -15,4 +15,4 @@ pub use iata::Iata;
 pub use lookup::{DateRange, LookupKey};
 pub use money::{Currency, Money, MoneyError};
 pub use phone::E164;
-pub use quote::Quote;
+pub use quote::{PriceInsights, PriceLevel, Quote};

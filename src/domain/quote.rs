@@ -11,9 +11,42 @@ pub struct Quote {
     pub provider: String,
     /// When the provider was asked.
     pub fetched_at: Timestamp,
-    /// Whether the provider serves cached prices rather than a live search.
+    /// Whether the provider serves cached prices rather than a live search
+    /// (Travelpayouts serves prices other users found in the last days).
     pub cached: bool,
+    /// For a cached price: when the provider found it, so its age can be shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_at: Option<Timestamp>,
     /// A booking or search link, where the provider gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// Google's view of the price, where the provider passes it on (SerpApi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights: Option<PriceInsights>,
+}
+
+/// Whether a price is low, typical or high for the route (Google Flights' verdict).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceLevel {
+    /// Below the typical range.
+    Low,
+    /// Within the typical range.
+    Typical,
+    /// Above the typical range.
+    High,
+}
+
+/// Price context a provider gives with its answer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PriceInsights {
+    /// The lowest price currently available for the search.
+    pub lowest: Option<Money>,
+    /// Low, typical or high.
+    pub level: Option<PriceLevel>,
+    /// The usual price range for the route, low to high.
+    pub typical_range: Option<(Money, Money)>,
+    /// Past lowest prices, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<(Timestamp, Money)>,
 }

@@ -102,7 +102,9 @@ impl FareSource for DemoSource {
             provider: "demo".to_owned(),
             fetched_at: jiff::Timestamp::now(),
             cached: false,
+            found_at: None,
             link: None,
+            insights: None,
         }))
     }
 }

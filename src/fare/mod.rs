@@ -7,6 +7,10 @@
 
 pub mod amadeus;
 pub mod demo;
+pub mod duffel;
+pub mod serpapi;
+pub mod tequila;
+pub mod travelpayouts;
 
 use std::time::Duration;
 

@@ -1,8 +1,11 @@
 //! Notification channels behind the [`Notifier`] trait, and the SMS text.
 
 pub mod console;
+pub mod discord;
+pub mod slack;
 pub mod sms;
 pub mod twilio;
+pub mod webhook;
 
 use async_trait::async_trait;
 

@@ -427,7 +427,9 @@ fn cheapest_offer(
         provider: "amadeus".to_owned(),
         fetched_at,
         cached: false,
+        found_at: None,
         link: None,
+        insights: None,
     }))
 }
 
