@@ -506,3 +506,37 @@ async fn the_daemon_runs_cycles_and_exits_0_on_sigterm() {
         "no second cycle was started"
     );
 }
+
+#[tokio::test]
+async fn an_unusable_state_database_stops_the_run_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    // A regular file where the database's directory should be.
+    std::fs::write(dir.path().join("not-a-dir"), b"").unwrap();
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.env(
+        "DATABASE_URL",
+        format!(
+            "sqlite://{}/state.db",
+            dir.path().join("not-a-dir").display()
+        ),
+    )
+    .args(["check"]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3, "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("not-a-dir") && run.stderr.contains("DATABASE_URL"),
+        "{}",
+        run.stderr
+    );
+    assert!(twilio.received_requests().await.unwrap().is_empty());
+    assert!(amadeus.received_requests().await.unwrap().is_empty());
+}

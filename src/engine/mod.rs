@@ -104,7 +104,7 @@ impl std::fmt::Debug for dyn Notifier {
 #[non_exhaustive]
 pub enum EngineError {
     /// The state store could not be read, so no alert could be sent safely.
-    #[error(transparent)]
+    #[error("{0}; nothing was looked up or sent")]
     Store(#[from] StoreError),
 }
 

@@ -157,12 +157,11 @@ fn exit_for(report: &CycleReport) -> Exit {
     }
 }
 
+/// Configuration, sheet and state-store problems stop the run before any
+/// lookup or send: exit 3, nothing done.
 fn config_error(error: &SetupError) -> Exit {
     eprintln!("error: {error}");
-    match error {
-        SetupError::Engine(_) => Exit::Unexpected,
-        _ => Exit::Config,
-    }
+    Exit::Config
 }
 
 async fn shutdown_signal() {
