@@ -16,6 +16,7 @@ use criterion::{criterion_group, Criterion};
 use farewatch::cache::QuoteCache;
 use farewatch::domain::{Currency, DateRange, Iata, Money, E164};
 use farewatch::engine::{Engine, EngineParts, NoProgress, NotifyLimits};
+use farewatch::failover::Failover;
 use farewatch::fare::amadeus::{Amadeus, AmadeusConfig};
 use farewatch::fare::Limits;
 use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
@@ -239,7 +240,7 @@ fn bench_cycle(c: &mut Criterion) {
         let store = Store::open(&StoreLocation::Memory).unwrap();
         let engine = || {
             Arc::new(Engine::new(EngineParts {
-                fares: pool.clone(),
+                fares: Arc::new(Failover::single(pool.clone())),
                 // A fresh cache every cycle, so every lookup goes upstream.
                 cache: QuoteCache::memory(Duration::from_secs(300)),
                 notifier: Arc::new(ConsoleNotifier::new(ConsoleTarget::Stderr)),

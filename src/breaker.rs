@@ -193,7 +193,9 @@ impl Outcome {
             Ok(_) => Outcome::Success,
             // A bad request says nothing about the provider's health, and a
             // skipped lookup never reached it.
-            Err(FareError::Rejected { .. } | FareError::CircuitOpen(_)) => Outcome::Neutral,
+            Err(
+                FareError::Rejected { .. } | FareError::CircuitOpen(_) | FareError::BudgetSpent(_),
+            ) => Outcome::Neutral,
             Err(
                 FareError::Timeout(_)
                 | FareError::Connect(_)

@@ -15,12 +15,14 @@
 //! - [`rules`]: the pure alert rule (threshold, minimum drop, cooldown, re-arm).
 //! - [`fare`]: the [`fare::FareSource`] trait, one module per provider
 //!   (Amadeus, the offline demo source).
+//! - [`failover`]: several providers in priority order behind one lookup.
 //! - [`pool`]: one [`pool::ProviderPool`] per provider owns its concurrency
 //!   limit, pacing and timeout.
 //! - [`retry`]: which failures are retried ([`retry::Retryable`]), full-jitter
 //!   backoff, capped `Retry-After`, and the [`retry::retry`] loop.
 //! - [`breaker`]: the per-provider circuit breaker, a named state machine
 //!   (closed, open, half-open).
+//! - [`budget`]: daily budgets of paid searches per provider.
 //! - [`cache`]: the quote cache (Redis, or in-process).
 //! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, console) and the SMS text.
 //! - [`store`]: durable alert state and the outbox (SQLite).
@@ -31,10 +33,12 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod breaker;
+pub mod budget;
 pub mod cache;
 pub mod daemon;
 pub mod domain;
 pub mod engine;
+pub mod failover;
 pub mod fare;
 pub mod http;
 pub mod notify;

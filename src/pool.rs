@@ -17,6 +17,7 @@
 //!
 //! Everything waits on tokio's clock, so tests drive it with `tokio::time::pause`.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
 use crate::breaker::{Breaker, BreakerConfig, BreakerState, Outcome};
+use crate::budget::Budget;
 use crate::domain::{LookupKey, Quote};
 use crate::fare::{FareError, FareSource, Limits};
 use crate::retry::{Backoff, Jitter, RetryClass, Retryable};
@@ -125,6 +127,10 @@ impl Pacer {
     }
 }
 
+/// How many recent request latencies are kept for percentiles: enough for
+/// stable p99s, small enough to stay flat in memory however long it runs.
+const LATENCY_WINDOW: usize = 1024;
+
 /// Counters for one provider, readable while a cycle runs.
 #[derive(Debug, Default)]
 pub struct PoolStats {
@@ -133,6 +139,19 @@ pub struct PoolStats {
     retries: AtomicU64,
     throttled: AtomicU64,
     skipped: AtomicU64,
+    by_kind: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+    latencies: std::sync::Mutex<VecDeque<Duration>>,
+}
+
+/// Latency percentiles over the recent window, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
 }
 
 impl PoolStats {
@@ -152,14 +171,76 @@ impl PoolStats {
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
     }
-    /// Lookups skipped because the circuit was open.
+    /// Lookups skipped because the circuit was open or the budget spent.
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
     }
+
+    /// Failed lookups by [`FareError::kind`].
+    pub fn errors_by_kind(&self) -> BTreeMap<String, u64> {
+        let map = self
+            .by_kind
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    }
+
+    /// Percentiles of the recent request latencies (`None` before any request).
+    pub fn latency(&self) -> Option<Latency> {
+        let window = self
+            .latencies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.is_empty() {
+            return None;
+        }
+        let mut sorted: Vec<Duration> = window.iter().copied().collect();
+        sorted.sort_unstable();
+        let at = |q: f64| {
+            let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+            sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+        };
+        Some(Latency {
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+        })
+    }
+
+    fn record_latency(&self, latency: Duration) {
+        let mut window = self
+            .latencies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.len() == LATENCY_WINDOW {
+            window.pop_front();
+        }
+        window.push_back(latency);
+    }
+
+    fn record_error(&self, error: &FareError) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut map = self
+            .by_kind
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(error.kind()).or_default() += 1;
+    }
+}
+
+/// A daily budget's standing, for reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BudgetHealth {
+    /// Requests allowed per UTC day.
+    pub per_day: u64,
+    /// Spent today.
+    pub spent: u64,
+    /// Left today.
+    pub remaining: u64,
 }
 
 /// A provider's health at a glance, for reports.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PoolHealth {
     /// The provider's name.
     pub name: String,
@@ -171,10 +252,16 @@ pub struct PoolHealth {
     pub retries: u64,
     /// 429 answers received.
     pub throttled: u64,
-    /// Lookups skipped by the open circuit.
+    /// Lookups skipped (open circuit or spent budget).
     pub skipped: u64,
     /// `closed`, `open` or `half_open`.
     pub breaker: String,
+    /// Failed lookups by kind (`timeout`, `rate_limited`, `upstream`, ...).
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Recent request latency percentiles.
+    pub latency: Option<Latency>,
+    /// The daily budget, when one is set.
+    pub budget: Option<BudgetHealth>,
 }
 
 /// A fare source with its limits, retry policy and circuit breaker.
@@ -185,6 +272,7 @@ pub struct ProviderPool {
     pacer: Pacer,
     backoff: Backoff,
     breaker: Breaker,
+    budget: Option<Budget>,
     stats: PoolStats,
 }
 
@@ -218,8 +306,20 @@ impl ProviderPool {
             source,
             limits,
             backoff,
+            budget: None,
             stats: PoolStats::default(),
         }
+    }
+
+    /// Limits the provider to a daily budget of requests.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The daily budget, when one is set.
+    pub fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref()
     }
 
     /// The provider's name.
@@ -252,6 +352,13 @@ impl ProviderPool {
             throttled: self.stats.throttled(),
             skipped: self.stats.skipped(),
             breaker: self.breaker.state().name().to_owned(),
+            errors_by_kind: self.stats.errors_by_kind(),
+            latency: self.stats.latency(),
+            budget: self.budget.as_ref().map(|b| BudgetHealth {
+                per_day: b.per_day(),
+                spent: b.spent_today().1,
+                remaining: b.remaining(),
+            }),
         }
     }
 
@@ -308,7 +415,7 @@ impl ProviderPool {
         };
 
         if let Err(error) = &result {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            self.stats.record_error(error);
             match error {
                 FareError::QuotaExhausted(_) => {
                     let until = until_next_month();
@@ -327,13 +434,31 @@ impl ProviderPool {
         result
     }
 
-    /// One request: permit, pacer slot, provider call under the hard timeout.
+    /// One request: permit, pacer slot, budget, provider call under the hard timeout.
     async fn attempt(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
         // The semaphore is never closed, so acquire cannot fail; if it ever
         // did, going ahead unthrottled beats failing the lookup.
         let _permit = self.permits.acquire().await.ok();
         self.pacer.wait().await;
+        // Every request bills a search, retries included: spend just before sending.
+        if let Some(budget) = &self.budget {
+            if !budget.try_spend() {
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                return Err(FareError::BudgetSpent(format!(
+                    "{}'s daily budget of {} searches is spent until 00:00 UTC",
+                    self.name(),
+                    budget.per_day()
+                )));
+            }
+        }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = self.call(key).await;
+        self.stats.record_latency(started.elapsed());
+        outcome
+    }
+
+    async fn call(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
         // The source sets its own HTTP timeout; this outer one also bounds
         // everything around it (token refresh, body reads) so a hung
         // upstream can never stall a cycle.

@@ -158,6 +158,7 @@ impl Retryable for reqwest::Error {
 /// | `Upstream` | retry | a 5xx on the provider's side is often momentary |
 /// | `Decode` | give up | the same bytes would decode the same way |
 /// | `CircuitOpen` | give up | the breaker already decided; the next cycle tries again |
+/// | `BudgetSpent` | give up | the day's paid searches are used up; tomorrow's budget is fresh |
 impl Retryable for FareError {
     fn retry_class(&self) -> RetryClass {
         match self {
@@ -170,7 +171,8 @@ impl Retryable for FareError {
             | FareError::QuotaExhausted(_)
             | FareError::Rejected { .. }
             | FareError::Decode(_)
-            | FareError::CircuitOpen(_) => RetryClass::GiveUp,
+            | FareError::CircuitOpen(_)
+            | FareError::BudgetSpent(_) => RetryClass::GiveUp,
         }
     }
 }

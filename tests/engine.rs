@@ -15,6 +15,7 @@ use farewatch::domain::{Currency, DateRange, Iata, LookupKey, Money, Quote, E164
 use farewatch::engine::{
     AlertOutcome, Engine, EngineParts, NoProgress, NotifyLimits, Progress, RouteReport, RouteStatus,
 };
+use farewatch::failover::Failover;
 use farewatch::fare::demo::DemoSource;
 use farewatch::fare::{FareError, FareSource, Limits};
 use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
@@ -55,7 +56,9 @@ fn engine(
     store: Store,
 ) -> Arc<Engine> {
     Arc::new(Engine::new(EngineParts {
-        fares: Arc::new(ProviderPool::new(source, limits)),
+        fares: Arc::new(Failover::single(Arc::new(ProviderPool::new(
+            source, limits,
+        )))),
         cache,
         notifier,
         notify_limits: NotifyLimits {

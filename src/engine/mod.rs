@@ -31,10 +31,10 @@ use tokio::sync::Semaphore;
 
 use crate::cache::QuoteCache;
 use crate::domain::{LookupKey, Quote};
-use crate::fare::FareError;
+use crate::failover::{AllFailed, Failover};
 use crate::notify::sms::{self, AlertText};
 use crate::notify::Notifier;
-use crate::pool::{Pacer, ProviderPool};
+use crate::pool::Pacer;
 use crate::route::Route;
 use crate::rules::{self, AlertState, Decision};
 use crate::store::{Store, StoreError};
@@ -53,9 +53,14 @@ pub struct NotifyLimits {
     pub timeout: Duration,
 }
 
+/// The cache namespace for quotes: one namespace for every fare source, so a
+/// lookup answered by any source within the TTL is never searched (and
+/// billed) again, whichever source is first in line.
+pub const QUOTE_CACHE_NAMESPACE: &str = "fares";
+
 /// Everything a cycle needs, built once and shared by every cycle of a daemon.
 pub struct Engine {
-    fares: Arc<ProviderPool>,
+    fares: Arc<Failover>,
     cache: QuoteCache,
     notifier: Arc<dyn Notifier>,
     notify_permits: Semaphore,
@@ -79,8 +84,8 @@ impl std::fmt::Debug for Engine {
 /// What [`Engine::new`] is built from.
 #[derive(Debug)]
 pub struct EngineParts {
-    /// The fare provider with its limits.
-    pub fares: Arc<ProviderPool>,
+    /// The fare providers, in priority order, each with its limits.
+    pub fares: Arc<Failover>,
     /// The quote cache.
     pub cache: QuoteCache,
     /// The alert channel.
@@ -172,7 +177,7 @@ impl Engine {
         progress: Arc<dyn Progress>,
     ) -> Result<CycleReport, EngineError> {
         let started = tokio::time::Instant::now();
-        let requests_before = self.fares.stats().requests();
+        let requests_before = self.fares.requests();
         // Everything a decision depends on is read before any lookup: if the
         // store cannot be read, nothing is sent.
         let context = Arc::new(CycleContext {
@@ -185,7 +190,7 @@ impl Engine {
                 self.reconcile_pending().await?
             },
         });
-        let provider = self.fares.name();
+        let provider = QUOTE_CACHE_NAMESPACE;
         let today = jiff::Zoned::now().date();
 
         let mut reports: Vec<Option<RouteReport>> = vec![None; routes.len()];
@@ -249,7 +254,7 @@ impl Engine {
             }
         }
 
-        let concurrency = self.fares.limits().max_concurrency.max(1);
+        let concurrency = self.fares.max_concurrency();
         let mut fetches = futures::stream::iter(misses)
             .map(|key| {
                 let engine = self.clone();
@@ -257,7 +262,7 @@ impl Engine {
                     let result = engine.fares.cheapest(&key).await;
                     // Only answers are cached; an error might be retried.
                     if let Ok(answer) = &result {
-                        engine.cache.put(engine.fares.name(), &key, answer).await;
+                        engine.cache.put(QUOTE_CACHE_NAMESPACE, &key, answer).await;
                     }
                     (key, result)
                 }
@@ -270,7 +275,7 @@ impl Engine {
                     progress.lookup_done();
                     if let Err(error) = &result {
                         lookup_errors += 1;
-                        tracing::warn!(provider, route = %key, %error, "lookup failed");
+                        tracing::warn!(route = %key, %error, "lookup failed");
                     }
                     for index in self.land(&mut waiting, &mut gathering, key, result) {
                         finishing.push(self.clone().finish(routes[index].clone(), index, gathering[index].take(), context.clone()));
@@ -287,7 +292,7 @@ impl Engine {
         let routes: Vec<RouteReport> = reports.into_iter().flatten().collect();
         let summary = Summary {
             routes: routes.len(),
-            lookups: self.fares.stats().requests() - requests_before,
+            lookups: self.fares.requests() - requests_before,
             cache_hits,
             below: routes
                 .iter()
@@ -298,7 +303,7 @@ impl Engine {
             lookup_errors,
             invalid_rows: 0,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            providers: vec![self.fares.health()],
+            providers: self.fares.health(),
         };
         Ok(CycleReport { summary, routes })
     }
@@ -310,7 +315,7 @@ impl Engine {
         waiting: &mut HashMap<LookupKey, Vec<usize>>,
         gathering: &mut [Option<Gathering>],
         key: LookupKey,
-        result: Result<Option<Quote>, FareError>,
+        result: Result<Option<Quote>, AllFailed>,
     ) -> Vec<usize> {
         let mut complete = Vec::new();
         for index in waiting.remove(&key).unwrap_or_default() {
@@ -332,9 +337,7 @@ impl Engine {
                     }
                 }
                 Ok(None) => {}
-                Err(error) => g
-                    .errors
-                    .push(format!("{}: {key}: {error}", self.fares.name())),
+                Err(error) => g.errors.push(format!("{key}: {error}")),
             }
             if g.pending == 0 {
                 complete.push(index);

@@ -95,4 +95,25 @@ pub enum FareError {
     /// failures. The lookup is retried next cycle.
     #[error("skipped: {0}")]
     CircuitOpen(String),
+    /// Not asked: the provider's daily budget of paid searches is spent.
+    #[error("skipped: {0}")]
+    BudgetSpent(String),
+}
+
+impl FareError {
+    /// A short stable name for the kind of failure, for health counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::Connect(_) => "connect",
+            Self::Auth(_) => "auth",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::QuotaExhausted(_) => "quota_exhausted",
+            Self::Rejected { .. } => "rejected",
+            Self::Upstream { .. } => "upstream",
+            Self::Decode(_) => "decode",
+            Self::CircuitOpen(_) => "circuit_open",
+            Self::BudgetSpent(_) => "budget_spent",
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use farewatch::cache::QuoteCache;
 use farewatch::domain::Currency;
 use farewatch::engine::{Engine, EngineError, EngineParts, NotifyLimits};
+use farewatch::failover::Failover;
 use farewatch::fare::amadeus::{self, Amadeus, AmadeusConfig};
 use farewatch::fare::demo::DemoSource;
 use farewatch::fare::{FareSource, Limits};
@@ -239,7 +240,9 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     };
 
     let engine = Engine::new(EngineParts {
-        fares: Arc::new(ProviderPool::new(source, limits)),
+        fares: Arc::new(Failover::single(Arc::new(ProviderPool::new(
+            source, limits,
+        )))),
         cache,
         notifier,
         notify_limits,

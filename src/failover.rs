@@ -1,0 +1,158 @@
+//! Several providers behind one lookup, in priority order.
+//!
+//! A [`Failover`] walks its [`ProviderPool`]s in order. Each pool already
+//! owns its retries, circuit breaker and daily budget, so the walk is simple:
+//! - an answer ends it, and "no offers" **is** an answer;
+//! - a failure (after the pool's own retries), a 429 that outlasted them, an
+//!   open circuit or a spent budget falls through to the next provider;
+//! - when every provider failed, the error names each one and its cause.
+//!
+//! With [`Strategy::Compare`], the first `k` providers are asked at once and
+//! the cheapest answer wins, for users who want the best price rather than
+//! the first one. Providers whose circuit is open or budget spent are
+//! passed over there too, so the next healthy one takes their place.
+//!
+//! The same walk serves any kind of provider; fare lookups are the first user.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::join_all;
+
+use crate::domain::{LookupKey, Quote};
+use crate::fare::FareError;
+use crate::pool::{PoolHealth, ProviderPool};
+
+/// How providers are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// The first provider (in priority order) that answers.
+    #[default]
+    FirstAnswer,
+    /// Ask the first `k` available providers at once; keep the cheapest.
+    Compare(usize),
+}
+
+/// Every provider failed for one lookup: each one's cause, in the order tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllFailed {
+    /// (provider, what went wrong).
+    pub attempts: Vec<(&'static str, FareError)>,
+}
+
+impl fmt::Display for AllFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.attempts.is_empty() {
+            return f.write_str("no fare source is configured");
+        }
+        for (i, (provider, error)) in self.attempts.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{provider}: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AllFailed {}
+
+/// Fare providers in priority order.
+#[derive(Debug)]
+pub struct Failover {
+    pools: Vec<Arc<ProviderPool>>,
+    strategy: Strategy,
+}
+
+impl Failover {
+    /// Providers in priority order (the first is asked first).
+    pub fn new(pools: Vec<Arc<ProviderPool>>, strategy: Strategy) -> Self {
+        Self { pools, strategy }
+    }
+
+    /// A single provider.
+    pub fn single(pool: Arc<ProviderPool>) -> Self {
+        Self::new(vec![pool], Strategy::FirstAnswer)
+    }
+
+    /// The providers, in priority order.
+    pub fn pools(&self) -> &[Arc<ProviderPool>] {
+        &self.pools
+    }
+
+    /// How many lookups a cycle should keep in flight: every provider's
+    /// concurrency limit is its own, so the fan-out may fill the first one.
+    pub fn max_concurrency(&self) -> usize {
+        self.pools
+            .first()
+            .map_or(1, |p| p.limits().max_concurrency.max(1))
+    }
+
+    /// Requests sent to every provider so far.
+    pub fn requests(&self) -> u64 {
+        self.pools.iter().map(|p| p.stats().requests()).sum()
+    }
+
+    /// Each provider's health.
+    pub fn health(&self) -> Vec<PoolHealth> {
+        self.pools.iter().map(|p| p.health()).collect()
+    }
+
+    /// The cheapest quote for `key`, per the strategy.
+    pub async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, AllFailed> {
+        match self.strategy {
+            Strategy::FirstAnswer => self.first_answer(key).await,
+            Strategy::Compare(k) => self.compare(key, k.max(1)).await,
+        }
+    }
+
+    async fn first_answer(&self, key: &LookupKey) -> Result<Option<Quote>, AllFailed> {
+        let mut attempts = Vec::new();
+        for pool in &self.pools {
+            match pool.cheapest(key).await {
+                Ok(answer) => {
+                    if !attempts.is_empty() {
+                        tracing::info!(route = %key, provider = pool.name(), failed_over_from = %AllFailed { attempts: attempts.clone() }, "answered after failover");
+                    }
+                    return Ok(answer);
+                }
+                Err(error) => attempts.push((pool.name(), error)),
+            }
+        }
+        Err(AllFailed { attempts })
+    }
+
+    async fn compare(&self, key: &LookupKey, k: usize) -> Result<Option<Quote>, AllFailed> {
+        let mut attempts = Vec::new();
+        let mut answers: Vec<Option<Quote>> = Vec::new();
+        let mut remaining = self.pools.iter();
+        // Ask k at a time; providers that fail are replaced by the next ones.
+        loop {
+            let batch: Vec<&Arc<ProviderPool>> =
+                remaining.by_ref().take(k - answers.len().min(k)).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let results = join_all(batch.iter().map(|pool| pool.cheapest(key))).await;
+            for (pool, result) in batch.into_iter().zip(results) {
+                match result {
+                    Ok(answer) => answers.push(answer),
+                    Err(error) => attempts.push((pool.name(), error)),
+                }
+            }
+            if answers.len() >= k {
+                break;
+            }
+        }
+        if answers.is_empty() {
+            return Err(AllFailed { attempts });
+        }
+        let cheapest = answers.into_iter().flatten().min_by(|a, b| {
+            // Quotes in different currencies cannot be ranked; keep the first.
+            a.price
+                .checked_cmp(&b.price)
+                .unwrap_or(std::cmp::Ordering::Less)
+        });
+        Ok(cheapest)
+    }
+}
