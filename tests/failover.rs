@@ -18,7 +18,7 @@ use farewatch::fare::{FareError, FareSource, Limits};
 use farewatch::pool::ProviderPool;
 use farewatch::retry::Backoff;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 fn key(origin: &str) -> LookupKey {
     LookupKey {
