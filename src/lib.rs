@@ -28,6 +28,7 @@
 //! - [`store`]: durable alert state and the outbox (SQLite).
 //! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
+//! - [`links`]: Google Flights deep links (`tfs`) for alerts.
 //! - [`http`]: the one pooled HTTP client and capped body reading.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
@@ -41,6 +42,7 @@ pub mod engine;
 pub mod failover;
 pub mod fare;
 pub mod http;
+pub mod links;
 pub mod notify;
 pub mod pool;
 pub mod retry;

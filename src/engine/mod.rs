@@ -433,14 +433,20 @@ impl Engine {
                 if self.dry_run {
                     report.alert = AlertOutcome::DryRun;
                 } else {
-                    let body = sms::render(&AlertText {
+                    let text = AlertText {
                         route: &format!("{}-{}", key.origin, key.destination),
                         label: route.label.as_deref(),
                         depart: key.depart,
                         return_date: key.return_date,
                         price,
                         max_price: route.rule.max_price,
-                    });
+                    };
+                    // The Google Flights search first, then the provider's own link.
+                    let google = crate::links::google_flights_url(&key);
+                    let links: Vec<&str> = std::iter::once(google.as_str())
+                        .chain(quote.link.as_deref())
+                        .collect();
+                    let body = sms::render_with_link(&text, &links);
                     self.deliver(route, &route_id, &next, &body, context, &mut report)
                         .await;
                 }

@@ -76,6 +76,31 @@ pub fn render(text: &AlertText<'_>) -> String {
     out
 }
 
+/// Renders the alert with a link when one still fits the single segment.
+///
+/// `links` are tried in order (the Google Flights link first, then the
+/// provider's own). A link is only ever added whole: a cut link is worse
+/// than none. The label is given up before a link is, since the link is
+/// what lets the user act on the alert.
+pub fn render_with_link(text: &AlertText<'_>, links: &[&str]) -> String {
+    let without_label = AlertText {
+        label: None,
+        ..text.clone()
+    };
+    for link in links {
+        if gsm7_len(link).is_none() {
+            continue;
+        }
+        for candidate in [text, &without_label] {
+            let body = format!("{} {link}", render(candidate));
+            if gsm7_len(&body).is_some_and(|n| n <= MAX_SINGLE_SEGMENT) {
+                return body;
+            }
+        }
+    }
+    render(text)
+}
+
 /// Septets `s` takes in GSM-7, or `None` if it needs UCS-2.
 pub fn gsm7_len(s: &str) -> Option<usize> {
     s.chars().map(char_septets).sum()
@@ -214,6 +239,51 @@ fn compact(side: &[&str], keep: usize) -> String {
     match side.len() - keep {
         0 => shown,
         rest => format!("{shown}+{rest}"),
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+    use crate::domain::{Currency, Money};
+
+    fn text<'a>(label: Option<&'a str>) -> AlertText<'a> {
+        AlertText {
+            route: "LHR-JFK",
+            label,
+            depart: "2027-03-01".parse().unwrap(),
+            return_date: None,
+            price: Money::from_minor(312_46, Currency::parse("GBP").unwrap()),
+            max_price: Money::from_minor(350_00, Currency::parse("GBP").unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_short_link_is_appended_whole() {
+        let body = render_with_link(&text(Some("NYC")), &["https://g.co/x"]);
+        assert!(body.ends_with(" https://g.co/x"), "{body}");
+        assert!(body.contains("NYC"));
+        assert!(gsm7_len(&body).unwrap() <= MAX_SINGLE_SEGMENT);
+    }
+
+    #[test]
+    fn the_label_gives_way_to_the_link_and_a_long_link_to_the_next() {
+        let label = "A rather long label about the trip";
+        let google = format!(
+            "https://www.google.com/travel/flights?tfs={}",
+            "A".repeat(48)
+        );
+        let body = render_with_link(&text(Some(label)), &[google.as_str()]);
+        assert!(body.ends_with(&google) && !body.contains(label), "{body}");
+        let too_long = "https://example.com/".to_owned() + &"x".repeat(150);
+        let body = render_with_link(&text(Some(label)), &[too_long.as_str(), "https://b.co/1"]);
+        assert!(body.ends_with(" https://b.co/1"), "{body}");
+        let body = render_with_link(&text(Some(label)), &[too_long.as_str()]);
+        assert_eq!(
+            body,
+            render(&text(Some(label))),
+            "no link fits: the plain alert"
+        );
     }
 }
 
