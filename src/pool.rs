@@ -144,7 +144,7 @@ pub struct PoolStats {
 }
 
 /// Latency percentiles over the recent window, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50_ms: f64,
@@ -229,7 +229,7 @@ impl PoolStats {
 }
 
 /// A daily budget's standing, for reports.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BudgetHealth {
     /// Requests allowed per UTC day.
     pub per_day: u64,
@@ -240,7 +240,7 @@ pub struct BudgetHealth {
 }
 
 /// A provider's health at a glance, for reports.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PoolHealth {
     /// The provider's name.
     pub name: String,

@@ -128,6 +128,25 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
+/// Where a provider's spent budget is kept between runs (`"YYYY-MM-DD N"`).
+fn budget_key(provider: &str) -> String {
+    format!("budget:{provider}")
+}
+
+/// Where a provider's last health snapshot is kept.
+pub fn health_key(provider: &str) -> String {
+    format!("health:{provider}")
+}
+
+/// A provider's health as saved after a cycle.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedHealth {
+    /// When it was saved.
+    pub saved_at: Timestamp,
+    /// Counters and breaker state at that time (for the process that ran).
+    pub health: crate::pool::PoolHealth,
+}
+
 /// What every route of a cycle reads from the store, loaded once at the start.
 struct CycleContext {
     /// Saved alert state per route id.
@@ -177,6 +196,7 @@ impl Engine {
         progress: Arc<dyn Progress>,
     ) -> Result<CycleReport, EngineError> {
         let started = tokio::time::Instant::now();
+        self.load_budgets().await;
         let requests_before = self.fares.requests();
         // Everything a decision depends on is read before any lookup: if the
         // store cannot be read, nothing is sent.
@@ -305,7 +325,61 @@ impl Engine {
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             providers: self.fares.health(),
         };
+        self.save_provider_state().await;
         Ok(CycleReport { summary, routes })
+    }
+
+    /// Seeds each provider's daily budget with what earlier runs spent today.
+    async fn load_budgets(&self) {
+        for pool in self.fares.pools() {
+            let Some(budget) = pool.budget() else {
+                continue;
+            };
+            match self.store.kv_get(&budget_key(pool.name())).await {
+                Ok(Some(saved)) => {
+                    let parsed = saved
+                        .split_once(' ')
+                        .and_then(|(day, spent)| Some((day.parse().ok()?, spent.parse().ok()?)));
+                    if let Some((day, spent)) = parsed {
+                        budget.seed(day, spent);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(provider = pool.name(), %error, "cannot read the budget spent today; counting from zero")
+                }
+            }
+        }
+    }
+
+    /// Saves budgets and each provider's health for the next run and for
+    /// `farewatch providers`. Losing this is not worth failing a cycle for.
+    async fn save_provider_state(&self) {
+        for pool in self.fares.pools() {
+            if let Some(budget) = pool.budget() {
+                let (day, spent) = budget.spent_today();
+                if let Err(error) = self
+                    .store
+                    .kv_put(&budget_key(pool.name()), &format!("{day} {spent}"), None)
+                    .await
+                {
+                    tracing::warn!(provider = pool.name(), %error, "cannot save the budget spent today");
+                }
+            }
+            let saved = SavedHealth {
+                saved_at: Timestamp::now(),
+                health: pool.health(),
+            };
+            if let Ok(json) = serde_json::to_string(&saved) {
+                if let Err(error) = self
+                    .store
+                    .kv_put(&health_key(pool.name()), &json, None)
+                    .await
+                {
+                    tracing::warn!(provider = pool.name(), %error, "cannot save provider health");
+                }
+            }
+        }
     }
 
     /// Folds one lookup result into every route waiting on it; returns the
