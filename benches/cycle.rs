@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
 use farewatch::cache::QuoteCache;
-use farewatch::domain::{Currency, DateRange, Iata, Money, E164};
+use farewatch::domain::{Currency, DateRange, Iata, Money, Recipient, E164};
 use farewatch::engine::{Engine, EngineParts, NoProgress, NotifyLimits};
 use farewatch::failover::Failover;
 use farewatch::fare::amadeus::{Amadeus, AmadeusConfig};
@@ -165,7 +165,7 @@ fn routes(n: usize) -> Vec<Route> {
                     min_drop: MinDrop::Zero,
                     cooldown: None,
                 },
-                recipients: vec![E164::from_trusted("+447911123456".into())],
+                recipients: vec![Recipient::Phone(E164::from_trusted("+447911123456".into()))],
                 active: true,
             }
         })

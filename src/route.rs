@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::domain::{Currency, DateRange, Iata, LookupKey, E164};
+use crate::domain::{Currency, DateRange, Iata, LookupKey, Recipient};
 use crate::rules::Rule;
 
 /// Most lookups one sheet row may expand to (airports × dates). A row above
@@ -29,8 +29,8 @@ pub struct Route {
     pub adults: u8,
     /// The alert rule (its `max_price` carries the row's currency).
     pub rule: Rule,
-    /// Whom to text.
-    pub recipients: Vec<E164>,
+    /// Whom to tell: phone numbers and named channels.
+    pub recipients: Vec<Recipient>,
     /// `false` rows are read and validated but never looked up.
     pub active: bool,
 }
@@ -100,7 +100,7 @@ impl Route {
         if let Some(r) = &self.return_dates {
             let _ = write!(id, ":ret {r}");
         }
-        let mut phones: Vec<&str> = self.recipients.iter().map(E164::as_str).collect();
+        let mut phones: Vec<String> = self.recipients.iter().map(Recipient::to_string).collect();
         phones.sort_unstable();
         let _ = write!(
             id,
@@ -139,7 +139,9 @@ mod tests {
                 min_drop: MinDrop::Zero,
                 cooldown: None,
             },
-            recipients: vec![E164::from_trusted("+447911123456".into())],
+            recipients: vec![Recipient::Phone(crate::domain::E164::from_trusted(
+                "+447911123456".into(),
+            ))],
             active: true,
         }
     }

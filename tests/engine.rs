@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::*;
 use farewatch::cache::QuoteCache;
-use farewatch::domain::{Currency, DateRange, Iata, LookupKey, Money, Quote, E164};
+use farewatch::domain::{Currency, DateRange, Iata, LookupKey, Money, Quote, Recipient};
 use farewatch::engine::{
     AlertOutcome, Engine, EngineParts, NoProgress, NotifyLimits, Progress, RouteReport, RouteStatus,
 };
@@ -43,7 +43,10 @@ fn route(line: usize, origin: &str, max_minor: i64, recipients: &[&str]) -> Rout
             min_drop: MinDrop::Zero,
             cooldown: None,
         },
-        recipients: recipients.iter().map(|p| E164::parse(p).unwrap()).collect(),
+        recipients: recipients
+            .iter()
+            .map(|p| Recipient::parse(p).unwrap())
+            .collect(),
         active: true,
     }
 }

@@ -1,7 +1,7 @@
 //! The routes sheet: parsing, row errors with exact `file:LINE: column:`
 //! prefixes, fatal sheet errors, and loading from files and URLs.
 
-use farewatch::domain::{Currency, DateRange, Iata, E164};
+use farewatch::domain::{Currency, DateRange, Iata, Recipient};
 use farewatch::route::MAX_LOOKUPS_PER_ROW;
 use farewatch::rules::MinDrop;
 use farewatch::sheet::{self, Sheet, SheetError, SheetOptions, MAX_SHEET_BYTES, MAX_SHEET_ROWS};
@@ -67,8 +67,8 @@ fn reads_every_column_in_any_order_and_case() {
     assert_eq!(
         easter.recipients,
         [
-            E164::parse("+442079460123").unwrap(),
-            E164::parse("+14155552671").unwrap()
+            Recipient::parse("+442079460123").unwrap(),
+            Recipient::parse("+14155552671").unwrap()
         ]
     );
     assert!(!easter.active);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use farewatch::domain::E164;
+use farewatch::domain::{Recipient, E164};
 use farewatch::notify::twilio::{Sender, Twilio, TwilioConfig, MAX_RECONCILE_PAGES};
 use farewatch::notify::{Delivery, Notifier, NotifyError};
 use jiff::Timestamp;
@@ -106,7 +106,9 @@ async fn send_answered_with(response: ResponseTemplate) -> Result<Delivery, Noti
         .expect(1)
         .mount(&server)
         .await;
-    twilio(&server.uri()).send(&to(), BODY).await
+    twilio(&server.uri())
+        .send(&Recipient::Phone(to()), BODY)
+        .await
 }
 
 // ---- the request ----
@@ -124,7 +126,10 @@ async fn sends_the_exact_request_from_a_number() {
         .mount(&server)
         .await;
 
-    let delivery = twilio(&server.uri()).send(&to(), BODY).await.unwrap();
+    let delivery = twilio(&server.uri())
+        .send(&Recipient::Phone(to()), BODY)
+        .await
+        .unwrap();
 
     assert_eq!(
         delivery,
@@ -159,7 +164,7 @@ async fn sends_through_a_messaging_service_without_from() {
         &server.uri(),
         Sender::MessagingService(MESSAGING_SERVICE_SID.to_owned()),
     );
-    let delivery = notifier.send(&to(), BODY).await.unwrap();
+    let delivery = notifier.send(&Recipient::Phone(to()), BODY).await.unwrap();
 
     assert_eq!(delivery.id, "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     assert_eq!(delivery.segments, Some(1));
@@ -377,7 +382,7 @@ async fn a_refused_connection_is_unreachable() {
         listener.local_addr().unwrap().port()
     };
     let err = twilio(&format!("http://127.0.0.1:{port}"))
-        .send(&to(), BODY)
+        .send(&Recipient::Phone(to()), BODY)
         .await
         .unwrap_err();
     assert!(matches!(&err, NotifyError::Unreachable(_)), "{err:?}");
@@ -413,7 +418,7 @@ async fn a_timeout_after_sending_is_ambiguous() {
         .mount(&server)
         .await;
     let notifier = twilio(&server.uri());
-    let recipient = to();
+    let recipient = Recipient::Phone(to());
 
     let (result, ()) = tokio::join!(notifier.send(&recipient, BODY), async {
         arrived.notified().await;

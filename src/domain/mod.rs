@@ -10,9 +10,11 @@ mod lookup;
 mod money;
 mod phone;
 mod quote;
+mod recipient;
 
 pub use iata::Iata;
 pub use lookup::{DateRange, LookupKey};
 pub use money::{Currency, Money, MoneyError};
 pub use phone::E164;
 pub use quote::{PriceInsights, PriceLevel, Quote};
+pub use recipient::{ChannelKind, Recipient};

@@ -30,7 +30,7 @@ use jiff::Timestamp;
 use tokio::sync::Semaphore;
 
 use crate::cache::QuoteCache;
-use crate::domain::{LookupKey, Quote};
+use crate::domain::{LookupKey, Quote, Recipient};
 use crate::failover::{AllFailed, Failover};
 use crate::notify::sms::{self, AlertText};
 use crate::notify::Notifier;
@@ -62,12 +62,31 @@ pub const QUOTE_CACHE_NAMESPACE: &str = "fares";
 pub struct Engine {
     fares: Arc<Failover>,
     cache: QuoteCache,
-    notifier: Arc<dyn Notifier>,
-    notify_permits: Semaphore,
-    notify_pacer: Pacer,
-    notify_timeout: Duration,
+    /// SMS recipients' channel.
+    sms: Channel,
+    /// Named channels (`slack:team`, ...) by their sheet name.
+    named: HashMap<String, Channel>,
     store: Store,
     dry_run: bool,
+}
+
+/// One notification channel with its own concurrency, pacing and timeout.
+struct Channel {
+    notifier: Arc<dyn Notifier>,
+    permits: Semaphore,
+    pacer: Pacer,
+    timeout: Duration,
+}
+
+impl Channel {
+    fn new(notifier: Arc<dyn Notifier>, limits: NotifyLimits) -> Self {
+        Self {
+            notifier,
+            permits: Semaphore::new(limits.max_concurrency.max(1)),
+            pacer: Pacer::new(limits.rate_per_sec),
+            timeout: limits.timeout,
+        }
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -75,7 +94,8 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("fares", &self.fares)
             .field("cache", &self.cache.kind())
-            .field("notifier", &self.notifier.name())
+            .field("sms", &self.sms.notifier.name())
+            .field("channels", &self.named.keys().collect::<Vec<_>>())
             .field("dry_run", &self.dry_run)
             .finish_non_exhaustive()
     }
@@ -88,9 +108,9 @@ pub struct EngineParts {
     pub fares: Arc<Failover>,
     /// The quote cache.
     pub cache: QuoteCache,
-    /// The alert channel.
+    /// The SMS channel (Twilio, or the console in demo mode).
     pub notifier: Arc<dyn Notifier>,
-    /// How hard the channel may be driven.
+    /// How hard the SMS channel may be driven.
     pub notify_limits: NotifyLimits,
     /// Durable state and outbox.
     pub store: Store,
@@ -171,16 +191,38 @@ struct Gathering {
 impl Engine {
     /// Assembles an engine.
     pub fn new(parts: EngineParts) -> Self {
-        let limits = parts.notify_limits;
         Self {
             fares: parts.fares,
             cache: parts.cache,
-            notifier: parts.notifier,
-            notify_permits: Semaphore::new(limits.max_concurrency.max(1)),
-            notify_pacer: Pacer::new(limits.rate_per_sec),
-            notify_timeout: limits.timeout,
+            sms: Channel::new(parts.notifier, parts.notify_limits),
+            named: HashMap::new(),
             store: parts.store,
             dry_run: parts.dry_run,
+        }
+    }
+
+    /// Adds a named channel: recipients written `name` in the sheet
+    /// (`slack:team`) are sent to `notifier`.
+    pub fn with_channel(
+        mut self,
+        name: &Recipient,
+        notifier: Arc<dyn Notifier>,
+        limits: NotifyLimits,
+    ) -> Self {
+        self.named
+            .insert(name.to_string(), Channel::new(notifier, limits));
+        self
+    }
+
+    /// Whether alerts to `recipient` have a channel.
+    pub fn can_reach(&self, recipient: &Recipient) -> bool {
+        self.channel_for(recipient).is_some()
+    }
+
+    fn channel_for(&self, recipient: &Recipient) -> Option<&Channel> {
+        match recipient {
+            Recipient::Phone(_) => Some(&self.sms),
+            Recipient::Channel { .. } => self.named.get(&recipient.to_string()),
         }
     }
 

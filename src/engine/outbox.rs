@@ -23,8 +23,8 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
-use super::{AlertOutcome, CycleContext, Engine, EngineError, RouteReport};
-use crate::domain::E164;
+use super::{AlertOutcome, Channel, CycleContext, Engine, EngineError, RouteReport};
+use crate::domain::Recipient;
 use crate::notify::{Delivery, NotifyError};
 use crate::route::Route;
 use crate::rules::AlertState;
@@ -39,10 +39,18 @@ impl Engine {
     pub(super) async fn reconcile_pending(&self) -> Result<HashSet<String>, EngineError> {
         let pending = self.store.pending_intents().await?;
         let mut resendable = HashSet::new();
-        let channel = self.notifier.name();
-        for intent in pending.into_iter().filter(|i| i.channel == channel) {
-            let to = E164::from_trusted(intent.recipient.clone());
-            match self
+        for intent in pending {
+            let Ok(to) = Recipient::parse(&intent.recipient) else {
+                continue;
+            };
+            // Only the channel that made the attempt can say what it delivered.
+            let Some(channel) = self
+                .channel_for(&to)
+                .filter(|c| c.notifier.name() == intent.channel)
+            else {
+                continue;
+            };
+            match channel
                 .notifier
                 .find_sent(&to, &intent.body, intent.created_at)
                 .await
@@ -77,7 +85,6 @@ impl Engine {
         report: &mut RouteReport,
     ) {
         let seq = next.alerts_sent;
-        let channel = self.notifier.name();
         let mut all_terminal = true;
         let total = route.recipients.len();
         for (i, recipient) in route.recipients.iter().enumerate() {
@@ -95,6 +102,16 @@ impl Engine {
                 }
                 continue;
             }
+            let Some(slot) = self.channel_for(recipient) else {
+                report.messages_failed += 1;
+                report.errors.push(format!(
+                    "{recipient}: no such channel is configured; set {}",
+                    recipient.channel_env_var().unwrap_or_default()
+                ));
+                all_terminal = false;
+                continue;
+            };
+            let channel = slot.notifier.name();
             let key = format!("{route_id}#{seq}#{recipient}");
             let intent = Intent {
                 key: key.clone(),
@@ -135,7 +152,7 @@ impl Engine {
                     continue;
                 }
             };
-            match self.send(recipient, &text).await {
+            match send(slot, recipient, &text).await {
                 Ok(delivery) => {
                     report.messages_sent += 1;
                     tracing::info!(row = route.line, %recipient, id = %delivery.id, "alert sent");
@@ -161,7 +178,7 @@ impl Engine {
                     if code == TWILIO_UNSUBSCRIBED {
                         if let Err(store_error) = self
                             .store
-                            .suppress(route_id, recipient.as_str(), &error.to_string())
+                            .suppress(route_id, &recipient.to_string(), &error.to_string())
                             .await
                         {
                             tracing::warn!(%recipient, %store_error, "could not record the STOP");
@@ -238,16 +255,17 @@ impl Engine {
             tracing::warn!(row = route.line, %error, "could not save the alert state");
         }
     }
+}
 
-    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError> {
-        let _permit = self.notify_permits.acquire().await.ok();
-        self.notify_pacer.wait().await;
-        match tokio::time::timeout(self.notify_timeout, self.notifier.send(to, body)).await {
-            Ok(result) => result,
-            Err(_) => Err(NotifyError::Ambiguous(format!(
-                "no answer within {:?}",
-                self.notify_timeout
-            ))),
-        }
+/// Sends within the channel's concurrency, pacing and hard timeout.
+async fn send(channel: &Channel, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
+    let _permit = channel.permits.acquire().await.ok();
+    channel.pacer.wait().await;
+    match tokio::time::timeout(channel.timeout, channel.notifier.send(to, body)).await {
+        Ok(result) => result,
+        Err(_) => Err(NotifyError::Ambiguous(format!(
+            "no answer within {:?}",
+            channel.timeout
+        ))),
     }
 }

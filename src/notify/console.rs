@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{Delivery, Notifier, NotifyError};
-use crate::domain::E164;
+use crate::domain::Recipient;
 
 /// Where the console notifier writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +49,12 @@ impl Notifier for ConsoleNotifier {
         "console"
     }
 
-    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError> {
+    async fn send(&self, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        let line = format!("SMS to {to}: {body}\n");
+        let line = match to {
+            Recipient::Phone(_) => format!("SMS to {to}: {body}\n"),
+            Recipient::Channel { .. } => format!("Message to {to}: {body}\n"),
+        };
         let _guard = self
             .lock
             .lock()

@@ -9,7 +9,7 @@ pub mod webhook;
 
 use async_trait::async_trait;
 
-use crate::domain::E164;
+use crate::domain::Recipient;
 
 /// A channel that can deliver one text to one recipient.
 #[async_trait]
@@ -18,7 +18,7 @@ pub trait Notifier: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Sends `body` to `to`. Succeeds only once the provider has accepted the message.
-    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError>;
+    async fn send(&self, to: &Recipient, body: &str) -> Result<Delivery, NotifyError>;
 
     /// Looks for a message with exactly `body` already accepted for `to`
     /// since `since`, returning its id. This is how the outbox settles a send
@@ -26,7 +26,7 @@ pub trait Notifier: Send + Sync + 'static {
     /// send again. A channel that cannot list what it sent answers `None`.
     async fn find_sent(
         &self,
-        to: &E164,
+        to: &Recipient,
         body: &str,
         since: jiff::Timestamp,
     ) -> Result<Option<String>, NotifyError> {

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{Delivery, Notifier, NotifyError};
-use crate::domain::E164;
+use crate::domain::{Recipient, E164};
 use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
 
 /// Twilio's API host, the default base URL.
@@ -295,13 +295,23 @@ impl Twilio {
     }
 }
 
+/// Twilio sends SMS: only phone numbers are its recipients.
+fn sms_recipient(to: &Recipient) -> Result<&E164, NotifyError> {
+    to.phone().ok_or_else(|| NotifyError::Other {
+        status: 0,
+        code: None,
+        message: format!("{to} is not a phone number; Twilio only sends SMS"),
+    })
+}
+
 #[async_trait]
 impl Notifier for Twilio {
     fn name(&self) -> &'static str {
         "twilio"
     }
 
-    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError> {
+    async fn send(&self, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
+        let to = sms_recipient(to)?;
         let url = self
             .messages_url
             .clone()
@@ -342,11 +352,11 @@ impl Notifier for Twilio {
 
     async fn find_sent(
         &self,
-        to: &E164,
+        to: &Recipient,
         body: &str,
         since: jiff::Timestamp,
     ) -> Result<Option<String>, NotifyError> {
-        Twilio::find_sent(self, to, body, since).await
+        Twilio::find_sent(self, sms_recipient(to)?, body, since).await
     }
 }
 

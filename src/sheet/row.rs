@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Span, SpanRelativeTo};
 
 use super::columns::{Column, Header};
 use super::{RowError, SheetOptions, MAX_RECIPIENTS_PER_ROW};
-use crate::domain::{Currency, DateRange, Iata, Money, E164};
+use crate::domain::{Currency, DateRange, Iata, Money, Recipient};
 use crate::route::{Route, MAX_LOOKUPS_PER_ROW};
 use crate::rules::{MinDrop, Rule};
 
@@ -24,7 +24,7 @@ const ROW_COLUMN: &str = "row";
 
 /// Parsed phone numbers by cell text: libphonenumber is slow enough that a
 /// sheet repeating one number on every row should parse it once.
-pub(super) type PhoneCache = HashMap<String, Result<E164, String>>;
+pub(super) type PhoneCache = HashMap<String, Result<Recipient, String>>;
 
 /// What one data row turned into.
 #[derive(Debug)]
@@ -318,7 +318,7 @@ impl<'r> RowParser<'_, 'r> {
         }
     }
 
-    fn recipients(&mut self, phones: &mut PhoneCache) -> Option<Vec<E164>> {
+    fn recipients(&mut self, phones: &mut PhoneCache) -> Option<Vec<Recipient>> {
         let column = Column::Phone;
         let parts = self.parts(column)?;
         if parts.len() > MAX_RECIPIENTS_PER_ROW {
@@ -331,11 +331,11 @@ impl<'r> RowParser<'_, 'r> {
             );
             return None;
         }
-        let mut numbers: Vec<E164> = Vec::with_capacity(parts.len());
+        let mut numbers: Vec<Recipient> = Vec::with_capacity(parts.len());
         for part in parts {
             let parsed = phones
                 .entry(part.to_owned())
-                .or_insert_with(|| E164::parse(part))
+                .or_insert_with(|| Recipient::parse(part))
                 .clone();
             let number = self.check(column, part, parsed)?;
             // `+44 20 7946 0123` and `+442079460123` are one recipient.
