@@ -1,0 +1,450 @@
+//! SerpApi's Google Flights engine (`engine=google_flights`): live Google
+//! Flights prices, with Google's own low/typical/high verdict.
+//!
+//! | | |
+//! |---|---|
+//! | needs | a SerpApi API key (`SERPAPI_API_KEY`, from serpapi.com/manage-api-key) |
+//! | costs | one search credit per lookup; plans sell a monthly number of searches (a small free tier exists). SerpApi counts only successful searches, and answers a search identical to one made within the last hour from its own cache, free (farewatch does not send `no_cache`) |
+//! | prices | **live**: what Google Flights shows now (`Quote::cached` is `false`), at most an hour old (SerpApi's cache), in the requested currency, for the whole trip and (as Google Flights shows it; not confirmed for SerpApi) all `adults`, plus `price_insights` (lowest price, low/typical/high, typical range, price history) |
+//! | limits | a monthly search allowance plus an hourly throughput cap, both per plan; no rate-limit headers. HTTP 429 means either one is used up |
+//!
+//! One lookup is one request: `GET {base}/search.json` with the route, dates,
+//! `type=1` (round trip, with `return_date`) or `type=2` (one way), `adults`,
+//! `currency` and `hl=en`. For a round trip the prices on the outbound list
+//! are already round-trip totals, so the `departure_token` follow-up that
+//! lists return flights is never needed for a price.
+//!
+//! The API key travels in the query string (SerpApi has no header for it),
+//! so request URLs are never logged or quoted in errors, and any echo of the
+//! key in a reply is replaced with `[REDACTED]`.
+//!
+//! Nothing is retried here: failures come back as typed [`FareError`]s and
+//! the pool decides about retries.
+//!
+//! Wire formats, error codes and limits: `docs/wire-formats.md` §3.
+
+mod wire;
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use jiff::Timestamp;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
+
+use super::{FareError, FareSource, Limits};
+use crate::domain::{Currency, LookupKey, Money, PriceInsights, PriceLevel, Quote};
+use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
+use crate::retry::parse_retry_after;
+
+use wire::{Amount, Lenient};
+
+/// SerpApi's API host, the default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://serpapi.com";
+
+/// A sensible per-request timeout. SerpApi drives a real Google Flights
+/// search: the captured reply took 2 s (`total_time_taken`), and slow ones
+/// take several times that, so the timeout is longer than for an API that
+/// answers from a database.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The name this source goes by in logs, cache keys and reports.
+const NAME: &str = "serpapi";
+
+const SEARCH_PATH: &str = "/search.json";
+
+/// `type`: 1 is a round trip (SerpApi's default, needs `return_date`), 2 one way.
+const TYPE_ROUND_TRIP: &str = "1";
+const TYPE_ONE_WAY: &str = "2";
+
+/// `hl`: the language of Google's texts. Prices do not depend on it; fixing
+/// it keeps replies (and any error text we quote) the same for every user.
+const LANGUAGE: &str = "en";
+
+/// Requests started per second. SerpApi publishes no per-second limit, only
+/// an hourly throughput cap per plan (the Account API example shows 6,000 an
+/// hour, i.e. under 2 a second, on a 30,000-a-month plan) and the monthly
+/// allowance, which is what really binds: at 5 a second a small plan's month
+/// is gone in minutes. 5 a second keeps a cycle of a few dozen lookups quick
+/// without hammering the API; the per-day and per-month budget belongs to the
+/// pool's budget settings, not to this rate.
+const RATE_PER_SEC: f64 = 5.0;
+
+/// Requests in flight at once. A search takes about 2 to 5 s, so 10 in flight
+/// is what 5 a second needs to keep the rate limiter, not this cap, in charge.
+const MAX_CONCURRENCY: usize = 10;
+
+/// Added to every message about a rejected key.
+const KEY_HINT: &str = "check SERPAPI_API_KEY";
+
+/// How to reach SerpApi.
+///
+/// `Debug` shows the key as `[REDACTED]`.
+#[derive(Clone, Debug)]
+pub struct SerpApiConfig {
+    /// Base URL, e.g. [`DEFAULT_BASE_URL`] or a local fake.
+    pub base_url: String,
+    /// The account's private API key.
+    pub api_key: SecretString,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl SerpApiConfig {
+    /// The production API with [`DEFAULT_TIMEOUT`].
+    pub fn new(api_key: SecretString) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// The SerpApi Google Flights fare source.
+///
+/// `Debug` never shows the API key.
+pub struct SerpApi {
+    client: reqwest::Client,
+    config: SerpApiConfig,
+    /// `config.base_url` without a trailing slash.
+    base_url: String,
+    search_url: String,
+}
+
+impl SerpApi {
+    /// A source using the shared `client`.
+    pub fn new(client: reqwest::Client, config: SerpApiConfig) -> Self {
+        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        Self {
+            client,
+            search_url: format!("{base_url}{SEARCH_PATH}"),
+            base_url,
+            config,
+        }
+    }
+
+    /// One `GET /search.json?engine=google_flights`.
+    async fn search(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let fetched_at = Timestamp::now();
+        let depart = key.depart.to_string();
+        let return_date = key.return_date.map(|d| d.to_string());
+        let adults = key.adults.to_string();
+        let mut query: Vec<(&str, &str)> = Vec::with_capacity(10);
+        query.push(("engine", "google_flights"));
+        query.push(("departure_id", key.origin.as_str()));
+        query.push(("arrival_id", key.destination.as_str()));
+        query.push(("outbound_date", &depart));
+        match &return_date {
+            Some(return_date) => {
+                query.push(("return_date", return_date));
+                query.push(("type", TYPE_ROUND_TRIP));
+            }
+            None => query.push(("type", TYPE_ONE_WAY)),
+        }
+        query.push(("adults", &adults));
+        query.push(("currency", key.currency.as_str()));
+        query.push(("hl", LANGUAGE));
+        query.push(("api_key", self.config.api_key.expose_secret()));
+
+        let response = self
+            .client
+            .get(&self.search_url)
+            .query(&query)
+            .header(ACCEPT, "application/json")
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let reply = self.read(response).await?;
+        if reply.status.is_success() {
+            cheapest_itinerary(&reply, key.currency, fetched_at, &self.secrets())
+        } else {
+            Err(self.status_error(&reply))
+        }
+    }
+
+    /// Reads status, the headers that matter and the capped body.
+    async fn read(&self, response: reqwest::Response) -> Result<Reply, FareError> {
+        let status = response.status();
+        let headers = response.headers();
+        let retry_after = retry_after(headers);
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body_capped(response, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => {
+                    FareError::Decode(format!("reply larger than {limit} bytes"))
+                }
+                BodyError::Transport(e) => self.transport_error(e),
+            })?;
+        Ok(Reply {
+            status,
+            retry_after,
+            content_type,
+            body,
+        })
+    }
+
+    /// Maps a non-2xx reply (`docs/wire-formats.md` §3, "Errors").
+    ///
+    /// HTTP 429 is ambiguous: SerpApi sends it both when the plan's hourly
+    /// throughput is exceeded (come back later) and when the account has
+    /// run out of searches for the month (coming back will not help), and
+    /// says which only in free text, which is not a contract. It is
+    /// reported as [`FareError::RateLimited`]: the pool backs off and the
+    /// breaker opens if it persists. Telling the two apart belongs to the
+    /// per-provider budgets (searches per day and per month), which will
+    /// stop asking before the allowance runs out.
+    fn status_error(&self, reply: &Reply) -> FareError {
+        let message = wire::error_message(&reply.body, &self.secrets());
+        let status = reply.status.as_u16();
+        match reply.status {
+            StatusCode::UNAUTHORIZED => {
+                FareError::Auth(format!("SerpApi rejected the API key ({message}); {KEY_HINT}"))
+            }
+            StatusCode::FORBIDDEN => FareError::Auth(format!(
+                "SerpApi refused the account (HTTP 403: {message}); it may be deleted or lack access to the Google Flights API; {KEY_HINT}"
+            )),
+            StatusCode::TOO_MANY_REQUESTS => FareError::RateLimited {
+                retry_after: reply.retry_after,
+            },
+            s if s.is_client_error() => FareError::Rejected {
+                status,
+                code: None,
+                message,
+            },
+            _ => FareError::Upstream {
+                status,
+                code: None,
+                message,
+            },
+        }
+    }
+
+    /// What must never be quoted from a reply: the API key.
+    fn secrets(&self) -> [&str; 1] {
+        [self.config.api_key.expose_secret()]
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> FareError {
+        if error.is_timeout() {
+            FareError::Timeout(self.config.timeout)
+        } else if error.is_decode() {
+            FareError::Decode(describe(error, &self.secrets()))
+        } else {
+            // Connect failures, and connections that broke mid-transfer.
+            FareError::Connect(describe(error, &self.secrets()))
+        }
+    }
+}
+
+/// A response read to the end.
+struct Reply {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+/// The cheapest priced itinerary across `best_flights` and `other_flights`,
+/// with Google's price insights, or `None` when Google found nothing.
+///
+/// `secrets` are redacted from any excerpt of the body in an error.
+fn cheapest_itinerary(
+    reply: &Reply,
+    requested: Currency,
+    fetched_at: Timestamp,
+    secrets: &[&str],
+) -> Result<Option<Quote>, FareError> {
+    wire::ensure_json(reply.content_type.as_deref(), &reply.body, secrets)?;
+    let parsed: wire::SearchReply = serde_json::from_slice(&reply.body).map_err(|e| {
+        FareError::Decode(format!(
+            "search reply: {e}: {}",
+            wire::excerpt(&reply.body, secrets)
+        ))
+    })?;
+    if let Some(error) = parsed.error {
+        // HTTP 200 with a top-level `error` is how SerpApi says "no results".
+        let message = error.valid().unwrap_or_default();
+        tracing::debug!(
+            message = %wire::redact(&message, secrets),
+            "SerpApi found no flights"
+        );
+        return Ok(None);
+    }
+    let currency = reply_currency(parsed.search_parameters, requested)?;
+
+    let mut cheapest: Option<Money> = None;
+    for (list, itineraries) in [
+        ("best_flights", &parsed.best_flights),
+        ("other_flights", &parsed.other_flights),
+    ] {
+        for (index, itinerary) in itineraries.iter().enumerate() {
+            // Missing means "no price shown", never a free flight.
+            let Some(amount) = itinerary.price else {
+                continue;
+            };
+            let Some(price) = positive_money(amount, currency) else {
+                tracing::debug!(list, index, price = %amount.0, "skipping an itinerary with an impossible price");
+                continue;
+            };
+            if cheapest.is_none_or(|best| price.checked_cmp(&best) == Some(Ordering::Less)) {
+                cheapest = Some(price);
+            }
+        }
+    }
+    let Some(price) = cheapest else {
+        return Ok(None);
+    };
+    let link = parsed
+        .search_metadata
+        .and_then(Lenient::valid)
+        .and_then(|m| m.google_flights_url)
+        .and_then(Lenient::valid)
+        .filter(|url| url.starts_with("https://"));
+    let insights = parsed
+        .price_insights
+        .and_then(Lenient::valid)
+        .and_then(|insights| price_insights(insights, currency));
+    Ok(Some(Quote {
+        price,
+        provider: NAME.to_owned(),
+        fetched_at,
+        cached: false,
+        found_at: None,
+        link,
+        insights,
+    }))
+}
+
+/// The currency the prices are in: SerpApi's echo of `currency` when it has
+/// one (it is what the prices were computed in), else the one requested.
+fn reply_currency(
+    parameters: Option<Lenient<wire::Parameters>>,
+    requested: Currency,
+) -> Result<Currency, FareError> {
+    let echoed = parameters
+        .and_then(Lenient::valid)
+        .and_then(|p| p.currency)
+        .and_then(Lenient::valid);
+    match echoed {
+        Some(code) => Currency::parse(&code)
+            .map_err(|e| FareError::Decode(format!("search_parameters.currency: {e}"))),
+        None => Ok(requested),
+    }
+}
+
+/// A price in minor units, or `None` for zero, negative or absurd amounts.
+fn positive_money(amount: Amount, currency: Currency) -> Option<Money> {
+    Money::from_decimal(amount.0, currency).filter(|m| m.minor > 0)
+}
+
+/// `price_insights` in the quote's currency; `None` when nothing usable is left.
+fn price_insights(insights: wire::Insights, currency: Currency) -> Option<PriceInsights> {
+    let lowest = insights
+        .lowest_price
+        .and_then(Lenient::valid)
+        .and_then(|a| positive_money(a, currency));
+    let level = insights
+        .price_level
+        .and_then(Lenient::valid)
+        .and_then(|level| match level.trim().to_ascii_lowercase().as_str() {
+            "low" => Some(PriceLevel::Low),
+            "typical" => Some(PriceLevel::Typical),
+            "high" => Some(PriceLevel::High),
+            _ => None,
+        });
+    let typical_range = insights
+        .typical_price_range
+        .and_then(Lenient::valid)
+        .and_then(|(a, b)| Some((positive_money(a, currency)?, positive_money(b, currency)?)))
+        .map(|(a, b)| if b.minor < a.minor { (b, a) } else { (a, b) });
+    let mut history: Vec<(Timestamp, Money)> = insights
+        .price_history
+        .and_then(Lenient::valid)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(Lenient::valid)
+        .filter_map(|(secs, amount)| {
+            Some((
+                Timestamp::from_second(secs).ok()?,
+                positive_money(amount, currency)?,
+            ))
+        })
+        .collect();
+    // Documented oldest first; sorting makes it so (stable: equal times keep their order).
+    history.sort_by_key(|(at, _)| *at);
+    if lowest.is_none() && level.is_none() && typical_range.is_none() && history.is_empty() {
+        return None;
+    }
+    Some(PriceInsights {
+        lowest,
+        level,
+        typical_range,
+        history,
+    })
+}
+
+/// `Retry-After`, in seconds or as an HTTP date; SerpApi documents none,
+/// but honour it if sent.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, Timestamp::now())
+}
+
+/// A transport error with its causes, without the URL (it holds the API
+/// key) and with the key redacted should any cause quote it.
+fn describe(error: reqwest::Error, secrets: &[&str]) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    wire::redact(&text, secrets).into_owned()
+}
+
+impl fmt::Debug for SerpApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // By hand: the API key must never reach a log.
+        f.debug_struct("SerpApi")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"[REDACTED]")
+            .field("timeout", &self.config.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl FareSource for SerpApi {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn default_limits(&self) -> Limits {
+        Limits {
+            max_concurrency: MAX_CONCURRENCY,
+            rate_per_sec: RATE_PER_SEC,
+            timeout: self.config.timeout,
+        }
+    }
+
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let span = tracing::debug_span!("serpapi", route = %key);
+        self.search(key).instrument(span).await
+    }
+}
