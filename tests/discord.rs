@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use farewatch::domain::E164;
+use farewatch::domain::{Recipient, E164};
 use farewatch::notify::discord::{Discord, DiscordConfig, MAX_CONTENT_CHARS};
 use farewatch::notify::{Delivery, Notifier, NotifyError};
 use secrecy::SecretString;
@@ -195,7 +195,10 @@ async fn send_ignores_the_phone_number_and_posts_to_the_webhook() {
     let notifier = discord(&server.uri());
 
     let delivery = notifier
-        .send(&E164::from_trusted("+15558675310".to_owned()), TEXT)
+        .send(
+            &Recipient::Phone(E164::from_trusted("+15558675310".to_owned())),
+            TEXT,
+        )
         .await
         .unwrap();
 

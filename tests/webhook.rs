@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use farewatch::domain::E164;
+use farewatch::domain::{Recipient, E164};
 use farewatch::notify::webhook::{
     sign, verify, verify_fresh, Webhook, WebhookConfig, SIGNATURE_TOLERANCE,
 };
@@ -221,7 +221,10 @@ async fn send_ignores_the_phone_number_and_posts_to_the_webhook() {
     let notifier = webhook(&server.uri());
 
     let delivery = notifier
-        .send(&E164::from_trusted("+15558675310".to_owned()), TEXT)
+        .send(
+            &Recipient::Phone(E164::from_trusted("+15558675310".to_owned())),
+            TEXT,
+        )
         .await
         .unwrap();
 

@@ -175,7 +175,7 @@ impl Engine {
                     report
                         .errors
                         .push(format!("{channel}: {recipient}: {error}"));
-                    if code == TWILIO_UNSUBSCRIBED {
+                    if code == TWILIO_UNSUBSCRIBED && channel == "twilio" {
                         if let Err(store_error) = self
                             .store
                             .suppress(route_id, &recipient.to_string(), &error.to_string())

@@ -56,7 +56,7 @@ use super::webhook::{
     describe_reply, local_id, log_rate_limit, parse_url, quote_body, redact_url, send, Reply,
 };
 use super::{Delivery, Notifier, NotifyError};
-use crate::domain::E164;
+use crate::domain::Recipient;
 
 /// Discord's limit on a message's `content`, in characters (code points).
 pub const MAX_CONTENT_CHARS: usize = 2000;
@@ -179,7 +179,7 @@ impl Notifier for Discord {
 
     /// Posts `body` to the webhook; `to` is ignored (the webhook itself is
     /// the recipient).
-    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError> {
+    async fn send(&self, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
         let _ = to;
         self.post(body).await
     }

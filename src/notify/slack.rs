@@ -47,7 +47,7 @@ use super::webhook::{
     describe_reply, local_id, log_rate_limit, parse_url, quote_body, redact_url, send, Reply,
 };
 use super::{Delivery, Notifier, NotifyError};
-use crate::domain::E164;
+use crate::domain::Recipient;
 
 /// Per-request timeout a configuration should use unless told otherwise.
 ///
@@ -144,7 +144,7 @@ impl Notifier for Slack {
 
     /// Posts `body` to the webhook; `to` is ignored (the webhook itself is
     /// the recipient).
-    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError> {
+    async fn send(&self, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
         let _ = to;
         self.post(body).await
     }

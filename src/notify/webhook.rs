@@ -64,7 +64,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::{Delivery, Notifier, NotifyError};
-use crate::domain::E164;
+use crate::domain::Recipient;
 use crate::http::{read_body_capped, BodyError};
 
 /// Header carrying the Unix time (seconds) the request was signed at.
@@ -209,7 +209,7 @@ impl Notifier for Webhook {
 
     /// Posts `body` to the webhook; `to` is ignored (the webhook itself is
     /// the recipient).
-    async fn send(&self, to: &E164, body: &str) -> Result<Delivery, NotifyError> {
+    async fn send(&self, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
         let _ = to;
         self.post(body).await
     }
