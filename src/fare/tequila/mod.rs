@@ -1,0 +1,411 @@
+//! Kiwi.com Tequila flight search (`GET /v2/search`): live Kiwi prices with
+//! a link to book them.
+//!
+//! | | |
+//! |---|---|
+//! | **needs** | a Tequila API key, `TEQUILA_API_KEY`, sent as the `apikey` header. **Kiwi has closed sign-ups**: by mid-2024 new keys were by invitation only, so this source is for people who already hold a partner key |
+//! | **costs** | no published per-search fee: access came with Kiwi's affiliate programme (the `affilid` in every deep link), which pays partners commission on bookings rather than charging for searches; unconfirmed for keys still in use |
+//! | **prices** | **live** results of Kiwi's own search, including its self-transfer ("virtual interlining") combinations, for every passenger, in the asked-for currency (`curr`). Each quote carries Kiwi's `deep_link` to book it |
+//! | **limits** | not published (per partner); no rate-limit headers are known. Defaults here: 1 lookup a second, 4 in flight ([`Tequila::default_limits`](crate::fare::FareSource::default_limits)) |
+//!
+//! The search asks for one departure day (`date_from` = `date_to`, written
+//! `dd/mm/YYYY`), and for a return trip one return day too, economy
+//! (`selected_cabins=M`), sorted by price. Of the first 20 itineraries the
+//! cheapest is taken, skipping the hidden-city and throw-away fares Kiwi can
+//! sell: an ordinary traveller cannot use them.
+//!
+//! Tequila's `price` is a JSON number, integer or fraction; it becomes an
+//! exact decimal with the digits as written (the private `wire::Amount`
+//! explains how), then the currency's minor units. Its `local_*` times carry
+//! a false `Z`; only `utc_*` are instants (`docs/wire-formats.md` §0.2
+//! item 5), and both only feed the debug log, since a [`Quote`] holds no
+//! times.
+//!
+//! No Tequila error body has ever been published, so errors are keyed on the
+//! HTTP status (401 and 403: the key; 429: throttled; other 4xx: the request;
+//! 5xx: Kiwi) and the message is whatever the body says, or an excerpt.
+//! Nothing is retried here; the pool decides. Wire formats:
+//! `docs/wire-formats.md` §2.
+
+mod wire;
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use jiff::Timestamp;
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
+
+use super::{FareError, FareSource, Limits};
+use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
+use crate::retry::parse_retry_after;
+
+/// Tequila's API host. Older clients use `https://tequila-api.kiwi.com`,
+/// which served the same API.
+pub const DEFAULT_BASE_URL: &str = "https://api.tequila.kiwi.com";
+
+/// A sensible lookup timeout: a search usually answers within a few seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+const SEARCH_PATH: &str = "/v2/search";
+
+/// Itineraries asked for per search. Kiwi sorts by price, so the cheapest
+/// comes first; 20 rather than 1 leaves room to skip hidden-city and
+/// throw-away fares. An itinerary with its segments is a few kilobytes.
+const LIMIT: u32 = 20;
+
+/// Kiwi publishes no limit. One lookup a second is 900 in a 15-minute
+/// cycle, plenty for a routes sheet, and gentle enough for a partner key
+/// whose quota nobody can look up; the pool slows down further on a 429.
+const RATE_PER_SEC: f64 = 1.0;
+
+/// No documented concurrency limit either; searches take a second or two,
+/// so four in flight keep up with one start a second.
+const MAX_CONCURRENCY: usize = 4;
+
+/// Added to every message about a rejected key.
+const CREDENTIALS_HINT: &str =
+    "check TEQUILA_API_KEY (Kiwi no longer issues new keys; an old one may have been withdrawn)";
+
+/// How to reach Tequila.
+///
+/// `Debug` shows the key as `[REDACTED]`.
+#[derive(Clone, Debug)]
+pub struct TequilaConfig {
+    /// Base URL, e.g. [`DEFAULT_BASE_URL`] or a local fake.
+    pub base_url: String,
+    /// The partner API key, sent as the `apikey` header.
+    pub api_key: SecretString,
+    /// Time allowed for one search, connect to last byte ([`DEFAULT_TIMEOUT`]).
+    pub timeout: Duration,
+}
+
+/// The Kiwi Tequila fare source.
+///
+/// `Debug` never shows the API key.
+pub struct Tequila {
+    client: reqwest::Client,
+    config: TequilaConfig,
+    /// `config.base_url` without a trailing slash.
+    base_url: String,
+    search_url: String,
+    /// The `apikey` header, marked sensitive; `Err` when the key cannot be
+    /// sent in a header, reported on every lookup.
+    api_key: Result<HeaderValue, String>,
+}
+
+impl Tequila {
+    /// A source using the shared `client`.
+    pub fn new(client: reqwest::Client, config: TequilaConfig) -> Self {
+        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        let api_key = HeaderValue::from_str(config.api_key.expose_secret().trim())
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            })
+            .map_err(|_| {
+                format!(
+                    "the Tequila API key contains characters an HTTP header cannot carry; {CREDENTIALS_HINT}"
+                )
+            });
+        Self {
+            client,
+            search_url: format!("{base_url}{SEARCH_PATH}"),
+            base_url,
+            config,
+            api_key,
+        }
+    }
+
+    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let api_key = self.api_key.clone().map_err(FareError::Auth)?;
+        let fetched_at = Timestamp::now();
+        let response = self
+            .client
+            .get(&self.search_url)
+            .query(&search_query(key))
+            .header("apikey", api_key)
+            .header(ACCEPT, "application/json")
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let reply = self.read(response).await?;
+        if !reply.status.is_success() {
+            return Err(self.status_error(&reply));
+        }
+        let secrets = self.secrets();
+        wire::ensure_json(
+            reply.content_type.as_deref(),
+            &reply.body,
+            "search reply",
+            &secrets,
+        )?;
+        let parsed: wire::SearchReply = serde_json::from_slice(&reply.body).map_err(|e| {
+            FareError::Decode(format!(
+                "search reply: {e}: {}",
+                wire::excerpt(&reply.body, &secrets)
+            ))
+        })?;
+        let currency = match parsed.currency.as_deref() {
+            Some(code) => Currency::parse(code)
+                .map_err(|problem| FareError::Decode(format!("search reply: {problem}")))?,
+            // `price` is in `curr`, which the reply normally echoes.
+            None => key.currency,
+        };
+        let Some((itinerary, price)) = cheapest(&parsed.data, currency)? else {
+            return Ok(None);
+        };
+        tracing::debug!(
+            %price,
+            from = itinerary.fly_from.as_deref().unwrap_or("?"),
+            to = itinerary.fly_to.as_deref().unwrap_or("?"),
+            departs_utc = ?itinerary.departs_at(),
+            departs_local = ?itinerary.departs_local(),
+            "cheapest Tequila itinerary"
+        );
+        Ok(Some(Quote {
+            price,
+            provider: "tequila".to_owned(),
+            fetched_at,
+            cached: false,
+            found_at: None,
+            link: itinerary.deep_link.as_deref().and_then(booking_link),
+            insights: None,
+        }))
+    }
+
+    /// Reads status, `Retry-After`, the content type and the capped body.
+    async fn read(&self, response: reqwest::Response) -> Result<Reply, FareError> {
+        let status = response.status();
+        let headers = response.headers();
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Timestamp::now()));
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body_capped(response, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => {
+                    FareError::Decode(format!("reply larger than {limit} bytes"))
+                }
+                BodyError::Transport(e) => self.transport_error(e),
+            })?;
+        Ok(Reply {
+            status,
+            retry_after,
+            content_type,
+            body,
+        })
+    }
+
+    /// Maps a non-2xx reply, by status: the bodies are unconfirmed guesses.
+    fn status_error(&self, reply: &Reply) -> FareError {
+        let message = wire::summarize_error(&reply.body, &self.secrets());
+        let status = reply.status.as_u16();
+        match reply.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FareError::Auth(format!(
+                "Tequila refused the API key (HTTP {status}: {message}); {CREDENTIALS_HINT}"
+            )),
+            StatusCode::TOO_MANY_REQUESTS => FareError::RateLimited {
+                retry_after: reply.retry_after,
+            },
+            s if s.is_client_error() => FareError::Rejected {
+                status,
+                code: None,
+                message,
+            },
+            _ => FareError::Upstream {
+                status,
+                code: None,
+                message,
+            },
+        }
+    }
+
+    /// What must never be quoted from a reply: the API key.
+    fn secrets(&self) -> [&str; 1] {
+        [self.config.api_key.expose_secret().trim()]
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> FareError {
+        if error.is_timeout() {
+            FareError::Timeout(self.config.timeout)
+        } else if error.is_decode() {
+            FareError::Decode(describe(error))
+        } else {
+            // Connect failures, and connections that broke mid-transfer.
+            FareError::Connect(describe(error))
+        }
+    }
+}
+
+/// A response read to the end.
+struct Reply {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+/// The `/v2/search` query for `key`.
+fn search_query(key: &LookupKey) -> Vec<(&'static str, String)> {
+    // Tequila wants `dd/mm/YYYY`; a window of one day asks for that day.
+    let day = |date: jiff::civil::Date| date.strftime("%d/%m/%Y").to_string();
+    let mut query = vec![
+        ("fly_from", key.origin.as_str().to_owned()),
+        ("fly_to", key.destination.as_str().to_owned()),
+        ("date_from", day(key.depart)),
+        ("date_to", day(key.depart)),
+    ];
+    match key.return_date {
+        Some(return_date) => {
+            query.push(("return_from", day(return_date)));
+            query.push(("return_to", day(return_date)));
+            query.push(("flight_type", "round".to_owned()));
+        }
+        None => query.push(("flight_type", "oneway".to_owned())),
+    }
+    query.extend([
+        ("adults", key.adults.to_string()),
+        // Economy, as the other sources search.
+        ("selected_cabins", "M".to_owned()),
+        ("curr", key.currency.as_str().to_owned()),
+        ("sort", "price".to_owned()),
+        ("limit", LIMIT.to_string()),
+    ]);
+    query
+}
+
+/// The cheapest usable itinerary and its price in `currency`.
+///
+/// Itineraries without a price are skipped (never read as free), as are
+/// hidden-city and throw-away fares. The first of equal prices wins, which
+/// keeps Kiwi's own ranking among ties.
+fn cheapest(
+    itineraries: &[wire::Itinerary],
+    currency: Currency,
+) -> Result<Option<(&wire::Itinerary, Money)>, FareError> {
+    let mut best: Option<(&wire::Itinerary, Money)> = None;
+    for (index, itinerary) in itineraries.iter().enumerate() {
+        if itinerary.is_skiplagged() {
+            continue;
+        }
+        let Some(amount) = &itinerary.price else {
+            continue;
+        };
+        let price = Money::from_decimal(amount.0, currency).ok_or_else(|| {
+            FareError::Decode(format!(
+                "itinerary #{}: price {} is too large",
+                index + 1,
+                amount.0
+            ))
+        })?;
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| price.checked_cmp(b) == Some(Ordering::Less))
+        {
+            best = Some((itinerary, price));
+        }
+    }
+    Ok(best)
+}
+
+/// Kiwi's `deep_link`, if it is an `https` URL: it goes into a text message,
+/// so anything else is dropped rather than passed on.
+fn booking_link(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    (url.scheme() == "https" && url.host().is_some()).then(|| url.to_string())
+}
+
+/// A transport error with its causes, without the URL (the caller knows the route).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl fmt::Debug for Tequila {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // By hand: the key must never reach a log.
+        f.debug_struct("Tequila")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"[REDACTED]")
+            .field("timeout", &self.config.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl FareSource for Tequila {
+    fn name(&self) -> &'static str {
+        "tequila"
+    }
+
+    fn default_limits(&self) -> Limits {
+        Limits {
+            max_concurrency: MAX_CONCURRENCY,
+            rate_per_sec: RATE_PER_SEC,
+            timeout: self.config.timeout,
+        }
+    }
+
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let span = tracing::debug_span!("tequila", route = %key);
+        self.lookup(key).instrument(span).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_links_are_passed_on() {
+        assert_eq!(
+            booking_link(" https://www.kiwi.com/deep?a=1&booking_token=x== ").as_deref(),
+            Some("https://www.kiwi.com/deep?a=1&booking_token=x==")
+        );
+        assert_eq!(booking_link("http://www.kiwi.com/deep?a=1"), None);
+        assert_eq!(booking_link("javascript:alert(1)"), None);
+        assert_eq!(booking_link("/deep?a=1"), None);
+        assert_eq!(booking_link(""), None);
+    }
+
+    #[test]
+    fn skips_priceless_and_skiplagged_itineraries_and_keeps_the_first_of_ties() {
+        let itineraries: Vec<wire::Itinerary> = serde_json::from_str(
+            r#"[{"price":99,"deep_link":"https://a"},
+                {"deep_link":"https://no-price"},
+                {"price":10,"hidden_city_ticketing":true},
+                {"price":11,"throw_away_ticketing":true},
+                {"price":98.5,"deep_link":"https://b"},
+                {"price":98.50,"deep_link":"https://c"}]"#,
+        )
+        .unwrap();
+        let gbp = Currency::parse("GBP").unwrap();
+        let (itinerary, price) = cheapest(&itineraries, gbp).unwrap().unwrap();
+        assert_eq!(price, Money::from_minor(98_50, gbp));
+        assert_eq!(itinerary.deep_link.as_deref(), Some("https://b"));
+        assert!(cheapest(&itineraries[1..4], gbp).unwrap().is_none());
+    }
+}

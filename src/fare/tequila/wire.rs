@@ -1,0 +1,342 @@
+//! Kiwi Tequila's JSON: the fields farewatch reads from `/v2/search`,
+//! private to this provider.
+//!
+//! Tequila's own documentation sits behind a partner login, so every shape
+//! here is lenient: optional where public captures could plausibly omit a
+//! field, and the error bodies (never published) are read by trying the
+//! usual keys, falling back to an excerpt.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::civil::DateTime;
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::fare::FareError;
+
+/// Longest excerpt of an unreadable body that goes into an error message.
+const EXCERPT_CHARS: usize = 200;
+
+/// Longest message built from a readable error body.
+const MESSAGE_CHARS: usize = 500;
+
+// ----- success path -------------------------------------------------------
+
+/// `/v2/search` reply; `search_id`, `fx_rate` and `_results` are skipped.
+#[derive(Deserialize)]
+pub(super) struct SearchReply {
+    /// The currency of every `price`: the `curr` that was asked for.
+    #[serde(default)]
+    pub(super) currency: Option<String>,
+    pub(super) data: Vec<Itinerary>,
+}
+
+/// One itinerary (one-way, or both legs of a return trip). The `route`
+/// segments, bags, fares and the rest are skipped unread.
+#[derive(Deserialize)]
+pub(super) struct Itinerary {
+    /// What the traveller pays, in the reply's currency.
+    #[serde(default)]
+    pub(super) price: Option<Amount>,
+    /// `https://www.kiwi.com/deep?…&booking_token=…`: where to book it.
+    #[serde(default)]
+    pub(super) deep_link: Option<String>,
+    /// The outbound departure as a true UTC instant (`…T16:25:00.000Z`).
+    #[serde(default)]
+    pub(super) utc_departure: Option<String>,
+    /// The outbound departure in the airport's wall-clock time, carrying a
+    /// **false** `Z`: `17:25:00.000Z` is 17:25 in Paris, not in UTC.
+    #[serde(default)]
+    pub(super) local_departure: Option<String>,
+    #[serde(default, rename = "flyFrom")]
+    pub(super) fly_from: Option<String>,
+    #[serde(default, rename = "flyTo")]
+    pub(super) fly_to: Option<String>,
+    /// A ticket to a farther city, abandoned at the connection.
+    #[serde(default)]
+    pub(super) hidden_city_ticketing: Option<bool>,
+    /// A return ticket whose return leg is thrown away.
+    #[serde(default)]
+    pub(super) throw_away_ticketing: Option<bool>,
+}
+
+impl Itinerary {
+    /// Whether this fare relies on not flying part of the ticket, which an
+    /// ordinary traveller cannot use (no checked bags, no return leg).
+    pub(super) fn is_skiplagged(&self) -> bool {
+        self.hidden_city_ticketing == Some(true) || self.throw_away_ticketing == Some(true)
+    }
+
+    /// The outbound departure instant, from `utc_departure`.
+    pub(super) fn departs_at(&self) -> Option<Timestamp> {
+        self.utc_departure.as_deref()?.trim().parse().ok()
+    }
+
+    /// The outbound departure's local wall-clock time, from
+    /// `local_departure` with its false `Z` dropped.
+    pub(super) fn departs_local(&self) -> Option<DateTime> {
+        let raw = self.local_departure.as_deref()?.trim();
+        let raw = raw
+            .strip_suffix('Z')
+            .or_else(|| raw.strip_suffix('z'))
+            .unwrap_or(raw);
+        raw.parse().ok()
+    }
+}
+
+/// A JSON number (`54`, `271.35`, `557705`) as an exact decimal.
+///
+/// Without serde_json's `arbitrary_precision` the digits are gone by the time
+/// a visitor sees a fraction: it arrives as an `f64`. Its shortest
+/// round-trip rendering (Rust's `Display`, never in exponent form) gives
+/// back the digits as written for any price of up to 15 significant
+/// digits, and [`crate::domain::Money::from_decimal`] then rounds to the
+/// currency's minor unit, which also absorbs the last-bit error serde_json's
+/// fast float parser may make. Integers never pass through `f64`. A price
+/// sent as a string is accepted too.
+pub(super) struct Amount(pub(super) Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AmountVisitor;
+        impl Visitor<'_> for AmountVisitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Amount, E> {
+                Ok(Amount(Decimal::from(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Amount, E> {
+                Ok(Amount(Decimal::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Amount, E> {
+                if !v.is_finite() {
+                    return Err(E::custom(format!("price {v} is not a finite number")));
+                }
+                Decimal::from_str(&v.to_string())
+                    .map(Amount)
+                    .map_err(|_| E::custom(format!("price {v} is out of range")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Amount, E> {
+                Decimal::from_str(v.trim())
+                    .map(Amount)
+                    .map_err(|_| E::custom(format!("price `{v}` is not a number")))
+            }
+        }
+        deserializer.deserialize_any(AmountVisitor)
+    }
+}
+
+// ----- error path ---------------------------------------------------------
+
+/// What an error reply said, reduced to one line for a person.
+///
+/// No Tequila error body has been published: `{"status", "error"}` for
+/// validation errors and a gateway's `{"message"}` for auth and throttling
+/// are what the fixtures guess. The first non-empty string among `error`,
+/// `message` and `detail` is taken; anything else becomes an excerpt.
+pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let said = parsed.as_ref().and_then(|value| {
+        ["error", "message", "detail"].iter().find_map(|name| {
+            match value.get(name) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
+                // `{"error": {"message": …}}`, as many gateways nest it.
+                Some(nested @ Value::Object(_)) => nested
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.trim().is_empty()),
+                _ => None,
+            }
+        })
+    });
+    match said {
+        Some(message) => clean(&redact(message, secrets), MESSAGE_CHARS),
+        None => format!("unrecognised error body: {}", excerpt(body, secrets)),
+    }
+}
+
+// ----- sanitising -------------------------------------------------------------
+//
+// The same rules as `amadeus/wire.rs`: error text ends up in logs, reports
+// and possibly an SMS, so it is short, single-line, printable and never
+// quotes a credential.
+
+/// A short, single-line, printable excerpt of a body for error messages,
+/// with `secrets` replaced.
+pub(super) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return "(empty body)".to_owned();
+    }
+    // Enough bytes for EXCERPT_CHARS characters even if all are 4-byte UTF-8,
+    // plus room for a secret straddling the cut, so it is still recognised.
+    let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
+    let head = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
+    clean(
+        &redact(&String::from_utf8_lossy(head), secrets),
+        EXCERPT_CHARS,
+    )
+}
+
+/// Replaces every non-empty `secrets` entry in `text` with `[REDACTED]`.
+fn redact<'t>(text: &'t str, secrets: &[&str]) -> Cow<'t, str> {
+    let mut text = Cow::Borrowed(text);
+    for secret in secrets {
+        // An empty needle would match between every character.
+        if !secret.is_empty() && text.contains(secret) {
+            text = Cow::Owned(text.replace(secret, "[REDACTED]"));
+        }
+    }
+    text
+}
+
+/// Collapses whitespace and control characters to single spaces, drops
+/// characters that could reorder or hide text in a terminal, and truncates
+/// to `max_chars` with an ellipsis.
+fn clean(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut chars = 0;
+    let mut pending_space = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() || ch.is_control() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if is_invisible(ch) {
+            continue;
+        }
+        let needed = usize::from(pending_space) + 1;
+        if chars + needed > max_chars {
+            out.push('…');
+            return out;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(ch);
+        chars += needed;
+    }
+    out
+}
+
+/// Zero-width, bidirectional-override and replacement characters.
+fn is_invisible(ch: char) -> bool {
+    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFFD}')
+}
+
+/// Refuses a reply whose `Content-Type` is not JSON, saying what arrived; a
+/// missing header is left to the JSON parser to judge.
+pub(super) fn ensure_json(
+    content_type: Option<&str>,
+    body: &[u8],
+    what: &str,
+    secrets: &[&str],
+) -> Result<(), FareError> {
+    let Some(content_type) = content_type else {
+        return Ok(());
+    };
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if media_type == "application/json" || media_type.ends_with("+json") {
+        return Ok(());
+    }
+    Err(FareError::Decode(format!(
+        "{what}: expected JSON, got `{}`: {}",
+        clean(content_type, 100),
+        excerpt(body, secrets)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, Money};
+
+    fn amount(json: &str) -> Decimal {
+        serde_json::from_str::<Amount>(json).unwrap().0
+    }
+
+    #[test]
+    fn prices_keep_the_digits_as_written() {
+        assert_eq!(amount("54").to_string(), "54");
+        assert_eq!(amount("271.35").to_string(), "271.35");
+        assert_eq!(amount("612.50").to_string(), "612.5");
+        assert_eq!(amount("557705").to_string(), "557705");
+        assert_eq!(amount(r#""402.18""#).to_string(), "402.18");
+        assert_eq!(amount("1e3").to_string(), "1000");
+        assert!(serde_json::from_str::<Amount>("true").is_err());
+        assert!(serde_json::from_str::<Amount>(r#""cheap""#).is_err());
+    }
+
+    #[test]
+    fn every_cent_amount_survives_the_trip_through_f64() {
+        // Every amount from 0.00 to 2,000.00, a stride up to 1,000,000.00,
+        // then huge ones: what arrives is what was written, to the cent.
+        let gbp = Currency::parse("GBP").unwrap();
+        let stride = (2_000_00..1_000_000_00_i64).step_by(997);
+        let huge = (0..1_000).map(|i| 9_999_999_999_00_i64 - i * 7_777_777);
+        for minor in (0..=2_000_00_i64).chain(stride).chain(huge) {
+            let json = format!("{}.{:02}", minor / 100, minor % 100);
+            let money = Money::from_decimal(amount(&json), gbp).unwrap();
+            assert_eq!(money.minor, minor, "{json}");
+        }
+    }
+
+    #[test]
+    fn local_times_drop_the_false_z_and_utc_times_are_instants() {
+        // The captured LON-PAR return leg: 17:25 in Paris is 16:25 UTC.
+        let itinerary: Itinerary = serde_json::from_str(
+            r#"{"price":54,"local_departure":"2023-12-05T17:25:00.000Z",
+                "utc_departure":"2023-12-05T16:25:00.000Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            itinerary.departs_local().unwrap().to_string(),
+            "2023-12-05T17:25:00"
+        );
+        assert_eq!(
+            itinerary.departs_at().unwrap().to_string(),
+            "2023-12-05T16:25:00Z"
+        );
+        let bare: Itinerary = serde_json::from_str("{}").unwrap();
+        assert!(bare.price.is_none() && bare.departs_at().is_none() && !bare.is_skiplagged());
+    }
+
+    #[test]
+    fn error_bodies_are_read_leniently() {
+        assert_eq!(
+            summarize_error(
+                br#"{"status":"Bad Request","error":"date_from: Not a valid date."}"#,
+                &[]
+            ),
+            "date_from: Not a valid date."
+        );
+        assert_eq!(
+            summarize_error(br#"{"message":"Invalid authentication credentials"}"#, &[]),
+            "Invalid authentication credentials"
+        );
+        assert_eq!(
+            summarize_error(br#"{"error":{"message":"nested"}}"#, &[]),
+            "nested"
+        );
+        assert_eq!(
+            summarize_error(b"<h1>502</h1>\n key=k-123", &["k-123"]),
+            "unrecognised error body: <h1>502</h1> key=[REDACTED]"
+        );
+        assert_eq!(
+            summarize_error(b"", &[]),
+            "unrecognised error body: (empty body)"
+        );
+    }
+}
