@@ -68,6 +68,8 @@ pub struct Engine {
     named: HashMap<String, Channel>,
     store: Store,
     dry_run: bool,
+    /// Demo mode: every recipient, named channels included, goes to the SMS slot (the console).
+    one_channel: bool,
 }
 
 /// One notification channel with its own concurrency, pacing and timeout.
@@ -198,19 +200,28 @@ impl Engine {
             named: HashMap::new(),
             store: parts.store,
             dry_run: parts.dry_run,
+            one_channel: false,
         }
     }
 
-    /// Adds a named channel: recipients written `name` in the sheet
-    /// (`slack:team`) are sent to `notifier`.
+    /// Sends to every recipient, named channels included, through the SMS
+    /// notifier: for the demo, whose console notifier prints them all.
+    pub fn with_one_channel(mut self) -> Self {
+        self.one_channel = true;
+        self
+    }
+
+    /// Adds a named channel, keyed by the environment variable that
+    /// configures it (`SLACK_WEBHOOK_TEAM` serves `slack:team` in the sheet;
+    /// see [`Recipient::channel_env_var`]).
     pub fn with_channel(
         mut self,
-        name: &Recipient,
+        env_var: &str,
         notifier: Arc<dyn Notifier>,
         limits: NotifyLimits,
     ) -> Self {
         self.named
-            .insert(name.to_string(), Channel::new(notifier, limits));
+            .insert(env_var.to_owned(), Channel::new(notifier, limits));
         self
     }
 
@@ -221,8 +232,9 @@ impl Engine {
 
     fn channel_for(&self, recipient: &Recipient) -> Option<&Channel> {
         match recipient {
+            _ if self.one_channel => Some(&self.sms),
             Recipient::Phone(_) => Some(&self.sms),
-            Recipient::Channel { .. } => self.named.get(&recipient.to_string()),
+            Recipient::Channel { .. } => self.named.get(&recipient.channel_env_var()?),
         }
     }
 

@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Ask the first K available fare sources at once and keep the cheapest
+    /// (default: the first source that answers).
+    #[arg(long, value_name = "K", env = "FAREWATCH_COMPARE")]
+    pub compare: Option<usize>,
     #[command(flatten)]
     pub config: ConfigArgs,
 }

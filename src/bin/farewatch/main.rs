@@ -1,11 +1,13 @@
 //! The `farewatch` binary: flags, logging, exit codes and presentation.
 //! Everything else lives in the library.
 
+mod channels;
 mod cli;
 mod demo_sheet;
 mod output;
 mod progress;
 mod setup;
+mod sources;
 
 use std::process::ExitCode as ProcessExit;
 use std::sync::Arc;

@@ -7,21 +7,18 @@ use std::time::Duration;
 
 use farewatch::cache::QuoteCache;
 use farewatch::domain::Currency;
+use farewatch::domain::Recipient;
 use farewatch::engine::{Engine, EngineError, EngineParts, NotifyLimits};
-use farewatch::failover::Failover;
-use farewatch::fare::amadeus::{self, Amadeus, AmadeusConfig};
-use farewatch::fare::demo::DemoSource;
-use farewatch::fare::{FareSource, Limits};
+use farewatch::failover::{Failover, Strategy};
 use farewatch::notify::console::ConsoleNotifier;
 use farewatch::notify::twilio::{self, Sender, Twilio, TwilioConfig};
 use farewatch::notify::Notifier;
-use farewatch::pool::ProviderPool;
-use farewatch::sheet::{self, Sheet, SheetError, SheetOptions};
-use farewatch::store::{Store, StoreError, StoreLocation, TokenCache};
+use farewatch::sheet::{self, RowError, Sheet, SheetError, SheetOptions};
+use farewatch::store::{Store, StoreError, StoreLocation};
 use secrecy::SecretString;
 
 use crate::cli::RunArgs;
-use crate::demo_sheet;
+use crate::{channels, demo_sheet, sources};
 
 /// Why farewatch cannot start (exit code 3), or a cycle could not run.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +51,8 @@ pub struct Configured {
     client: reqwest::Client,
     sheet: SheetSource,
     default_currency: Currency,
+    /// Whether phone numbers can be texted (Twilio configured, or printing instead).
+    sms_usable: bool,
 }
 
 impl Configured {
@@ -80,7 +79,43 @@ impl Configured {
                 sheet::parse(demo_sheet::NAME, csv.as_bytes(), &options)?
             }
         };
-        Ok(sheet)
+        Ok(self.check_recipients(sheet))
+    }
+
+    /// Rows whose recipients cannot be reached become row errors, so the
+    /// user learns which variable to set instead of an alert failing later.
+    fn check_recipients(&self, mut sheet: Sheet) -> Sheet {
+        let name = self.sheet_name().to_owned();
+        let mut errors = Vec::new();
+        sheet.routes.retain(|route| {
+            let unreachable: Vec<String> = route
+                .recipients
+                .iter()
+                .filter_map(|r| match r {
+                    Recipient::Phone(_) if !self.sms_usable => Some(format!(
+                        "`{r}` cannot be texted: SMS is not configured; set {}",
+                        channels::TWILIO_VARS
+                    )),
+                    Recipient::Channel { .. } if !self.engine.can_reach(r) => Some(format!(
+                        "`{r}` is not a configured channel; set {}",
+                        r.channel_env_var().unwrap_or_default()
+                    )),
+                    _ => None,
+                })
+                .collect();
+            for message in &unreachable {
+                errors.push(RowError {
+                    source: name.clone(),
+                    line: route.line,
+                    column: "phone".into(),
+                    message: message.clone(),
+                });
+            }
+            unreachable.is_empty()
+        });
+        sheet.errors.extend(errors);
+        sheet.errors.sort_by_key(|e| e.line);
+        sheet
     }
 }
 
@@ -113,31 +148,32 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     let quote_ttl = parse_duration("FAREWATCH_QUOTE_TTL", &cfg.quote_ttl)?;
     let client = farewatch::http::build_client();
 
-    // Credentials first: a missing key is reported before anything is opened.
+    // SMS is needed unless the demo or a dry run prints instead, or the user
+    // only sends to named channels.
+    let sms_configured = non_empty(&cfg.twilio_account_sid).is_some()
+        || non_empty(&cfg.twilio_auth_token).is_some()
+        || non_empty(&cfg.twilio_from).is_some()
+        || non_empty(&cfg.twilio_messaging_service_sid).is_some();
+    let channels_configured = std::env::vars().any(|(k, v)| {
+        (k.starts_with("SLACK_WEBHOOK_")
+            || k.starts_with("DISCORD_WEBHOOK_")
+            || k.starts_with("WEBHOOK_URL_"))
+            && !v.trim().is_empty()
+    });
+    let prints_instead = args.demo || args.dry_run;
     let mut missing = Vec::new();
-    if !args.demo {
-        if non_empty(&cfg.amadeus_client_id).is_none() {
-            missing.push("AMADEUS_CLIENT_ID");
+    if !prints_instead && (sms_configured || !channels_configured) {
+        if non_empty(&cfg.twilio_account_sid).is_none() {
+            missing.push("TWILIO_ACCOUNT_SID");
         }
-        if non_empty(&cfg.amadeus_client_secret).is_none() {
-            missing.push("AMADEUS_CLIENT_SECRET");
+        if non_empty(&cfg.twilio_auth_token).is_none() {
+            missing.push("TWILIO_AUTH_TOKEN");
         }
-        if !args.dry_run {
-            if non_empty(&cfg.twilio_account_sid).is_none() {
-                missing.push("TWILIO_ACCOUNT_SID");
-            }
-            if non_empty(&cfg.twilio_auth_token).is_none() {
-                missing.push("TWILIO_AUTH_TOKEN");
-            }
-            if non_empty(&cfg.twilio_from).is_none()
-                && non_empty(&cfg.twilio_messaging_service_sid).is_none()
-            {
-                missing.push("TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID)");
-            }
+        if non_empty(&cfg.twilio_from).is_none()
+            && non_empty(&cfg.twilio_messaging_service_sid).is_none()
+        {
+            missing.push("TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID)");
         }
-    }
-    if !missing.is_empty() {
-        return Err(SetupError::Missing(missing));
     }
 
     let store_location = match non_empty(&cfg.database_url) {
@@ -146,7 +182,13 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
         None if args.demo => StoreLocation::Memory,
         None => StoreLocation::default_path()?,
     };
+    // Credentials are checked before anything is opened or created.
+    let selected = sources::select(args, &mut missing)?;
+    if !missing.is_empty() {
+        return Err(SetupError::Missing(missing));
+    }
     let store = Store::open(&store_location)?;
+    let pools = sources::build_pools(&selected, args, &client, &store)?;
 
     let cache = match non_empty(&cfg.redis_url) {
         Some(url) => match QuoteCache::redis(url, quote_ttl).await {
@@ -160,50 +202,16 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
         None => QuoteCache::memory(quote_ttl),
     };
 
-    let (source, limits): (Arc<dyn FareSource>, Limits) = if args.demo {
-        let source = DemoSource::default();
-        let limits = source.default_limits();
-        (Arc::new(source), limits)
-    } else {
-        let timeout = parse_duration("AMADEUS_TIMEOUT", &cfg.amadeus_timeout)?;
-        let config = AmadeusConfig {
-            base_url: non_empty(&cfg.amadeus_base_url)
-                .unwrap_or(amadeus::DEFAULT_BASE_URL)
-                .trim_end_matches('/')
-                .to_owned(),
-            client_id: non_empty(&cfg.amadeus_client_id)
-                .unwrap_or_default()
-                .to_owned(),
-            client_secret: SecretString::from(
-                non_empty(&cfg.amadeus_client_secret)
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-            timeout,
-        };
-        let tokens: Arc<dyn TokenCache> = Arc::new(store.clone());
-        let source = Amadeus::new(client.clone(), config, Some(tokens));
-        let defaults = source.default_limits();
-        let limits = Limits {
-            max_concurrency: cfg
-                .amadeus_max_concurrency
-                .unwrap_or(defaults.max_concurrency),
-            rate_per_sec: cfg.amadeus_rate_limit.unwrap_or(defaults.rate_per_sec),
-            timeout: defaults.timeout,
-        };
-        (Arc::new(source), limits)
+    let strategy = match args.compare {
+        Some(k) if k >= 2 => Strategy::Compare(k),
+        _ => Strategy::FirstAnswer,
     };
-    if limits.max_concurrency == 0 {
-        return Err(SetupError::Invalid {
-            name: "AMADEUS_MAX_CONCURRENCY",
-            message: "must be at least 1".into(),
-        });
-    }
+    let fares = Arc::new(Failover::new(pools, strategy));
 
     let twilio_timeout = parse_duration("TWILIO_TIMEOUT", &cfg.twilio_timeout)?;
-    let notifier: Arc<dyn Notifier> = if args.demo || args.dry_run {
+    let notifier: Arc<dyn Notifier> = if prints_instead {
         Arc::new(ConsoleNotifier::new(args.format.into()))
-    } else {
+    } else if sms_configured || !channels_configured {
         let sender = match non_empty(&cfg.twilio_messaging_service_sid) {
             Some(sid) => Sender::MessagingService(sid.to_owned()),
             None => Sender::From(non_empty(&cfg.twilio_from).unwrap_or_default().to_owned()),
@@ -227,6 +235,8 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
                 timeout: twilio_timeout,
             },
         ))
+    } else {
+        Arc::new(channels::NoSms)
     };
     let notify_limits = NotifyLimits {
         max_concurrency: cfg
@@ -240,15 +250,18 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     };
 
     let engine = Engine::new(EngineParts {
-        fares: Arc::new(Failover::single(Arc::new(ProviderPool::new(
-            source, limits,
-        )))),
+        fares,
         cache,
         notifier,
         notify_limits,
         store,
         dry_run: args.dry_run,
     });
+    let engine = if prints_instead {
+        engine.with_one_channel()
+    } else {
+        channels::register(engine, &client)?.0
+    };
 
     let sheet = if args.demo && args.routes == "routes.csv" && !Path::new("routes.csv").exists() {
         SheetSource::BuiltIn
@@ -261,5 +274,6 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
         client,
         sheet,
         default_currency,
+        sms_usable: prints_instead || sms_configured || !channels_configured,
     })
 }
