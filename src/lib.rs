@@ -41,6 +41,10 @@ pub mod domain;
 pub mod engine;
 pub mod failover;
 pub mod fare;
+// Raw-bytes entry points to every parser, for `fuzz/` and
+// `tests/parsers_props.rs`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod links;
 pub mod notify;

@@ -200,19 +200,10 @@ impl Twilio {
             ]);
         for _ in 0..MAX_RECONCILE_PAGES {
             let bytes = self.execute(request).await?;
-            let page: MessagePage = serde_json::from_slice(&bytes).map_err(|e| {
-                NotifyError::Ambiguous(format!("Twilio's message list could not be read: {e}"))
-            })?;
-            if let Some(found) = page
-                .messages
-                .iter()
-                .find(|m| m.is_match(to, body, earliest))
-            {
-                return Ok(Some(found.sid.clone()));
-            }
-            match page.next_page_uri.filter(|uri| !uri.is_empty()) {
-                None => return Ok(None),
-                Some(uri) => request = self.client.get(self.next_page_url(&uri)?),
+            match search_page(&bytes, to, body, earliest)? {
+                (Some(sid), _) => return Ok(Some(sid)),
+                (None, None) => return Ok(None),
+                (None, Some(uri)) => request = self.client.get(self.next_page_url(&uri)?),
             }
         }
         Err(NotifyError::Ambiguous(format!(
@@ -327,27 +318,7 @@ impl Notifier for Twilio {
             body,
         };
         let bytes = self.execute(self.client.post(url).form(&form)).await?;
-        let created: CreatedMessage = serde_json::from_slice(&bytes).map_err(|e| {
-            NotifyError::Ambiguous(format!(
-                "Twilio accepted the request but its reply could not be read: {e}"
-            ))
-        })?;
-        let segments = created
-            .num_segments
-            .as_ref()
-            .and_then(NumberOrString::as_u32);
-        tracing::debug!(
-            sid = %created.sid,
-            status = ?created.status,
-            segments,
-            "Twilio accepted the message"
-        );
-        Ok(Delivery {
-            id: created.sid,
-            // "0" means no sender has been assigned yet (Messaging Service,
-            // scheduled send): the count is not known, not zero.
-            segments: segments.filter(|&n| n > 0),
-        })
+        read_created(&bytes)
     }
 
     async fn find_sent(
@@ -358,6 +329,60 @@ impl Notifier for Twilio {
     ) -> Result<Option<String>, NotifyError> {
         Twilio::find_sent(self, sms_recipient(to)?, body, since).await
     }
+}
+
+/// Reads the `201` reply of a message create into a [`Delivery`].
+pub(crate) fn read_created(bytes: &[u8]) -> Result<Delivery, NotifyError> {
+    let created: CreatedMessage = serde_json::from_slice(bytes).map_err(|e| {
+        NotifyError::Ambiguous(format!(
+            "Twilio accepted the request but its reply could not be read: {e}"
+        ))
+    })?;
+    let segments = created
+        .num_segments
+        .as_ref()
+        .and_then(NumberOrString::as_u32);
+    tracing::debug!(
+        sid = %created.sid,
+        status = ?created.status,
+        segments,
+        "Twilio accepted the message"
+    );
+    Ok(Delivery {
+        id: created.sid,
+        // "0" means no sender has been assigned yet (Messaging Service,
+        // scheduled send): the count is not known, not zero.
+        segments: segments.filter(|&n| n > 0),
+    })
+}
+
+/// Reads one page of the message list: the SID of a message matching
+/// [`ListedMessage::is_match`], or else the next page's URI, if any.
+pub(crate) fn search_page(
+    bytes: &[u8],
+    to: &E164,
+    body: &str,
+    earliest: Timestamp,
+) -> Result<(Option<String>, Option<String>), NotifyError> {
+    let page: MessagePage = serde_json::from_slice(bytes).map_err(|e| {
+        NotifyError::Ambiguous(format!("Twilio's message list could not be read: {e}"))
+    })?;
+    if let Some(found) = page
+        .messages
+        .iter()
+        .find(|m| m.is_match(to, body, earliest))
+    {
+        return Ok((Some(found.sid.clone()), None));
+    }
+    Ok((None, page.next_page_uri.filter(|uri| !uri.is_empty())))
+}
+
+/// [`classify`] for a raw status code; `None` for a status that is not an
+/// HTTP status or is a success (which never reaches `classify`). For
+/// [`crate::fuzzing`].
+pub(crate) fn classify_reply(status: u16, body: &[u8]) -> Option<NotifyError> {
+    let status = reqwest::StatusCode::from_u16(status).ok()?;
+    (!status.is_success()).then(|| classify(status, body))
 }
 
 /// `{base}/2010-04-01/Accounts/{sid}/Messages.json`, segments percent-encoded.

@@ -276,13 +276,7 @@ fn delimiter_name(delimiter: char) -> &'static str {
 /// land in [`Sheet::errors`].
 pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet, SheetError> {
     let text = decode(source, bytes)?;
-    // Old Mac spreadsheets end lines with a bare CR; the CSV reader accepts
-    // that, but its line count would stay at 1.
-    let text: Cow<'_, str> = if text.contains('\r') && !text.contains('\n') {
-        Cow::Owned(text.replace('\r', "\n"))
-    } else {
-        Cow::Borrowed(text)
-    };
+    let text = bare_cr_to_lf(text);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -487,6 +481,31 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
+}
+
+/// Turns every CR that is not part of a CRLF into a LF.
+///
+/// Old Mac spreadsheets (Excel's "CSV (Macintosh)") end rows with a bare CR
+/// but break lines inside a quoted cell with a LF. The CSV reader ends
+/// records at a bare CR but comments only at a LF, and lines are counted at
+/// LFs, so a bare CR would hide the rows after a comment and shift every
+/// line number; as a LF it is the line break it looks like in an editor.
+fn bare_cr_to_lf(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let is_bare_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    if !(0..bytes.len()).any(is_bare_cr) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\r' && chars.peek() != Some(&'\n') {
+            '\n'
+        } else {
+            c
+        });
+    }
+    Cow::Owned(out)
 }
 
 /// Checks size and encoding, and returns the text without its BOM.

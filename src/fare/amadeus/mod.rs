@@ -398,13 +398,17 @@ fn cheapest_offer(
     )?;
     let parsed: wire::OffersReply<'_> = serde_json::from_slice(&reply.body).map_err(|e| {
         FareError::Decode(format!(
-            "flight offers: {e}: {}",
+            "flight offers: {}: {}",
+            // The parser's message may quote a string from the body.
+            wire::one_line(&e.to_string(), secrets),
             wire::excerpt(&reply.body, secrets)
         ))
     })?;
     let mut cheapest: Option<Money> = None;
     for (index, offer) in parsed.data.iter().enumerate() {
         let price = offer_price(&offer.price).map_err(|problem| {
+            // The problem quotes the offer's own text: keep it printable.
+            let problem = wire::one_line(&problem, secrets);
             FareError::Decode(format!("flight offer #{}: {problem}", index + 1))
         })?;
         cheapest = match cheapest {
@@ -431,6 +435,29 @@ fn cheapest_offer(
         link: None,
         insights: None,
     }))
+}
+
+/// [`cheapest_offer`] on a raw `200` body, as a search reads it (with
+/// `fetched_at` at the Unix epoch). For [`crate::fuzzing`].
+pub(crate) fn read_offers(
+    body: &[u8],
+    content_type: Option<&str>,
+    secrets: &[&str],
+) -> Result<Option<Quote>, FareError> {
+    let reply = Reply {
+        status: StatusCode::OK,
+        retry_after: None,
+        content_type: content_type.map(str::to_owned),
+        body: Bytes::copy_from_slice(body),
+    };
+    cheapest_offer(&reply, Timestamp::UNIX_EPOCH, secrets)
+}
+
+/// What an error body says, as `(code, message)`: the summary every failed
+/// search and token request is mapped from. For [`crate::fuzzing`].
+pub(crate) fn read_error(body: &[u8], secrets: &[&str]) -> (Option<String>, String) {
+    let summary = wire::summarize_error(body, secrets);
+    (summary.code, summary.message)
 }
 
 fn offer_price(price: &wire::Price<'_>) -> Result<Money, String> {

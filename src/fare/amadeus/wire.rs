@@ -18,6 +18,10 @@ const EXCERPT_CHARS: usize = 200;
 /// Longest message built from a readable error body; Amadeus's own are one line.
 const MESSAGE_CHARS: usize = 500;
 
+/// Longest error `code` kept from a body. Amadeus's codes are at most five
+/// digits; anything longer is not one, and is cut so it cannot flood a message.
+const CODE_CHARS: usize = 20;
+
 // ----- success path -------------------------------------------------------
 
 /// Flight Offers Search reply (`GETAirOffersReply`); `meta`, `dictionaries`
@@ -176,7 +180,7 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
         return unreadable(body, secrets);
     };
     if let Some(first) = parsed.errors.first() {
-        let code = first.code.as_ref().map(|c| c.0.clone());
+        let code = first.code.as_ref().map(|c| sanitize_code(c, secrets));
         let message = parsed
             .errors
             .iter()
@@ -185,7 +189,7 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
             .join("; ");
         return ErrorSummary {
             code,
-            message: clean(&redact(&message, secrets), MESSAGE_CHARS),
+            message: scrub(&message, secrets, MESSAGE_CHARS),
         };
     }
     if parsed.error.is_some() || parsed.error_description.is_some() {
@@ -195,11 +199,23 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
             (None, None) => unreachable!("checked above"),
         };
         return ErrorSummary {
-            code: parsed.code.map(|c| c.0),
-            message: clean(&redact(&message, secrets), MESSAGE_CHARS),
+            code: parsed.code.map(|c| sanitize_code(&c, secrets)),
+            message: scrub(&message, secrets, MESSAGE_CHARS),
         };
     }
     unreadable(body, secrets)
+}
+
+/// A code as it may be shown: it ends up in [`FareError`] messages too.
+fn sanitize_code(code: &LenientCode, secrets: &[&str]) -> String {
+    scrub(&code.0, secrets, CODE_CHARS)
+}
+
+/// Text built from a reply's values (an offer's unreadable price, say) made
+/// fit for a message: one printable line of at most 500 characters, with
+/// `secrets` replaced.
+pub(super) fn one_line(text: &str, secrets: &[&str]) -> String {
+    scrub(text, secrets, MESSAGE_CHARS)
 }
 
 fn describe_issue(issue: &Issue) -> String {
@@ -239,10 +255,20 @@ pub(super) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
     // a character cut in half at the end becomes U+FFFD and is then dropped.
     let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
     let head = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
-    clean(
-        &redact(&String::from_utf8_lossy(head), secrets),
-        EXCERPT_CHARS,
-    )
+    scrub(&String::from_utf8_lossy(head), secrets, EXCERPT_CHARS)
+}
+
+/// `text` as one printable line of at most `max_chars` characters, with
+/// `secrets` replaced.
+///
+/// Redacts before cleaning, so a secret the cut would halve is still
+/// recognised, and after it too: cleaning drops invisible characters (and
+/// the U+FFFD of bytes that are not UTF-8), which could have split a secret.
+fn scrub(text: &str, secrets: &[&str], max_chars: usize) -> String {
+    let redacted = redact(text, secrets);
+    // Never cut: a text has no more characters than bytes.
+    let whole = clean(&redacted, redacted.len());
+    clean(&redact(&whole, secrets), max_chars)
 }
 
 /// Replaces every non-empty `secrets` entry in `text` with `[REDACTED]`.
@@ -319,7 +345,7 @@ pub(super) fn ensure_json(
     }
     Err(FareError::Decode(format!(
         "{what}: expected JSON, got `{}`: {}",
-        clean(content_type, 100),
+        scrub(content_type, secrets, 100),
         excerpt(body, secrets)
     )))
 }
