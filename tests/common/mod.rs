@@ -2,6 +2,11 @@
 //! built from the real wire formats in `tests/fixtures/`.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod amadeus_fake;
+pub mod binary;
+pub mod redis_server;
+pub mod twilio_fake;
+
 use std::path::PathBuf;
 
 use wiremock::matchers::{method, path, query_param};
