@@ -3,7 +3,7 @@
 //! A routes sheet goes in (origin, destination, dates, the most you will pay,
 //! a phone number); an SMS comes out when a fare drops to your price, once
 //! per drop. The library knows nothing about terminals or exit codes: the
-//! `farewatch` binary owns presentation, and calls [`engine::run_cycle`] and
+//! `farewatch` binary owns presentation, and calls [`engine::Engine::run_cycle`] and
 //! [`daemon::run`].
 //!
 //! # Layout

@@ -272,6 +272,9 @@ pub struct ProviderPool {
     pacer: Pacer,
     backoff: Backoff,
     breaker: Breaker,
+    /// Why the breaker was forced open (quota, credentials), for the message
+    /// of every lookup it skips; `None` when it opened on failures.
+    trip_reason: std::sync::Mutex<Option<String>>,
     budget: Option<Budget>,
     stats: PoolStats,
 }
@@ -306,6 +309,7 @@ impl ProviderPool {
             source,
             limits,
             backoff,
+            trip_reason: std::sync::Mutex::new(None),
             budget: None,
             stats: PoolStats::default(),
         }
@@ -369,10 +373,16 @@ impl ProviderPool {
             Ok(permit) => permit,
             Err(rejected) => {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                return Err(FareError::CircuitOpen(format!(
-                    "{} has failed repeatedly ({rejected})",
-                    self.name()
-                )));
+                let reason = self
+                    .trip_reason
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                // The failover names the provider; the message says why.
+                return Err(FareError::CircuitOpen(match reason {
+                    Some(reason) => reason,
+                    None => format!("it has failed repeatedly ({rejected})"),
+                }));
             }
         };
         let mut jitter = Jitter::from_entropy();
@@ -382,6 +392,11 @@ impl ProviderPool {
             let error = match &result {
                 Ok(_) => {
                     self.pacer.speed_up().await;
+                    // A success means the circuit let us through again.
+                    self.trip_reason
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take();
                     break result;
                 }
                 Err(error) => error,
@@ -424,14 +439,30 @@ impl ProviderPool {
                         reopens_in_hours = until.as_secs() / 3600,
                         "quota exhausted: no more lookups until the quota renews"
                     );
+                    self.set_trip_reason(
+                        "its quota is exhausted until the 1st of next month (UTC)".into(),
+                    );
                     self.breaker.trip_for(until);
                 }
-                FareError::Auth(_) => self.breaker.trip_for(AUTH_FAILURE_OPEN_FOR),
+                FareError::Auth(_) => {
+                    self.set_trip_reason(format!(
+                        "its credentials were rejected; not retried for {} minutes",
+                        AUTH_FAILURE_OPEN_FOR.as_secs() / 60
+                    ));
+                    self.breaker.trip_for(AUTH_FAILURE_OPEN_FOR);
+                }
                 _ => {}
             }
         }
         permit.record(Outcome::of_fare(&result));
         result
+    }
+
+    fn set_trip_reason(&self, reason: String) {
+        *self
+            .trip_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
     }
 
     /// One request: permit, pacer slot, budget, provider call under the hard timeout.
@@ -445,8 +476,7 @@ impl ProviderPool {
             if !budget.try_spend() {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
                 return Err(FareError::BudgetSpent(format!(
-                    "{}'s daily budget of {} searches is spent until 00:00 UTC",
-                    self.name(),
+                    "its daily budget of {} searches is spent until 00:00 UTC",
                     budget.per_day()
                 )));
             }

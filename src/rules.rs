@@ -193,7 +193,9 @@ pub fn evaluate(
             match previous.checked_cmp(&price) {
                 None => AlertKind::Reached,
                 Some(_) => {
-                    let floor = previous.minor - rule.min_drop.required_below(&previous);
+                    let floor = previous
+                        .minor
+                        .saturating_sub(rule.min_drop.required_below(&previous));
                     let deeper = price.minor < previous.minor && price.minor <= floor;
                     if !deeper {
                         let quiet = Decision::Quiet {

@@ -488,12 +488,9 @@ fn readme_worked_example() {
 /// when the last alerted price is hugely negative and the minimum drop large
 /// (a panic in debug builds, a wrapped floor, so a spurious alert, in
 /// release). Reaching it takes a provider quoting a negative price below
-/// about -10^16 minor units, which no real provider does, so this is
-/// recorded rather than fixed here (`src/rules.rs` is outside this change).
-/// The fix: `previous.minor.saturating_sub(..)` in `evaluate`. Un-ignore
-/// this test with it.
+/// about -10^16 minor units, which no real provider does; `evaluate` now
+/// subtracts with saturation.
 #[test]
-#[ignore = "known overflow in src/rules.rs; see the comment"]
 fn negative_last_alert_with_a_large_min_drop_does_not_overflow() {
     let rule = Rule {
         max_price: eur(300_00),

@@ -452,6 +452,13 @@ impl Engine {
             };
             g.pending -= 1;
             match &result {
+                // A zero or negative total is a provider fault, not a bargain.
+                Ok(Some(quote)) if quote.price.minor <= 0 => {
+                    g.errors.push(format!(
+                        "{key}: {} quoted a non-positive price ({}); ignored",
+                        quote.provider, quote.price
+                    ));
+                }
                 Ok(Some(quote)) => {
                     let cheaper = match &g.best {
                         None => true,
