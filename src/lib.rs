@@ -25,6 +25,7 @@
 //! - [`budget`]: daily budgets of paid searches per provider.
 //! - [`cache`]: the quote cache (Redis, or in-process).
 //! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, console) and the SMS text.
+//! - [`status`]: flight status providers behind [`status::StatusProvider`].
 //! - [`store`]: durable alert state and the outbox (SQLite).
 //! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
@@ -53,4 +54,5 @@ pub mod retry;
 pub mod route;
 pub mod rules;
 pub mod sheet;
+pub mod status;
 pub mod store;
