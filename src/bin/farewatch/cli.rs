@@ -29,6 +29,9 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Show each fare source and channel: configured or not, limits, daily
+    /// budget left, and the health saved by the last run.
+    Providers(RunArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,7 @@ mod cli;
 mod demo_sheet;
 mod output;
 mod progress;
+mod providers;
 mod setup;
 mod sources;
 
@@ -27,7 +28,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// What the process exit status means (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
+pub(crate) enum Exit {
     /// Every lookup answered and every due alert was sent.
     Ok = 0,
     /// Something unexpected (a bug, an I/O failure writing output).
@@ -74,6 +75,7 @@ async fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Check(args) => check(args).await,
         Command::Daemon { interval, run } => daemon(&interval, run).await,
+        Command::Providers(args) => providers::show(&args).await,
     }
 }
 

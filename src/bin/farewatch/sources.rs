@@ -51,7 +51,7 @@ fn env_parse<T: std::str::FromStr>(
 }
 
 /// A source's credential variables, for messages.
-fn credentials(name: &str) -> &'static [&'static str] {
+pub fn credentials(name: &str) -> &'static [&'static str] {
     match name {
         "serpapi" => &["SERPAPI_API_KEY"],
         "duffel" => &["DUFFEL_ACCESS_TOKEN"],
@@ -198,7 +198,7 @@ pub fn build_pools(
 }
 
 /// Amadeus's settings may also come as flags.
-fn cli_has(args: &RunArgs, var: &str) -> bool {
+pub fn cli_has(args: &RunArgs, var: &str) -> bool {
     let cfg = &args.config;
     let flag = match var {
         "AMADEUS_CLIENT_ID" => &cfg.amadeus_client_id,
