@@ -546,13 +546,10 @@ async fn a_stop_reply_silences_that_recipient_only() {
 #[tokio::test]
 async fn a_drop_that_ends_before_delivery_is_closed_and_the_next_drop_alerts() {
     let twilio = MockServer::start().await;
-    // The first attempt never gets an answer Twilio would have processed...
+    // The first attempt's outcome is unknown (a 503)...
     Mock::given(method("POST"))
         .and(path(messages_path()))
-        .respond_with(ResponseTemplate::new(429).set_body_raw(
-            fixture("notify/twilio-error-20429.json"),
-            "application/json",
-        ))
+        .respond_with(ResponseTemplate::new(503).set_body_string("service unavailable"))
         .up_to_n_times(1)
         .mount(&twilio)
         .await;
@@ -607,4 +604,47 @@ async fn a_drop_that_ends_before_delivery_is_closed_and_the_next_drop_alerts() {
         "the first alert was closed, not left pending"
     );
     assert_eq!(store.sent_log(10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_send_is_retried_at_once_because_twilio_never_processed_it() {
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(429).set_body_raw(
+            fixture("notify/twilio-error-20429.json"),
+            "application/json",
+        ))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(201).set_body_raw(
+            fixture("notify/twilio-message-created.json"),
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    let engine = engine(
+        Arc::new(DemoSource::new(Duration::ZERO)),
+        DemoSource::default().default_limits(),
+        QuoteCache::memory(Duration::from_secs(1)),
+        twilio_for(&twilio).await,
+        memory_store(),
+    );
+    let report = engine
+        .run_cycle(
+            vec![route(2, "LHR", 10_000_00, &["+447911123456"])],
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.routes[0].alert, AlertOutcome::Sent);
+    assert_eq!(
+        (report.summary.alerts_sent, report.summary.alerts_failed),
+        (1, 0)
+    );
 }

@@ -20,12 +20,14 @@
 //!   past it, so the next drop starts with fresh keys.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::{AlertOutcome, Channel, CycleContext, Engine, EngineError, RouteReport};
 use crate::domain::Recipient;
 use crate::notify::{Delivery, NotifyError};
+use crate::retry::{retry, Backoff, Jitter};
 use crate::route::Route;
 use crate::rules::AlertState;
 use crate::store::{Intent, IntentStatus};
@@ -257,15 +259,25 @@ impl Engine {
     }
 }
 
-/// Sends within the channel's concurrency, pacing and hard timeout.
+/// Retries for a send that was certainly not processed (Twilio's 20429, a
+/// connection never made): a few quick tries, then the next cycle. Anything
+/// ambiguous is never retried here; the outbox reconciles it first.
+const SEND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4), 3);
+
+/// Sends within the channel's concurrency, pacing and hard timeout,
+/// retrying only what was certainly not processed.
 async fn send(channel: &Channel, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
-    let _permit = channel.permits.acquire().await.ok();
-    channel.pacer.wait().await;
-    match tokio::time::timeout(channel.timeout, channel.notifier.send(to, body)).await {
-        Ok(result) => result,
-        Err(_) => Err(NotifyError::Ambiguous(format!(
-            "no answer within {:?}",
-            channel.timeout
-        ))),
-    }
+    let mut jitter = Jitter::from_entropy();
+    retry(&SEND_BACKOFF, &mut jitter, |_attempt| async {
+        let _permit = channel.permits.acquire().await.ok();
+        channel.pacer.wait().await;
+        match tokio::time::timeout(channel.timeout, channel.notifier.send(to, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(NotifyError::Ambiguous(format!(
+                "no answer within {:?}",
+                channel.timeout
+            ))),
+        }
+    })
+    .await
 }
