@@ -14,7 +14,8 @@
 //!   with `file:line: column: problem` reports.
 //! - [`rules`]: the pure alert rule (threshold, minimum drop, cooldown, re-arm).
 //! - [`fare`]: the [`fare::FareSource`] trait, one module per provider
-//!   (Amadeus, the offline demo source).
+//!   (SerpApi, Duffel, Amadeus, Kiwi Tequila, Travelpayouts, and the offline
+//!   demo source), wire types private to each.
 //! - [`failover`]: several providers in priority order behind one lookup.
 //! - [`pool`]: one [`pool::ProviderPool`] per provider owns its concurrency
 //!   limit, pacing and timeout.
@@ -24,7 +25,8 @@
 //!   (closed, open, half-open).
 //! - [`budget`]: daily budgets of paid searches per provider.
 //! - [`cache`]: the quote cache (Redis, or in-process).
-//! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, console) and the SMS text.
+//! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, Slack,
+//!   Discord, a signed JSON webhook, the console) and the SMS text.
 //! - [`status`]: flight status providers behind [`status::StatusProvider`].
 //! - [`store`]: durable alert state and the outbox (SQLite).
 //! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report.
