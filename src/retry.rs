@@ -202,7 +202,10 @@ impl FareError {
 impl Retryable for NotifyError {
     fn retry_class(&self) -> RetryClass {
         match self {
-            NotifyError::RateLimited { .. } | NotifyError::Unreachable(_) => RetryClass::RETRY,
+            NotifyError::RateLimited { retry_after, .. } => RetryClass::Retry {
+                after: *retry_after,
+            },
+            NotifyError::Unreachable(_) => RetryClass::RETRY,
             NotifyError::Ambiguous(_)
             | NotifyError::Permanent { .. }
             | NotifyError::Configuration { .. }
@@ -589,7 +592,13 @@ mod tests {
     #[test]
     fn every_notify_error_is_classified() {
         let table = [
-            (NotifyError::RateLimited { code: 20429 }, true),
+            (
+                NotifyError::RateLimited {
+                    code: 20429,
+                    retry_after: None,
+                },
+                true,
+            ),
             (NotifyError::Unreachable("connection refused".into()), true),
             (
                 NotifyError::Ambiguous("timed out after sending".into()),

@@ -880,7 +880,7 @@ proptest! {
         let code = |e: &NotifyError| match e {
             NotifyError::Permanent { code, .. }
             | NotifyError::Configuration { code, .. }
-            | NotifyError::RateLimited { code } => Some(*code),
+            | NotifyError::RateLimited { code, .. } => Some(*code),
             NotifyError::Other { code, .. } => *code,
             _ => None,
         };

@@ -300,7 +300,7 @@ async fn too_many_requests_is_rate_limited() {
     let err = send_answered_with(json_response(429, fixture!("twilio-error-20429.json")))
         .await
         .unwrap_err();
-    assert_eq!(err, NotifyError::RateLimited { code: 20429 });
+    assert!(matches!(err, NotifyError::RateLimited { code: 20429, .. }));
 }
 
 #[tokio::test]
@@ -308,7 +308,7 @@ async fn a_bare_429_is_rate_limited_with_the_http_status() {
     let err = send_answered_with(ResponseTemplate::new(429))
         .await
         .unwrap_err();
-    assert_eq!(err, NotifyError::RateLimited { code: 429 });
+    assert!(matches!(err, NotifyError::RateLimited { code: 429, .. }));
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@
 //! | answer | [`NotifyError`] | why |
 //! |---|---|---|
 //! | 200 / 204 | success | |
-//! | 429, any `X-RateLimit-Scope` (`user`, `global`, `shared`) | `RateLimited { code: 429 }` | the wait (body `retry_after`, else `Retry-After`) and the scope are logged |
+//! | 429, any `X-RateLimit-Scope` (`user`, `global`, `shared`) | `RateLimited { code: 429, retry_after }` | the wait (body `retry_after`, else `Retry-After`) is carried and logged with the scope |
 //! | 404 with code 10015 (Unknown Webhook) | `Permanent { code: 10015 }` | the webhook was deleted; Discord says not to use it again |
 //! | 401, 403, or another 404 | `Configuration { code: <Discord code, else status> }` | bad token or URL |
 //! | 400 (50035 Invalid Form Body, ...) and other 4xx | `Other { status, code }` | farewatch sent something Discord refuses |
@@ -251,7 +251,7 @@ fn classify(reply: &Reply) -> NotifyError {
         let global = header("x-ratelimit-global").is_some_and(|g| g.eq_ignore_ascii_case("true"))
             || parsed.as_ref().and_then(|b| b.global).unwrap_or(false);
         let scope = header("x-ratelimit-scope").unwrap_or_else(|| "unknown".to_owned());
-        log_rate_limit(
+        let retry_after = log_rate_limit(
             "Discord",
             reply,
             asked,
@@ -259,6 +259,7 @@ fn classify(reply: &Reply) -> NotifyError {
         );
         return NotifyError::RateLimited {
             code: u32::from(http),
+            retry_after,
         };
     }
     if status.is_server_error() {

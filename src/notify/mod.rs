@@ -70,6 +70,9 @@ pub enum NotifyError {
     RateLimited {
         /// The provider's error code (Twilio: 20429).
         code: u32,
+        /// How long the provider asked us to wait, when it said (Slack,
+        /// Discord `Retry-After`).
+        retry_after: Option<std::time::Duration>,
     },
     /// The request was never sent (connection refused, DNS): safe to retry.
     #[error("could not reach the provider: {0}")]

@@ -12,7 +12,7 @@
 //! | answer | [`NotifyError`] | why |
 //! |---|---|---|
 //! | 200 `ok` | success, `Delivery { id: "slack-<ms>-<n>", segments: None }` | Slack returns no message id |
-//! | 429 (`Retry-After` logged) | `RateLimited { code: 429 }` | about one message per second per webhook |
+//! | 429 | `RateLimited { code: 429, retry_after }` (from `Retry-After`) | about one message per second per webhook |
 //! | 5xx (`rollup_error`, ...) | `Ambiguous` | Slack may have posted it |
 //! | 400 `invalid_payload`, `no_text`, `too_many_attachments` | `Other { status: 400 }` | farewatch sent something Slack cannot post: a bug |
 //! | `action_prohibited`, `invalid_token`, `posting_to_general_channel_denied` (403) | `Configuration { code: <status> }` | the webhook exists but may not post |
@@ -196,9 +196,10 @@ fn classify(reply: &Reply) -> NotifyError {
     let http = status.as_u16();
     let described = describe_reply(status, &reply.body);
     if status == StatusCode::TOO_MANY_REQUESTS {
-        log_rate_limit("Slack", reply, None, "");
+        let retry_after = log_rate_limit("Slack", reply, None, "");
         return NotifyError::RateLimited {
             code: u32::from(http),
+            retry_after,
         };
     }
     if status.is_server_error() {

@@ -416,6 +416,8 @@ fn classify(status: reqwest::StatusCode, body: &[u8]) -> NotifyError {
     if http == 429 || code == Some(20429) {
         return NotifyError::RateLimited {
             code: code.unwrap_or(u32::from(http)),
+            // Twilio documents no Retry-After for Messages: back off with jitter.
+            retry_after: None,
         };
     }
     if status.is_server_error() {

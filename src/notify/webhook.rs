@@ -38,7 +38,7 @@
 //! | answer | [`NotifyError`] |
 //! |---|---|
 //! | 2xx | success, `Delivery { id: "webhook-<ms>-<n>", segments: None }` |
-//! | 429 | `RateLimited { code: 429 }` (the `Retry-After` is logged) |
+//! | 429 | `RateLimited { code: 429, retry_after }` (from `Retry-After`, also logged) |
 //! | 410 Gone | `Permanent { code: 410 }`: the receiver says the endpoint is gone |
 //! | 401, 403, 404 | `Configuration { code }`: wrong secret or URL |
 //! | other 4xx | `Other { status, code: None }` |
@@ -298,9 +298,10 @@ fn classify(reply: &Reply) -> NotifyError {
     let status = reply.status.as_u16();
     let quoted = describe_reply(reply.status, &reply.body);
     if reply.status == StatusCode::TOO_MANY_REQUESTS {
-        log_rate_limit("the webhook", reply, None, "");
+        let retry_after = log_rate_limit("the webhook", reply, None, "");
         return NotifyError::RateLimited {
             code: u32::from(status),
+            retry_after,
         };
     }
     if reply.status.is_server_error() {
@@ -459,7 +460,13 @@ pub(super) fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
 /// for it yet, so this log line is where it is reported. `asked` is a wait
 /// read from the body, which wins over the header when present; `detail`
 /// is anything else worth knowing (Discord's scope).
-pub(super) fn log_rate_limit(service: &str, reply: &Reply, asked: Option<Duration>, detail: &str) {
+/// Logs a 429 and returns the wait the service asked for, if it said.
+pub(super) fn log_rate_limit(
+    service: &str,
+    reply: &Reply,
+    asked: Option<Duration>,
+    detail: &str,
+) -> Option<Duration> {
     let retry_after = asked.or_else(|| retry_after_header(&reply.headers));
     tracing::warn!(
         channel = service,
@@ -470,6 +477,7 @@ pub(super) fn log_rate_limit(service: &str, reply: &Reply, asked: Option<Duratio
             .map(|d| format!("; it asks for a wait of {d:?}"))
             .unwrap_or_default()
     );
+    retry_after
 }
 
 /// `HTTP 404 Not Found: <body, quoted briefly>`.
