@@ -265,8 +265,13 @@ pub struct PoolHealth {
 }
 
 /// A fare source with its limits, retry policy and circuit breaker.
-pub struct ProviderPool {
-    source: Arc<dyn FareSource>,
+///
+/// Generic over the kind of provider: fare sources (the default) and
+/// flight-status providers share the same guarded call
+/// ([`ProviderPool::guarded`]).
+pub struct ProviderPool<S: ?Sized = dyn FareSource> {
+    name: &'static str,
+    source: Arc<S>,
     limits: Limits,
     permits: Semaphore,
     pacer: Pacer,
@@ -279,17 +284,17 @@ pub struct ProviderPool {
     stats: PoolStats,
 }
 
-impl std::fmt::Debug for ProviderPool {
+impl<S: ?Sized> std::fmt::Debug for ProviderPool<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderPool")
-            .field("provider", &self.source.name())
+            .field("provider", &self.name)
             .field("limits", &self.limits)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
 
-impl ProviderPool {
+impl ProviderPool<dyn FareSource> {
     /// Wraps `source` with `limits`, the default backoff and breaker.
     pub fn new(source: Arc<dyn FareSource>, limits: Limits) -> Self {
         Self::with_policy(source, limits, Backoff::default(), BreakerConfig::default())
@@ -302,14 +307,70 @@ impl ProviderPool {
         backoff: Backoff,
         breaker: BreakerConfig,
     ) -> Self {
+        Self::build(source.name(), source, limits, backoff, breaker)
+    }
+
+    /// Asks the provider for `key`'s cheapest quote, within the limits,
+    /// retrying what is worth retrying.
+    pub async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+        let key = *key;
+        self.guarded(&key, move |source: Arc<dyn FareSource>| async move {
+            source.cheapest(&key).await
+        })
+        .await
+    }
+}
+
+impl ProviderPool<dyn crate::status::StatusProvider> {
+    /// Wraps a flight-status provider with `limits` and a breaker.
+    pub fn for_status(
+        provider: Arc<dyn crate::status::StatusProvider>,
+        limits: Limits,
+        breaker: BreakerConfig,
+    ) -> Self {
+        Self::build(
+            provider.name(),
+            provider,
+            limits,
+            Backoff::default(),
+            breaker,
+        )
+    }
+
+    /// Looks flights up, within the limits, retrying what is worth retrying.
+    pub async fn flights(
+        &self,
+        query: &crate::status::StatusQuery,
+    ) -> Result<Vec<crate::status::FlightStatus>, FareError> {
+        let owned = query.clone();
+        self.guarded(
+            query,
+            move |provider: Arc<dyn crate::status::StatusProvider>| {
+                let query = owned.clone();
+                async move { provider.flights(&query).await }
+            },
+        )
+        .await
+    }
+}
+
+impl<S: ?Sized + Send + Sync> ProviderPool<S> {
+    fn build(
+        name: &'static str,
+        source: Arc<S>,
+        limits: Limits,
+        backoff: Backoff,
+        breaker: BreakerConfig,
+    ) -> Self {
         Self {
+            name,
             permits: Semaphore::new(limits.max_concurrency.max(1)),
             pacer: Pacer::new(limits.rate_per_sec),
-            breaker: Breaker::new(source.name(), breaker),
+            breaker: Breaker::new(name, breaker),
+            trip_reason: std::sync::Mutex::new(None),
             source,
             limits,
             backoff,
-            trip_reason: std::sync::Mutex::new(None),
             budget: None,
             stats: PoolStats::default(),
         }
@@ -328,7 +389,7 @@ impl ProviderPool {
 
     /// The provider's name.
     pub fn name(&self) -> &'static str {
-        self.source.name()
+        self.name
     }
 
     /// The limits in force.
@@ -366,9 +427,19 @@ impl ProviderPool {
         }
     }
 
-    /// Asks the provider for `key`'s cheapest quote, within the limits,
-    /// retrying what is worth retrying.
-    pub async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    /// Runs `call` against the provider under the pool's whole policy: the
+    /// breaker, then per attempt a permit, a pacer slot, the budget and a hard
+    /// timeout, retrying what [`crate::retry`] says is worth retrying.
+    /// `what` names the request in logs.
+    pub async fn guarded<T, F, Fut>(
+        &self,
+        what: &(dyn std::fmt::Display + Sync),
+        call: F,
+    ) -> Result<T, FareError>
+    where
+        F: Fn(Arc<S>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, FareError>>,
+    {
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
             Err(rejected) => {
@@ -388,7 +459,7 @@ impl ProviderPool {
         let mut jitter = Jitter::from_entropy();
         let mut attempt: u32 = 0;
         let result = loop {
-            let result = self.attempt(key).await;
+            let result = self.attempt(&call).await;
             let error = match &result {
                 Ok(_) => {
                     self.pacer.speed_up().await;
@@ -423,7 +494,7 @@ impl ProviderPool {
                 break result;
             }
             let delay = self.backoff.delay_for(attempt, after, &mut jitter);
-            tracing::info!(provider = self.name(), route = %key, attempt = attempt + 1, %error, ?delay, "retrying lookup");
+            tracing::info!(provider = self.name(), request = %what, attempt = attempt + 1, %error, ?delay, "retrying");
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
             attempt += 1;
@@ -466,7 +537,11 @@ impl ProviderPool {
     }
 
     /// One request: permit, pacer slot, budget, provider call under the hard timeout.
-    async fn attempt(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn attempt<T, F, Fut>(&self, call: &F) -> Result<T, FareError>
+    where
+        F: Fn(Arc<S>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, FareError>>,
+    {
         // The semaphore is never closed, so acquire cannot fail; if it ever
         // did, going ahead unthrottled beats failing the lookup.
         let _permit = self.permits.acquire().await.ok();
@@ -483,19 +558,16 @@ impl ProviderPool {
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let outcome = self.call(key).await;
-        self.stats.record_latency(started.elapsed());
-        outcome
-    }
-
-    async fn call(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
-        // The source sets its own HTTP timeout; this outer one also bounds
+        // The provider sets its own HTTP timeout; this outer one also bounds
         // everything around it (token refresh, body reads) so a hung
         // upstream can never stall a cycle.
-        match tokio::time::timeout(self.limits.timeout, self.source.cheapest(key)).await {
-            Ok(result) => result,
-            Err(_) => Err(FareError::Timeout(self.limits.timeout)),
-        }
+        let outcome =
+            match tokio::time::timeout(self.limits.timeout, call(self.source.clone())).await {
+                Ok(result) => result,
+                Err(_) => Err(FareError::Timeout(self.limits.timeout)),
+            };
+        self.stats.record_latency(started.elapsed());
+        outcome
     }
 }
 

@@ -147,6 +147,28 @@ pub enum StatusQuery {
     },
 }
 
+impl std::fmt::Display for StatusQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Flight {
+                ident,
+                date: Some(d),
+            } => write!(f, "flight {ident} on {d}"),
+            Self::Flight { ident, date: None } => write!(f, "flight {ident}"),
+            Self::Filter {
+                dep_iata, arr_iata, ..
+            } => write!(
+                f,
+                "flights {}-{}",
+                dep_iata.as_deref().unwrap_or("*"),
+                arr_iata.as_deref().unwrap_or("*")
+            ),
+            Self::Departures { airport_icao, .. } => write!(f, "departures from {airport_icao}"),
+            Self::Arrivals { airport_icao, .. } => write!(f, "arrivals at {airport_icao}"),
+        }
+    }
+}
+
 /// A flight-status provider.
 #[async_trait]
 pub trait StatusProvider: Send + Sync + 'static {
