@@ -162,36 +162,8 @@ impl QuoteCache {
     /// Connects (and sends a `PING`) within [`REDIS_CONNECT_TIMEOUT`], so an
     /// unreachable Redis fails fast.
     pub async fn redis(url: &str, ttl: Duration) -> Result<Self, CacheError> {
+        let conn = connect_redis(url).await?;
         let shown = redact_url(url);
-        let client = redis::Client::open(url).map_err(|e| CacheError::InvalidUrl {
-            url: shown.clone(),
-            detail: scrub(&e.to_string(), url),
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
-            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
-            .set_number_of_retries(REDIS_RECONNECT_RETRIES)
-            .set_max_delay(Duration::from_secs(1));
-        let connect = async {
-            let mut conn = ConnectionManager::new_with_config(client, config).await?;
-            redis::cmd("PING").query_async::<()>(&mut conn).await?;
-            Ok::<_, redis::RedisError>(conn)
-        };
-        let conn = match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                return Err(CacheError::Connect {
-                    url: shown,
-                    detail: scrub(&e.to_string(), url),
-                })
-            }
-            Err(_) => {
-                return Err(CacheError::Connect {
-                    url: shown,
-                    detail: format!("no answer within {} s", REDIS_CONNECT_TIMEOUT.as_secs_f32()),
-                })
-            }
-        };
         Ok(Self {
             prefix: Arc::from(DEFAULT_PREFIX),
             ttl,
@@ -401,6 +373,39 @@ impl WarnLimiter {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
             None
         }
+    }
+}
+
+/// Connects to Redis at `url` (and sends a `PING`) within
+/// [`REDIS_CONNECT_TIMEOUT`], so an unreachable Redis fails fast. The
+/// connection manager reconnects by itself later. Shared by the quote cache
+/// and the flight snapshots.
+pub async fn connect_redis(url: &str) -> Result<ConnectionManager, CacheError> {
+    let shown = redact_url(url);
+    let client = redis::Client::open(url).map_err(|e| CacheError::InvalidUrl {
+        url: shown.clone(),
+        detail: scrub(&e.to_string(), url),
+    })?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+        .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+        .set_number_of_retries(REDIS_RECONNECT_RETRIES)
+        .set_max_delay(Duration::from_secs(1));
+    let connect = async {
+        let mut conn = ConnectionManager::new_with_config(client, config).await?;
+        redis::cmd("PING").query_async::<()>(&mut conn).await?;
+        Ok::<_, redis::RedisError>(conn)
+    };
+    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(CacheError::Connect {
+            url: shown,
+            detail: scrub(&e.to_string(), url),
+        }),
+        Err(_) => Err(CacheError::Connect {
+            url: shown,
+            detail: format!("no answer within {} s", REDIS_CONNECT_TIMEOUT.as_secs_f32()),
+        }),
     }
 }
 

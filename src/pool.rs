@@ -337,6 +337,11 @@ impl ProviderPool<dyn crate::status::StatusProvider> {
         )
     }
 
+    /// Whether the provider can answer this kind of query at all.
+    pub fn source_supports(&self, query: &crate::status::StatusQuery) -> bool {
+        self.source.supports(query)
+    }
+
     /// Looks flights up, within the limits, retrying what is worth retrying.
     pub async fn flights(
         &self,

@@ -7,9 +7,11 @@
 //! status providers unchanged.
 
 pub mod aviationstack;
+pub mod failover;
 pub mod flightaware;
 pub mod mock;
 pub mod opensky;
+pub mod snapshots;
 
 use std::time::Duration;
 
