@@ -11,6 +11,7 @@ pub mod failover;
 pub mod flightaware;
 pub mod mock;
 pub mod opensky;
+pub mod poller;
 pub mod snapshots;
 
 use std::time::Duration;
