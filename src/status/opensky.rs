@@ -1,1 +1,0 @@
-//! Placeholder: being implemented on its own branch.
