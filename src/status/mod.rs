@@ -1,7 +1,7 @@
 //! Flight status: one module per provider behind the [`StatusProvider`]
 //! trait, all answering with the one standard [`FlightStatus`].
 //!
-//! Provider failures reuse [`FareError`]'s variants (timeouts, throttling,
+//! Provider failures reuse [`FareError`](crate::fare::FareError)'s variants (timeouts, throttling,
 //! quota, rejected requests, undecodable answers...), so retry decisions
 //! ([`crate::retry`]) and circuit breaking ([`crate::breaker`]) apply to
 //! status providers unchanged.
