@@ -32,6 +32,11 @@ pub enum Command {
     /// Show each fare source and channel: configured or not, limits, daily
     /// budget left, and the health saved by the last run.
     Providers(RunArgs),
+    /// Flight status: poll into Redis snapshots, or show one flight.
+    Flights {
+        #[command(subcommand)]
+        command: crate::flights::FlightsCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

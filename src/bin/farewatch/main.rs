@@ -4,6 +4,7 @@
 mod channels;
 mod cli;
 mod demo_sheet;
+mod flights;
 mod output;
 mod progress;
 mod providers;
@@ -76,6 +77,7 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Check(args) => check(args).await,
         Command::Daemon { interval, run } => daemon(&interval, run).await,
         Command::Providers(args) => providers::show(&args).await,
+        Command::Flights { command } => flights::run(command).await,
     }
 }
 
@@ -168,7 +170,7 @@ fn config_error(error: &SetupError) -> Exit {
     Exit::Config
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
