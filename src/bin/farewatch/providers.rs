@@ -148,10 +148,26 @@ pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
             configured_by: var.clone(),
         });
     }
+    let mut status_providers = Vec::new();
+    for (name, vars) in [
+        ("aviationstack", &["AVIATIONSTACK_ACCESS_KEY"][..]),
+        ("flightaware", &["FLIGHTAWARE_API_KEY"][..]),
+        (
+            "opensky",
+            &["OPENSKY_CLIENT_ID", "OPENSKY_CLIENT_SECRET"][..],
+        ),
+    ] {
+        let missing: Vec<&str> = vars.iter().copied().filter(|v| env(v).is_none()).collect();
+        status_providers.push(if missing.is_empty() {
+            format!("{name}: configured")
+        } else {
+            format!("{name}: not configured (set {})", missing.join(" and "))
+        });
+    }
     let view = View {
         fare_sources,
         channels,
-        status_providers: Vec::new(),
+        status_providers,
     };
 
     let mut out = std::io::stdout().lock();
@@ -221,6 +237,9 @@ fn human(out: &mut impl Write, view: &View) -> std::io::Result<()> {
     for c in &view.channels {
         writeln!(out, "  {:<22} from {}", c.name, c.configured_by)?;
     }
-    writeln!(out, "\nFlight-status providers: none configured yet")?;
+    writeln!(out, "\nFlight-status providers:")?;
+    for p in &view.status_providers {
+        writeln!(out, "  {p}")?;
+    }
     Ok(())
 }
