@@ -3,11 +3,15 @@
 //! Wire types stay private to each provider's file; only domain types
 //! ([`LookupKey`] in, [`Quote`] out) cross the trait. Concurrency, pacing and
 //! de-duplication are not a source's business: [`crate::pool::ProviderPool`]
-//! owns them, so a source only knows how to ask one question.
+//! owns them, so a source only knows how to ask one question. The reply
+//! plumbing every source shares (sending, capped reading, mapping failures
+//! to [`FareError`], and quoting replies without their secrets) lives in the
+//! crate-private `reply` module.
 
 pub mod amadeus;
 pub mod demo;
 pub mod duffel;
+pub(crate) mod reply;
 pub mod serpapi;
 pub mod tequila;
 pub mod travelpayouts;

@@ -17,16 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use jiff::{SignedDuration, Timestamp};
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::reply::{ensure_json, error_for_status, one_line, parse_json, Reply, MESSAGE_CHARS};
 use super::{FareError, FareSource, Limits};
 use crate::domain::{Currency, LookupKey, Money, Quote};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
 use crate::store::TokenCache;
 
 use token::{Bearer, FetchedToken, Tokens};
@@ -141,7 +140,8 @@ impl Amadeus {
     async fn fetch_token(&self) -> Result<FetchedToken, FareError> {
         // Taken before sending, so the recorded expiry is never later than Amadeus's.
         let requested_at = Timestamp::now();
-        let response = self
+        let secrets = self.secrets(None);
+        let request = self
             .client
             .post(&self.token_url)
             .header(ACCEPT, "application/json")
@@ -150,20 +150,14 @@ impl Amadeus {
                 ("client_id", self.config.client_id.as_str()),
                 ("client_secret", self.config.client_secret.expose_secret()),
             ])
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if !reply.status.is_success() {
             return Err(self.token_error(&reply));
         }
-        wire::ensure_json(
-            reply.content_type.as_deref(),
-            &reply.body,
-            "token reply",
-            &self.secrets(None),
-        )?;
+        ensure_json(reply.content_type(), &reply.body, "token reply", &secrets)?;
+        // Not `parse_json`, whose errors quote the body: this one may hold a
+        // new access token, which `secrets` cannot know yet.
         let parsed: wire::TokenReply<'_> = serde_json::from_slice(&reply.body)
             .map_err(|e| FareError::Decode(format!("token reply: {e}")))?;
         let access_token = parsed.access_token.as_str();
@@ -212,47 +206,20 @@ impl Amadeus {
         query.push(("currencyCode", key.currency.as_str()));
         query.push(("max", MAX_OFFERS));
 
-        let response = self
+        let secrets = self.secrets(Some(bearer));
+        let request = self
             .client
             .get(&self.search_url)
             .query(&query)
             .header(AUTHORIZATION, bearer.header.clone())
             .header(ACCEPT, ACCEPT_AMADEUS_JSON)
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if reply.status.is_success() {
-            return cheapest_offer(&reply, fetched_at, &self.secrets(Some(bearer)))
+            return cheapest_offer(reply.content_type(), &reply.body, fetched_at, &secrets)
                 .map(Attempt::Answer);
         }
         self.search_error(&reply, bearer)
-    }
-
-    /// Reads status, the headers that matter and the capped body.
-    async fn read(&self, response: reqwest::Response) -> Result<Reply, FareError> {
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = retry_after(headers);
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body_capped(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { limit } => {
-                    FareError::Decode(format!("reply larger than {limit} bytes"))
-                }
-                BodyError::Transport(e) => self.transport_error(e),
-            })?;
-        Ok(Reply {
-            status,
-            retry_after,
-            content_type,
-            body,
-        })
     }
 
     /// Maps a failed search. A rejected token is not an error yet: the
@@ -314,30 +281,18 @@ impl Amadeus {
 
     /// The mapping shared by both endpoints for everything but 401s.
     fn status_error(&self, reply: &Reply, summary: wire::ErrorSummary) -> FareError {
-        let status = reply.status.as_u16();
-        match reply.status {
-            StatusCode::TOO_MANY_REQUESTS => {
-                if summary.code.as_deref() == Some("38195") {
-                    // The monthly (test) quota: retrying before next month is pointless.
-                    FareError::QuotaExhausted(summary.message)
-                } else {
-                    // 38194 or an unrecognisable 429: a throttle.
-                    FareError::RateLimited {
-                        retry_after: reply.retry_after,
-                    }
-                }
-            }
-            s if s.is_client_error() => FareError::Rejected {
-                status,
-                code: summary.code,
-                message: summary.message,
-            },
-            _ => FareError::Upstream {
-                status,
-                code: summary.code,
-                message: summary.message,
-            },
+        if reply.status == StatusCode::TOO_MANY_REQUESTS && summary.code.as_deref() == Some("38195")
+        {
+            // The monthly (test) quota: retrying before next month is pointless.
+            return FareError::QuotaExhausted(summary.message);
         }
+        // A 429 with 38194, or unrecognisable, is a throttle.
+        error_for_status(
+            reply.status,
+            retry_after(&reply.headers),
+            summary.code,
+            summary.message,
+        )
     }
 
     fn summarize(&self, reply: &Reply, bearer: Option<&Bearer>) -> wire::ErrorSummary {
@@ -353,17 +308,6 @@ impl Amadeus {
             .unwrap_or_default();
         [self.config.client_secret.expose_secret(), token]
     }
-
-    fn transport_error(&self, error: reqwest::Error) -> FareError {
-        if error.is_timeout() {
-            FareError::Timeout(self.config.timeout)
-        } else if error.is_decode() {
-            FareError::Decode(describe(error))
-        } else {
-            // Connect failures, and connections that broke mid-transfer.
-            FareError::Connect(describe(error))
-        }
-    }
 }
 
 /// The outcome of one search attempt.
@@ -374,41 +318,22 @@ enum Attempt {
     TokenRejected(String),
 }
 
-/// A response read to the end.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    content_type: Option<String>,
-    body: Bytes,
-}
-
-/// The cheapest offer by `grandTotal` (else `total`), in the reply's own currency.
+/// The cheapest offer by `grandTotal` (else `total`) in a success reply's
+/// body, in the reply's own currency.
 ///
 /// `secrets` are redacted from any excerpt of the body in an error.
 fn cheapest_offer(
-    reply: &Reply,
+    content_type: Option<&str>,
+    body: &[u8],
     fetched_at: Timestamp,
     secrets: &[&str],
 ) -> Result<Option<Quote>, FareError> {
-    wire::ensure_json(
-        reply.content_type.as_deref(),
-        &reply.body,
-        "flight offers",
-        secrets,
-    )?;
-    let parsed: wire::OffersReply<'_> = serde_json::from_slice(&reply.body).map_err(|e| {
-        FareError::Decode(format!(
-            "flight offers: {}: {}",
-            // The parser's message may quote a string from the body.
-            wire::one_line(&e.to_string(), secrets),
-            wire::excerpt(&reply.body, secrets)
-        ))
-    })?;
+    let parsed: wire::OffersReply<'_> = parse_json(content_type, body, "flight offers", secrets)?;
     let mut cheapest: Option<Money> = None;
     for (index, offer) in parsed.data.iter().enumerate() {
         let price = offer_price(&offer.price).map_err(|problem| {
             // The problem quotes the offer's own text: keep it printable.
-            let problem = wire::one_line(&problem, secrets);
+            let problem = one_line(&problem, secrets, MESSAGE_CHARS);
             FareError::Decode(format!("flight offer #{}: {problem}", index + 1))
         })?;
         cheapest = match cheapest {
@@ -444,13 +369,7 @@ pub(crate) fn read_offers(
     content_type: Option<&str>,
     secrets: &[&str],
 ) -> Result<Option<Quote>, FareError> {
-    let reply = Reply {
-        status: StatusCode::OK,
-        retry_after: None,
-        content_type: content_type.map(str::to_owned),
-        body: Bytes::copy_from_slice(body),
-    };
-    cheapest_offer(&reply, Timestamp::UNIX_EPOCH, secrets)
+    cheapest_offer(content_type, body, Timestamp::UNIX_EPOCH, secrets)
 }
 
 /// What an error body says, as `(code, message)`: the summary every failed
@@ -480,22 +399,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
-}
-
-/// A transport error with its causes, without the URL (the caller knows the route).
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl fmt::Debug for Amadeus {

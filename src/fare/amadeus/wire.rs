@@ -10,13 +10,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::fare::FareError;
-
-/// Longest excerpt of an unreadable body that goes into an error message.
-const EXCERPT_CHARS: usize = 200;
-
-/// Longest message built from a readable error body; Amadeus's own are one line.
-const MESSAGE_CHARS: usize = 500;
+use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
 /// Longest error `code` kept from a body. Amadeus's codes are at most five
 /// digits; anything longer is not one, and is cut so it cannot flood a message.
@@ -163,7 +157,7 @@ impl<'de> Deserialize<'de> for LenientCode {
     }
 }
 
-/// What an error reply said, reduced to what [`FareError`] carries.
+/// What an error reply said, reduced to what [`FareError`](crate::fare::FareError) carries.
 #[derive(Debug)]
 pub(super) struct ErrorSummary {
     /// Amadeus's own code (`"38192"`), when the body had one.
@@ -189,7 +183,7 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
             .join("; ");
         return ErrorSummary {
             code,
-            message: scrub(&message, secrets, MESSAGE_CHARS),
+            message: one_line(&message, secrets, MESSAGE_CHARS),
         };
     }
     if parsed.error.is_some() || parsed.error_description.is_some() {
@@ -200,22 +194,15 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
         };
         return ErrorSummary {
             code: parsed.code.map(|c| sanitize_code(&c, secrets)),
-            message: scrub(&message, secrets, MESSAGE_CHARS),
+            message: one_line(&message, secrets, MESSAGE_CHARS),
         };
     }
     unreadable(body, secrets)
 }
 
-/// A code as it may be shown: it ends up in [`FareError`] messages too.
+/// A code as it may be shown: it ends up in [`FareError`](crate::fare::FareError) messages too.
 fn sanitize_code(code: &LenientCode, secrets: &[&str]) -> String {
-    scrub(&code.0, secrets, CODE_CHARS)
-}
-
-/// Text built from a reply's values (an offer's unreadable price, say) made
-/// fit for a message: one printable line of at most 500 characters, with
-/// `secrets` replaced.
-pub(super) fn one_line(text: &str, secrets: &[&str]) -> String {
-    scrub(text, secrets, MESSAGE_CHARS)
+    one_line(&code.0, secrets, CODE_CHARS)
 }
 
 fn describe_issue(issue: &Issue) -> String {
@@ -240,114 +227,8 @@ fn describe_issue(issue: &Issue) -> String {
 fn unreadable(body: &[u8], secrets: &[&str]) -> ErrorSummary {
     ErrorSummary {
         code: None,
-        message: format!("unrecognised error body: {}", excerpt(body, secrets)),
+        message: unrecognised_error_body(body, secrets),
     }
-}
-
-/// A short, single-line, printable excerpt of a body for error messages,
-/// with `secrets` replaced.
-pub(super) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return "(empty body)".to_owned();
-    }
-    // Enough bytes for EXCERPT_CHARS characters even if all are 4-byte UTF-8,
-    // plus room for a secret straddling the cut, so it is still recognised;
-    // a character cut in half at the end becomes U+FFFD and is then dropped.
-    let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
-    let head = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
-    scrub(&String::from_utf8_lossy(head), secrets, EXCERPT_CHARS)
-}
-
-/// `text` as one printable line of at most `max_chars` characters, with
-/// `secrets` replaced.
-///
-/// Redacts before cleaning, so a secret the cut would halve is still
-/// recognised, and after it too: cleaning drops invisible characters (and
-/// the U+FFFD of bytes that are not UTF-8), which could have split a secret.
-fn scrub(text: &str, secrets: &[&str], max_chars: usize) -> String {
-    let redacted = redact(text, secrets);
-    // Never cut: a text has no more characters than bytes.
-    let whole = clean(&redacted, redacted.len());
-    clean(&redact(&whole, secrets), max_chars)
-}
-
-/// Replaces every non-empty `secrets` entry in `text` with `[REDACTED]`.
-///
-/// Amadeus never echoes credentials, but a misbehaving proxy might echo the
-/// request, and these messages end up in logs and reports.
-fn redact<'t>(text: &'t str, secrets: &[&str]) -> Cow<'t, str> {
-    let mut text = Cow::Borrowed(text);
-    for secret in secrets {
-        // An empty needle would match between every character.
-        if !secret.is_empty() && text.contains(secret) {
-            text = Cow::Owned(text.replace(secret, "[REDACTED]"));
-        }
-    }
-    text
-}
-
-/// Collapses whitespace and control characters to single spaces, drops
-/// characters that could reorder or hide text in a terminal, and truncates
-/// to `max_chars` with an ellipsis.
-fn clean(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
-    let mut chars = 0;
-    let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() || ch.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if is_invisible(ch) {
-            continue;
-        }
-        let needed = usize::from(pending_space) + 1;
-        if chars + needed > max_chars {
-            out.push('…');
-            return out;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(ch);
-        chars += needed;
-    }
-    out
-}
-
-/// Zero-width, bidirectional-override and replacement characters.
-fn is_invisible(ch: char) -> bool {
-    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFFD}')
-}
-
-/// Refuses a reply whose `Content-Type` is not JSON, saying what arrived.
-///
-/// Amadeus labels its JSON `application/vnd.amadeus+json`, so any `+json`
-/// type counts; a missing header is left to the JSON parser to judge.
-pub(super) fn ensure_json(
-    content_type: Option<&str>,
-    body: &[u8],
-    what: &str,
-    secrets: &[&str],
-) -> Result<(), FareError> {
-    let Some(content_type) = content_type else {
-        return Ok(());
-    };
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if media_type == "application/json" || media_type.ends_with("+json") {
-        return Ok(());
-    }
-    Err(FareError::Decode(format!(
-        "{what}: expected JSON, got `{}`: {}",
-        scrub(content_type, secrets, 100),
-        excerpt(body, secrets)
-    )))
 }
 
 #[cfg(test)]
@@ -370,40 +251,12 @@ mod tests {
     }
 
     #[test]
-    fn excerpts_are_short_single_line_and_printable() {
-        let body = format!("<html>\n\t<body>\u{1b}[31m{}</body>", "x".repeat(500));
-        let short = excerpt(body.as_bytes(), &[]);
-        assert!(short.chars().count() <= EXCERPT_CHARS + 1, "{short}");
-        assert!(short.starts_with("<html> <body> [31mxxx"), "{short}");
-        assert!(short.ends_with('…'));
-        assert!(!short.chars().any(char::is_control));
-        assert_eq!(excerpt(b" \n", &[]), "(empty body)");
-    }
-
-    #[test]
-    fn secrets_are_redacted_even_where_the_excerpt_is_cut() {
-        let secret = "TOPSECRET-0123456789";
-        // 4-byte characters put the excerpt's byte cut inside the secret,
-        // whose first three characters would still be shown.
-        let body = format!("{}{secret} tail", "😀".repeat(EXCERPT_CHARS - 3));
-        let short = excerpt(body.as_bytes(), &[secret, ""]);
-        assert!(short.ends_with("[RE…"), "{short}");
+    fn secrets_echoed_in_error_bodies_are_redacted() {
+        // Excerpts cut inside a secret: `reply`'s tests.
         let summary = summarize_error(
             br#"{"errors":[{"code":1,"title":"echo","detail":"Bearer TOPSECRET"}]}"#,
             &["TOPSECRET"],
         );
         assert_eq!(summary.message, "echo: Bearer [REDACTED]");
-    }
-
-    #[test]
-    fn vendor_json_counts_as_json() {
-        assert!(ensure_json(Some("application/vnd.amadeus+json"), b"{}", "x", &[]).is_ok());
-        assert!(ensure_json(Some("application/json; charset=UTF-8"), b"{}", "x", &[]).is_ok());
-        assert!(ensure_json(None, b"{}", "x", &[]).is_ok());
-        let err = ensure_json(Some("text/html"), b"<html>", "offers", &[]).unwrap_err();
-        assert_eq!(
-            err,
-            FareError::Decode("offers: expected JSON, got `text/html`: <html>".to_owned())
-        );
     }
 }

@@ -19,9 +19,10 @@
 //! Why not `return_offers=true`, one request with every offer inline? On
 //! busy routes Duffel returns thousands of offers ("up to the tens of
 //! thousands" in its search best-practices guide), megabytes of JSON for the
-//! one price an alert needs, well past [`MAX_BODY_BYTES`]. The sorted page is
-//! a few kilobytes, costs no extra search, and the list endpoint has its own
-//! rate limit.
+//! one price an alert needs, well past
+//! [`MAX_BODY_BYTES`](crate::http::MAX_BODY_BYTES). The sorted page is a few
+//! kilobytes, costs no extra search, and the list endpoint has its own rate
+//! limit.
 //!
 //! `supplier_timeout` is derived from the configured timeout so that Duffel
 //! answers with the airlines that did reply before farewatch gives up, which
@@ -38,17 +39,16 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use jiff::Timestamp;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::reply::{error_for_status, Reply};
 use super::{FareError, FareSource, Limits};
 use crate::domain::{Currency, LookupKey, Money, Quote};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
 use crate::retry::parse_retry_after;
 
 /// Duffel's API host.
@@ -251,35 +251,13 @@ impl Duffel {
         if left.is_zero() {
             return Err(FareError::Timeout(self.config.timeout));
         }
-        let response = request
+        let request = request
             .header(AUTHORIZATION, authorization.clone())
             .header("Duffel-Version", API_VERSION)
             .header(ACCEPT, "application/json")
-            .timeout(left)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = retry_after(headers, Timestamp::now());
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body_capped(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { limit } => {
-                    FareError::Decode(format!("reply larger than {limit} bytes"))
-                }
-                BodyError::Transport(e) => self.transport_error(e),
-            })?;
-        Ok(Reply {
-            status,
-            retry_after,
-            content_type,
-            body,
-        })
+            .timeout(left);
+        // A timeout is reported as the lookup's, the limit that ran out.
+        Reply::send(request, self.config.timeout, &self.secrets()).await
     }
 
     /// A 2xx reply parsed as `T`; anything else mapped to a [`FareError`].
@@ -291,20 +269,12 @@ impl Duffel {
         if !reply.status.is_success() {
             return Err(self.status_error(reply));
         }
-        let secrets = self.secrets();
-        wire::ensure_json(reply.content_type.as_deref(), &reply.body, what, &secrets)?;
-        serde_json::from_slice(&reply.body).map_err(|e| {
-            FareError::Decode(format!(
-                "{what}: {e}: {}",
-                wire::excerpt(&reply.body, &secrets)
-            ))
-        })
+        reply.json(what, &self.secrets())
     }
 
     /// Maps a non-2xx reply from either endpoint.
     fn status_error(&self, reply: &Reply) -> FareError {
         let summary = wire::summarize_error(&reply.body, &self.secrets());
-        let status = reply.status.as_u16();
         match reply.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 let code = summary
@@ -312,26 +282,20 @@ impl Duffel {
                     .map(|code| format!(", code {code}"))
                     .unwrap_or_default();
                 FareError::Auth(format!(
-                    "Duffel refused the access token (HTTP {status}{code}: {}); {CREDENTIALS_HINT}",
+                    "Duffel refused the access token (HTTP {}{code}: {}); {CREDENTIALS_HINT}",
+                    reply.status.as_u16(),
                     summary.message
                 ))
             }
-            StatusCode::TOO_MANY_REQUESTS => FareError::RateLimited {
-                retry_after: reply.retry_after,
-            },
-            // 400 and 422 `validation_error` (a bad airport, a past date),
-            // 404 for an unknown offer request.
-            s if s.is_client_error() => FareError::Rejected {
+            // Rejected: 400 and 422 `validation_error` (a bad airport, a past
+            // date), 404 for an unknown offer request. Upstream: 5xx,
+            // `airline_error` included, and anything unexpected.
+            status => error_for_status(
                 status,
-                code: summary.code,
-                message: summary.message,
-            },
-            // 5xx, `airline_error` included, and anything unexpected.
-            _ => FareError::Upstream {
-                status,
-                code: summary.code,
-                message: summary.message,
-            },
+                retry_after(&reply.headers, Timestamp::now()),
+                summary.code,
+                summary.message,
+            ),
         }
     }
 
@@ -339,25 +303,6 @@ impl Duffel {
     fn secrets(&self) -> [&str; 1] {
         [self.config.access_token.expose_secret().trim()]
     }
-
-    fn transport_error(&self, error: reqwest::Error) -> FareError {
-        if error.is_timeout() {
-            FareError::Timeout(self.config.timeout)
-        } else if error.is_decode() {
-            FareError::Decode(describe(error))
-        } else {
-            // Connect failures, and connections that broke mid-transfer.
-            FareError::Connect(describe(error))
-        }
-    }
-}
-
-/// A response read to the end.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    content_type: Option<String>,
-    body: Bytes,
 }
 
 /// The `supplier_timeout` sent with a lookup allowed `timeout` in all:
@@ -427,22 +372,6 @@ fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     }
     let at = Timestamp::from_second(i64::try_from(reset).ok()?).ok()?;
     Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
-}
-
-/// A transport error with its causes, without the URL (the caller knows the route).
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl fmt::Debug for Duffel {

@@ -10,13 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::LookupKey;
-use crate::fare::FareError;
+use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
-/// Longest excerpt of an unreadable body that goes into an error message.
-const EXCERPT_CHARS: usize = 200;
-
-/// Longest message built from a readable error body.
-const MESSAGE_CHARS: usize = 500;
+/// Longest error `code` (or `type`) kept from a body. Duffel's are short
+/// snake_case words (`airline_unknown`); this only stops an odd body
+/// flooding a message.
+const CODE_CHARS: usize = 100;
 
 // ----- request ------------------------------------------------------------
 
@@ -120,7 +119,7 @@ pub(super) struct Offer<'a> {
 
 // ----- errors ---------------------------------------------------------------
 
-/// What an error reply said, reduced to what [`FareError`] carries.
+/// What an error reply said, reduced to what [`FareError`](crate::fare::FareError) carries.
 #[derive(Debug)]
 pub(super) struct ErrorSummary {
     /// Duffel's `code` (`"airline_unknown"`), else its `type`.
@@ -144,7 +143,7 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
     let Some(issues) = issues else {
         return ErrorSummary {
             code: None,
-            message: format!("unrecognised error body: {}", excerpt(body, secrets)),
+            message: unrecognised_error_body(body, secrets),
         };
     };
     let first = &issues[0];
@@ -163,8 +162,8 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
         message.push_str(&format!(" [request_id {request_id}]"));
     }
     ErrorSummary {
-        code: code.map(|c| clean(&redact(&c, secrets), 100)),
-        message: clean(&redact(&message, secrets), MESSAGE_CHARS),
+        code: code.map(|c| one_line(&c, secrets, CODE_CHARS)),
+        message: one_line(&message, secrets, MESSAGE_CHARS),
     }
 }
 
@@ -205,102 +204,6 @@ fn text(value: Option<&Value>) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-// ----- sanitising -------------------------------------------------------------
-//
-// The same rules as `amadeus/wire.rs`: error text ends up in logs, reports
-// and possibly an SMS, so it is short, single-line, printable and never
-// quotes a credential.
-
-/// A short, single-line, printable excerpt of a body for error messages,
-/// with `secrets` replaced.
-pub(super) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return "(empty body)".to_owned();
-    }
-    // Enough bytes for EXCERPT_CHARS characters even if all are 4-byte UTF-8,
-    // plus room for a secret straddling the cut, so it is still recognised.
-    let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
-    let head = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
-    clean(
-        &redact(&String::from_utf8_lossy(head), secrets),
-        EXCERPT_CHARS,
-    )
-}
-
-/// Replaces every non-empty `secrets` entry in `text` with `[REDACTED]`.
-fn redact<'t>(text: &'t str, secrets: &[&str]) -> Cow<'t, str> {
-    let mut text = Cow::Borrowed(text);
-    for secret in secrets {
-        // An empty needle would match between every character.
-        if !secret.is_empty() && text.contains(secret) {
-            text = Cow::Owned(text.replace(secret, "[REDACTED]"));
-        }
-    }
-    text
-}
-
-/// Collapses whitespace and control characters to single spaces, drops
-/// characters that could reorder or hide text in a terminal, and truncates
-/// to `max_chars` with an ellipsis.
-fn clean(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
-    let mut chars = 0;
-    let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() || ch.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if is_invisible(ch) {
-            continue;
-        }
-        let needed = usize::from(pending_space) + 1;
-        if chars + needed > max_chars {
-            out.push('…');
-            return out;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(ch);
-        chars += needed;
-    }
-    out
-}
-
-/// Zero-width, bidirectional-override and replacement characters.
-fn is_invisible(ch: char) -> bool {
-    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFFD}')
-}
-
-/// Refuses a reply whose `Content-Type` is not JSON, saying what arrived; a
-/// missing header is left to the JSON parser to judge.
-pub(super) fn ensure_json(
-    content_type: Option<&str>,
-    body: &[u8],
-    what: &str,
-    secrets: &[&str],
-) -> Result<(), FareError> {
-    let Some(content_type) = content_type else {
-        return Ok(());
-    };
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if media_type == "application/json" || media_type.ends_with("+json") {
-        return Ok(());
-    }
-    Err(FareError::Decode(format!(
-        "{what}: expected JSON, got `{}`: {}",
-        clean(content_type, 100),
-        excerpt(body, secrets)
-    )))
 }
 
 #[cfg(test)]

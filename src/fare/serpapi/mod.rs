@@ -30,19 +30,17 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use jiff::Timestamp;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::ACCEPT;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::reply::{error_for_status, redact, Amount, Reply};
 use super::{FareError, FareSource, Limits};
 use crate::domain::{Currency, LookupKey, Money, PriceInsights, PriceLevel, Quote};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
-use crate::retry::parse_retry_after;
 
-use wire::{Amount, Lenient};
+use wire::Lenient;
 
 /// SerpApi's API host, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://serpapi.com";
@@ -152,46 +150,19 @@ impl SerpApi {
         query.push(("hl", LANGUAGE));
         query.push(("api_key", self.config.api_key.expose_secret()));
 
-        let response = self
+        let secrets = self.secrets();
+        let request = self
             .client
             .get(&self.search_url)
             .query(&query)
             .header(ACCEPT, "application/json")
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if reply.status.is_success() {
-            cheapest_itinerary(&reply, key.currency, fetched_at, &self.secrets())
+            cheapest_itinerary(&reply, key.currency, fetched_at, &secrets)
         } else {
             Err(self.status_error(&reply))
         }
-    }
-
-    /// Reads status, the headers that matter and the capped body.
-    async fn read(&self, response: reqwest::Response) -> Result<Reply, FareError> {
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = retry_after(headers);
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body_capped(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { limit } => {
-                    FareError::Decode(format!("reply larger than {limit} bytes"))
-                }
-                BodyError::Transport(e) => self.transport_error(e),
-            })?;
-        Ok(Reply {
-            status,
-            retry_after,
-            content_type,
-            body,
-        })
     }
 
     /// Maps a non-2xx reply (`docs/wire-formats.md` §3, "Errors").
@@ -206,7 +177,6 @@ impl SerpApi {
     /// stop asking before the allowance runs out.
     fn status_error(&self, reply: &Reply) -> FareError {
         let message = wire::error_message(&reply.body, &self.secrets());
-        let status = reply.status.as_u16();
         match reply.status {
             StatusCode::UNAUTHORIZED => {
                 FareError::Auth(format!("SerpApi rejected the API key ({message}); {KEY_HINT}"))
@@ -214,19 +184,7 @@ impl SerpApi {
             StatusCode::FORBIDDEN => FareError::Auth(format!(
                 "SerpApi refused the account (HTTP 403: {message}); it may be deleted or lack access to the Google Flights API; {KEY_HINT}"
             )),
-            StatusCode::TOO_MANY_REQUESTS => FareError::RateLimited {
-                retry_after: reply.retry_after,
-            },
-            s if s.is_client_error() => FareError::Rejected {
-                status,
-                code: None,
-                message,
-            },
-            _ => FareError::Upstream {
-                status,
-                code: None,
-                message,
-            },
+            status => error_for_status(status, reply.retry_after(), None, message),
         }
     }
 
@@ -234,25 +192,6 @@ impl SerpApi {
     fn secrets(&self) -> [&str; 1] {
         [self.config.api_key.expose_secret()]
     }
-
-    fn transport_error(&self, error: reqwest::Error) -> FareError {
-        if error.is_timeout() {
-            FareError::Timeout(self.config.timeout)
-        } else if error.is_decode() {
-            FareError::Decode(describe(error, &self.secrets()))
-        } else {
-            // Connect failures, and connections that broke mid-transfer.
-            FareError::Connect(describe(error, &self.secrets()))
-        }
-    }
-}
-
-/// A response read to the end.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    content_type: Option<String>,
-    body: Bytes,
 }
 
 /// The cheapest priced itinerary across `best_flights` and `other_flights`,
@@ -265,18 +204,12 @@ fn cheapest_itinerary(
     fetched_at: Timestamp,
     secrets: &[&str],
 ) -> Result<Option<Quote>, FareError> {
-    wire::ensure_json(reply.content_type.as_deref(), &reply.body, secrets)?;
-    let parsed: wire::SearchReply = serde_json::from_slice(&reply.body).map_err(|e| {
-        FareError::Decode(format!(
-            "search reply: {e}: {}",
-            wire::excerpt(&reply.body, secrets)
-        ))
-    })?;
+    let parsed: wire::SearchReply = reply.json("search reply", secrets)?;
     if let Some(error) = parsed.error {
         // HTTP 200 with a top-level `error` is how SerpApi says "no results".
         let message = error.valid().unwrap_or_default();
         tracing::debug!(
-            message = %wire::redact(&message, secrets),
+            message = %redact(&message, secrets),
             "SerpApi found no flights"
         );
         return Ok(None);
@@ -392,30 +325,6 @@ fn price_insights(insights: wire::Insights, currency: Currency) -> Option<PriceI
         typical_range,
         history,
     })
-}
-
-/// `Retry-After`, in seconds or as an HTTP date; SerpApi documents none,
-/// but honour it if sent.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, Timestamp::now())
-}
-
-/// A transport error with its causes, without the URL (it holds the API
-/// key) and with the key redacted should any cause quote it.
-fn describe(error: reqwest::Error, secrets: &[&str]) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    wire::redact(&text, secrets).into_owned()
 }
 
 impl fmt::Debug for SerpApi {

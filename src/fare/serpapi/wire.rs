@@ -9,21 +9,10 @@
 //! where it would only cost context: a malformed `price_insights` field, link
 //! or history point is dropped, never a reason to lose the quote.
 
-use std::borrow::Cow;
-use std::fmt;
-use std::str::FromStr;
-
-use rust_decimal::Decimal;
-use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::de::{Deserializer, IgnoredAny};
 use serde::Deserialize;
 
-use crate::fare::FareError;
-
-/// Longest excerpt of an unreadable body that goes into an error message.
-const EXCERPT_CHARS: usize = 200;
-
-/// Longest message taken from a readable error body; SerpApi's are one line.
-const MESSAGE_CHARS: usize = 500;
+use crate::fare::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
 
 // ----- success path -------------------------------------------------------
 
@@ -111,41 +100,6 @@ impl<T> Lenient<T> {
     }
 }
 
-/// A price: a JSON number (SerpApi sends integers) or, to be lenient, a
-/// numeric string. Kept as a decimal so a fraction is never lost to `f64`
-/// arithmetic later.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct Amount(pub(super) Decimal);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct AmountVisitor;
-        impl Visitor<'_> for AmountVisitor {
-            type Value = Amount;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a price (a number)")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Amount(Decimal::from(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Amount(Decimal::from(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Decimal::try_from(v)
-                    .map(Amount)
-                    .map_err(|_| E::custom(format!("price {v} is out of range")))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Decimal::from_str(v.trim())
-                    .map(Amount)
-                    .map_err(|_| E::custom(format!("price `{v}` is not a number")))
-            }
-        }
-        deserializer.deserialize_any(AmountVisitor)
-    }
-}
-
 /// `null` or a missing key as an empty list.
 fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
@@ -173,122 +127,14 @@ pub(super) fn error_message(body: &[u8], secrets: &[&str]) -> String {
         .and_then(|parsed| parsed.error)
         .and_then(Lenient::valid)
     {
-        Some(message) if !message.trim().is_empty() => {
-            clean(&redact(&message, secrets), MESSAGE_CHARS)
-        }
-        _ => format!("unrecognised error body: {}", excerpt(body, secrets)),
+        Some(message) if !message.trim().is_empty() => one_line(&message, secrets, MESSAGE_CHARS),
+        _ => unrecognised_error_body(body, secrets),
     }
-}
-
-/// A short, single-line, printable excerpt of a body for error messages,
-/// with `secrets` replaced.
-pub(super) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return "(empty body)".to_owned();
-    }
-    // Enough bytes for EXCERPT_CHARS characters even if all are 4-byte UTF-8,
-    // plus room for a secret straddling the cut, so it is still recognised.
-    let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
-    let head = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
-    clean(
-        &redact(&String::from_utf8_lossy(head), secrets),
-        EXCERPT_CHARS,
-    )
-}
-
-/// Replaces every non-empty `secrets` entry in `text` with `[REDACTED]`.
-///
-/// The API key travels in the query string, so a proxy or an error page
-/// echoing the request URL would quote it; these messages end up in logs.
-pub(super) fn redact<'t>(text: &'t str, secrets: &[&str]) -> Cow<'t, str> {
-    let mut text = Cow::Borrowed(text);
-    for secret in secrets {
-        // An empty needle would match between every character.
-        if !secret.is_empty() && text.contains(secret) {
-            text = Cow::Owned(text.replace(secret, "[REDACTED]"));
-        }
-    }
-    text
-}
-
-/// Collapses whitespace and control characters to single spaces, drops
-/// characters that could reorder or hide text in a terminal, and truncates
-/// to `max_chars` with an ellipsis.
-fn clean(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
-    let mut chars = 0;
-    let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() || ch.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if is_invisible(ch) {
-            continue;
-        }
-        let needed = usize::from(pending_space) + 1;
-        if chars + needed > max_chars {
-            out.push('…');
-            return out;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(ch);
-        chars += needed;
-    }
-    out
-}
-
-/// Zero-width, bidirectional-override and replacement characters.
-fn is_invisible(ch: char) -> bool {
-    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFFD}')
-}
-
-/// Refuses a reply whose `Content-Type` is not JSON, saying what arrived.
-/// A missing header is left to the JSON parser to judge.
-pub(super) fn ensure_json(
-    content_type: Option<&str>,
-    body: &[u8],
-    secrets: &[&str],
-) -> Result<(), FareError> {
-    let Some(content_type) = content_type else {
-        return Ok(());
-    };
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if media_type == "application/json" || media_type.ends_with("+json") {
-        return Ok(());
-    }
-    Err(FareError::Decode(format!(
-        "search reply: expected JSON, got `{}`: {}",
-        clean(content_type, 100),
-        excerpt(body, secrets)
-    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn amount(json: &str) -> Result<Amount, serde_json::Error> {
-        serde_json::from_str(json)
-    }
-
-    #[test]
-    fn amounts_are_numbers_or_numeric_strings() {
-        assert_eq!(amount("920").unwrap().0, Decimal::from(920));
-        assert_eq!(amount("-3").unwrap().0, Decimal::from(-3));
-        assert_eq!(amount("612.5").unwrap().0, Decimal::new(6125, 1));
-        assert_eq!(amount("\" 612.50 \"").unwrap().0, Decimal::new(61250, 2));
-        assert!(amount("\"$920\"").is_err());
-        assert!(amount("true").is_err());
-    }
 
     #[test]
     fn malformed_insights_fields_are_dropped_one_by_one() {
@@ -318,17 +164,6 @@ mod tests {
         assert_eq!(
             error_message(b"", &[]),
             "unrecognised error body: (empty body)"
-        );
-    }
-
-    #[test]
-    fn only_json_content_types_pass() {
-        assert!(ensure_json(Some("application/json; charset=utf-8"), b"{}", &[]).is_ok());
-        assert!(ensure_json(None, b"{}", &[]).is_ok());
-        let err = ensure_json(Some("text/html"), b"<html>", &[]).unwrap_err();
-        assert_eq!(
-            err,
-            FareError::Decode("search reply: expected JSON, got `text/html`: <html>".to_owned())
         );
     }
 }

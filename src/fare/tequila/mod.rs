@@ -34,17 +34,15 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use jiff::Timestamp;
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, ACCEPT};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::reply::{error_for_status, Reply};
 use super::{FareError, FareSource, Limits};
 use crate::domain::{Currency, LookupKey, Money, Quote};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
-use crate::retry::parse_retry_after;
 
 /// Tequila's API host. Older clients use `https://tequila-api.kiwi.com`,
 /// which served the same API.
@@ -126,33 +124,19 @@ impl Tequila {
     async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
         let api_key = self.api_key.clone().map_err(FareError::Auth)?;
         let fetched_at = Timestamp::now();
-        let response = self
+        let secrets = self.secrets();
+        let request = self
             .client
             .get(&self.search_url)
             .query(&search_query(key))
             .header("apikey", api_key)
             .header(ACCEPT, "application/json")
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if !reply.status.is_success() {
             return Err(self.status_error(&reply));
         }
-        let secrets = self.secrets();
-        wire::ensure_json(
-            reply.content_type.as_deref(),
-            &reply.body,
-            "search reply",
-            &secrets,
-        )?;
-        let parsed: wire::SearchReply = serde_json::from_slice(&reply.body).map_err(|e| {
-            FareError::Decode(format!(
-                "search reply: {e}: {}",
-                wire::excerpt(&reply.body, &secrets)
-            ))
-        })?;
+        let parsed: wire::SearchReply = reply.json("search reply", &secrets)?;
         let currency = match parsed.currency.as_deref() {
             Some(code) => Currency::parse(code)
                 .map_err(|problem| FareError::Decode(format!("search reply: {problem}")))?,
@@ -181,55 +165,15 @@ impl Tequila {
         }))
     }
 
-    /// Reads status, `Retry-After`, the content type and the capped body.
-    async fn read(&self, response: reqwest::Response) -> Result<Reply, FareError> {
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, Timestamp::now()));
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body_capped(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { limit } => {
-                    FareError::Decode(format!("reply larger than {limit} bytes"))
-                }
-                BodyError::Transport(e) => self.transport_error(e),
-            })?;
-        Ok(Reply {
-            status,
-            retry_after,
-            content_type,
-            body,
-        })
-    }
-
     /// Maps a non-2xx reply, by status: the bodies are unconfirmed guesses.
     fn status_error(&self, reply: &Reply) -> FareError {
         let message = wire::summarize_error(&reply.body, &self.secrets());
-        let status = reply.status.as_u16();
         match reply.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FareError::Auth(format!(
-                "Tequila refused the API key (HTTP {status}: {message}); {CREDENTIALS_HINT}"
+                "Tequila refused the API key (HTTP {}: {message}); {CREDENTIALS_HINT}",
+                reply.status.as_u16()
             )),
-            StatusCode::TOO_MANY_REQUESTS => FareError::RateLimited {
-                retry_after: reply.retry_after,
-            },
-            s if s.is_client_error() => FareError::Rejected {
-                status,
-                code: None,
-                message,
-            },
-            _ => FareError::Upstream {
-                status,
-                code: None,
-                message,
-            },
+            status => error_for_status(status, reply.retry_after(), None, message),
         }
     }
 
@@ -237,25 +181,6 @@ impl Tequila {
     fn secrets(&self) -> [&str; 1] {
         [self.config.api_key.expose_secret().trim()]
     }
-
-    fn transport_error(&self, error: reqwest::Error) -> FareError {
-        if error.is_timeout() {
-            FareError::Timeout(self.config.timeout)
-        } else if error.is_decode() {
-            FareError::Decode(describe(error))
-        } else {
-            // Connect failures, and connections that broke mid-transfer.
-            FareError::Connect(describe(error))
-        }
-    }
-}
-
-/// A response read to the end.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    content_type: Option<String>,
-    body: Bytes,
 }
 
 /// The `/v2/search` query for `key`.
@@ -326,22 +251,6 @@ fn cheapest(
 fn booking_link(raw: &str) -> Option<String> {
     let url = url::Url::parse(raw.trim()).ok()?;
     (url.scheme() == "https" && url.host().is_some()).then(|| url.to_string())
-}
-
-/// A transport error with its causes, without the URL (the caller knows the route).
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl fmt::Debug for Tequila {

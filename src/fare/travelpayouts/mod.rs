@@ -32,20 +32,18 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use jiff::civil::Date;
 use jiff::fmt::temporal::Pieces;
 use jiff::Timestamp;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::reply::{error_for_status, redact, Reply};
 use super::{FareError, FareSource, Limits};
 use crate::domain::{Currency, LookupKey, Money, Quote};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
-use crate::retry::parse_retry_after;
 
 /// Travelpayouts' API host, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.travelpayouts.com";
@@ -164,47 +162,20 @@ impl Travelpayouts {
         })?;
         token.set_sensitive(true);
 
-        let response = self
+        let secrets = self.secrets();
+        let request = self
             .client
             .get(&self.prices_url)
             .query(&query)
             .header(TOKEN_HEADER, token)
             .header(ACCEPT, "application/json")
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if reply.status.is_success() {
-            cheapest_price(&reply, key, fetched_at, &self.secrets())
+            cheapest_price(&reply, key, fetched_at, &secrets)
         } else {
             Err(self.status_error(&reply))
         }
-    }
-
-    /// Reads status, the headers that matter and the capped body.
-    async fn read(&self, response: reqwest::Response) -> Result<Reply, FareError> {
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = retry_after(headers);
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body_capped(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { limit } => {
-                    FareError::Decode(format!("reply larger than {limit} bytes"))
-                }
-                BodyError::Transport(e) => self.transport_error(e),
-            })?;
-        Ok(Reply {
-            status,
-            retry_after,
-            content_type,
-            body,
-        })
     }
 
     /// Maps a non-2xx reply. The exact v3 error bodies are undocumented, so
@@ -215,24 +186,12 @@ impl Travelpayouts {
     /// with it, and a `Retry-After`, if one is ever sent, is honoured.
     fn status_error(&self, reply: &Reply) -> FareError {
         let message = wire::error_message(&reply.body, &self.secrets());
-        let status = reply.status.as_u16();
         match reply.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FareError::Auth(format!(
-                "Travelpayouts rejected the token (HTTP {status}: {message}); {TOKEN_HINT}"
+                "Travelpayouts rejected the token (HTTP {}: {message}); {TOKEN_HINT}",
+                reply.status.as_u16()
             )),
-            StatusCode::TOO_MANY_REQUESTS => FareError::RateLimited {
-                retry_after: reply.retry_after,
-            },
-            s if s.is_client_error() => FareError::Rejected {
-                status,
-                code: None,
-                message,
-            },
-            _ => FareError::Upstream {
-                status,
-                code: None,
-                message,
-            },
+            status => error_for_status(status, reply.retry_after(), None, message),
         }
     }
 
@@ -240,25 +199,6 @@ impl Travelpayouts {
     fn secrets(&self) -> [&str; 1] {
         [self.config.token.expose_secret()]
     }
-
-    fn transport_error(&self, error: reqwest::Error) -> FareError {
-        if error.is_timeout() {
-            FareError::Timeout(self.config.timeout)
-        } else if error.is_decode() {
-            FareError::Decode(describe(error))
-        } else {
-            // Connect failures, and connections that broke mid-transfer.
-            FareError::Connect(describe(error))
-        }
-    }
-}
-
-/// A response read to the end.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    content_type: Option<String>,
-    body: Bytes,
 }
 
 /// The cheapest cached price for exactly `key`'s dates, or `None`.
@@ -270,20 +210,14 @@ fn cheapest_price(
     fetched_at: Timestamp,
     secrets: &[&str],
 ) -> Result<Option<Quote>, FareError> {
-    wire::ensure_json(reply.content_type.as_deref(), &reply.body, secrets)?;
-    let parsed: wire::Envelope = serde_json::from_slice(&reply.body).map_err(|e| {
-        FareError::Decode(format!(
-            "prices reply: {e}: {}",
-            wire::excerpt(&reply.body, secrets)
-        ))
-    })?;
+    let parsed: wire::Envelope = reply.json("prices reply", secrets)?;
     if parsed.success == Some(false) {
         // The envelope's documented failure. With HTTP 200 the only refusal
         // a well-formed request can meet is the token's.
         let message = parsed
             .error
             .and_then(|e| e.0)
-            .map(|e| wire::redact(&e, secrets).into_owned())
+            .map(|e| redact(&e, secrets).into_owned())
             .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| "no description".to_owned());
         return Err(FareError::Auth(format!(
@@ -367,29 +301,6 @@ fn link(relative: &str) -> Option<String> {
     } else {
         None
     }
-}
-
-/// `Retry-After`, in seconds or as an HTTP date; Travelpayouts documents
-/// none, but honour it if sent.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, Timestamp::now())
-}
-
-/// A transport error with its causes, without the URL (the caller knows the route).
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl fmt::Debug for Travelpayouts {
