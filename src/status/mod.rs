@@ -6,6 +6,7 @@
 //! ([`crate::retry`]) and circuit breaking ([`crate::breaker`]) apply to
 //! status providers unchanged.
 
+pub mod alerts;
 pub mod aviationstack;
 pub mod failover;
 pub mod flightaware;
@@ -13,6 +14,7 @@ pub mod mock;
 pub mod opensky;
 pub mod poller;
 pub mod snapshots;
+pub mod watch;
 
 use std::time::Duration;
 
