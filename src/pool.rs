@@ -531,6 +531,19 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             }
         }
         permit.record(Outcome::of_fare(&result));
+        // Exported only when the daemon serves /metrics (no-ops otherwise).
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        metrics::counter!("farewatch_lookups_total", "provider" => self.name, "outcome" => outcome)
+            .increment(1);
+        let state = match self.breaker.state().name() {
+            "closed" => 0.0,
+            "half_open" => 1.0,
+            _ => 2.0,
+        };
+        metrics::gauge!("farewatch_breaker_state", "provider" => self.name).set(state);
         result
     }
 
@@ -571,7 +584,10 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
                 Ok(result) => result,
                 Err(_) => Err(FareError::Timeout(self.limits.timeout)),
             };
-        self.stats.record_latency(started.elapsed());
+        let elapsed = started.elapsed();
+        self.stats.record_latency(elapsed);
+        metrics::histogram!("farewatch_provider_latency_seconds", "provider" => self.name)
+            .record(elapsed.as_secs_f64());
         outcome
     }
 }

@@ -540,3 +540,77 @@ async fn an_unusable_state_database_stops_the_run_before_anything_is_sent() {
     assert!(twilio.received_requests().await.unwrap().is_empty());
     assert!(amadeus.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_daemon_serves_healthz_and_prometheus_metrics() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("farewatch"))
+        .args([
+            "daemon",
+            "--demo",
+            "--interval",
+            "1h",
+            "--format",
+            "json",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), stderr.next_line())
+            .await
+            .expect("the daemon announces its metrics address")
+            .unwrap()
+            .expect("stderr open");
+        if let Some(url) = line.strip_prefix("serving /healthz and /metrics on ") {
+            break url.to_owned();
+        }
+    };
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(std::time::Duration::from_secs(60), stdout.next_line())
+        .await
+        .expect("a first cycle")
+        .unwrap();
+    let client = farewatch::http::build_client();
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "farewatch_cycle_duration_seconds",
+        "farewatch_lookups_total{provider=\"demo\",outcome=\"ok\"}",
+        "farewatch_provider_latency_seconds",
+        "farewatch_breaker_state{provider=\"demo\"} 0",
+        "farewatch_cache_misses_total",
+        "farewatch_alerts_sent_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

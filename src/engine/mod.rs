@@ -150,6 +150,16 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
+/// Exports a cycle's totals (no-ops unless the daemon serves /metrics).
+fn record_metrics(summary: &Summary, elapsed: Duration) {
+    metrics::histogram!("farewatch_cycle_duration_seconds").record(elapsed.as_secs_f64());
+    metrics::counter!("farewatch_cache_hits_total").increment(summary.cache_hits as u64);
+    metrics::counter!("farewatch_alerts_sent_total").increment(summary.alerts_sent as u64);
+    metrics::counter!("farewatch_alerts_failed_total").increment(summary.alerts_failed as u64);
+    metrics::gauge!("farewatch_last_cycle_timestamp_seconds")
+        .set(Timestamp::now().as_second() as f64);
+}
+
 /// Where a provider's spent budget is kept between runs (`"YYYY-MM-DD N"`).
 fn budget_key(provider: &str) -> String {
     format!("budget:{provider}")
@@ -328,6 +338,7 @@ impl Engine {
             }
         }
 
+        metrics::counter!("farewatch_cache_misses_total").increment(misses.len() as u64);
         let concurrency = self.fares.max_concurrency();
         let mut fetches = futures::stream::iter(misses)
             .map(|key| {
@@ -380,6 +391,7 @@ impl Engine {
             providers: self.fares.health(),
         };
         self.save_provider_state().await;
+        record_metrics(&summary, started.elapsed());
         Ok(CycleReport { summary, routes })
     }
 

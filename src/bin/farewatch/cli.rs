@@ -26,6 +26,9 @@ pub enum Command {
         /// Time between cycle starts, e.g. 15m, 1h.
         #[arg(long, env = "FAREWATCH_INTERVAL", default_value = "15m")]
         interval: String,
+        /// Serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100).
+        #[arg(long, env = "FAREWATCH_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -5,6 +5,7 @@ mod channels;
 mod cli;
 mod demo_sheet;
 mod flights;
+mod observe;
 mod output;
 mod progress;
 mod providers;
@@ -75,7 +76,11 @@ fn main() -> ProcessExit {
 async fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Check(args) => check(args).await,
-        Command::Daemon { interval, run } => daemon(&interval, run).await,
+        Command::Daemon {
+            interval,
+            metrics_addr,
+            run,
+        } => daemon(&interval, metrics_addr, run).await,
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
     }
@@ -94,7 +99,11 @@ async fn check(args: RunArgs) -> Result<Exit> {
     Ok(exit_for(&report))
 }
 
-async fn daemon(interval: &str, args: RunArgs) -> Result<Exit> {
+async fn daemon(
+    interval: &str,
+    metrics_addr: Option<std::net::SocketAddr>,
+    args: RunArgs,
+) -> Result<Exit> {
     let interval = match setup::parse_duration("--interval", interval) {
         Ok(d) => d,
         Err(error) => return Ok(config_error(&error)),
@@ -103,6 +112,15 @@ async fn daemon(interval: &str, args: RunArgs) -> Result<Exit> {
         Ok(c) => c,
         Err(error) => return Ok(config_error(&error)),
     };
+    if let Some(addr) = metrics_addr {
+        match observe::serve(addr, shutdown_signal()).await {
+            Ok(bound) => eprintln!("serving /healthz and /metrics on http://{bound}"),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return Ok(Exit::Config);
+            }
+        }
+    }
     tracing::info!(every = ?interval, "daemon started");
     let configured = Arc::new(configured);
     let args = Arc::new(args);
