@@ -157,6 +157,13 @@ async fn a_drop_is_texted_once_and_a_second_run_sends_nothing() {
     assert_eq!(nyc["alert"], "sent");
     assert_eq!(nyc["price"], 312.46);
     assert_eq!(nyc["currency"], "GBP");
+    assert_eq!(nyc["cheapest"]["provider"], "amadeus");
+    assert_eq!(nyc["cheapest"]["cached"], false, "Amadeus quotes are live");
+    assert!(nyc["cheapest"]["fetched_at"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .is_ok());
     let bkk = &json["routes"][1];
     assert_eq!(bkk["status"], "above");
     assert_eq!(bkk["price"], 355.34);

@@ -118,6 +118,21 @@ async fn a_poll_against_aviationstack_stores_each_flight_under_its_iata_code() {
     let cancelled: Value = serde_json::from_str(&value.expect("HU7087 stored")).unwrap();
     assert_eq!(cancelled["status"], "cancelled");
     assert!(!stdout.contains("as-key-do-not-log") && !stderr.contains("as-key-do-not-log"));
+
+    // The poll left the provider's health for `farewatch providers`.
+    let mut providers = farewatch(dir.path(), &prefix);
+    providers
+        .env("AVIATIONSTACK_ACCESS_KEY", "as-key-do-not-log")
+        .args(["providers", "--format", "json"]);
+    let (code, stdout, stderr) = run(providers).await;
+    assert_eq!(code, 0, "{stderr}");
+    let view: Value = serde_json::from_str(&stdout).unwrap();
+    let aviationstack = &view["status_providers"][0];
+    assert_eq!(aviationstack["name"], "aviationstack");
+    assert_eq!(aviationstack["configured"], true);
+    assert_eq!(aviationstack["last_run"]["health"]["requests"], 1);
+    assert_eq!(aviationstack["last_run"]["health"]["breaker"], "closed");
+    assert_eq!(view["status_providers"][1]["configured"], false);
 }
 
 #[tokio::test]

@@ -537,6 +537,8 @@ impl Engine {
             depart_date: key.depart.to_string(),
             return_date: key.return_date.map(|d| d.to_string()),
             provider: quote.provider.clone(),
+            fetched_at: quote.fetched_at,
+            cached: quote.cached,
             link: quote.link.clone(),
         });
 

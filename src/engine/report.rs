@@ -48,6 +48,10 @@ pub struct Cheapest {
     pub return_date: Option<String>,
     /// The provider that quoted it.
     pub provider: String,
+    /// When the provider was asked.
+    pub fetched_at: jiff::Timestamp,
+    /// Whether it is a cached price (other users' recent searches) rather than a live one.
+    pub cached: bool,
     /// A booking or search link, where the provider gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use farewatch::breaker::BreakerConfig;
+use farewatch::engine::SavedHealth;
 use farewatch::fare::Limits;
 use farewatch::status::aviationstack::{self, Aviationstack, AviationstackConfig};
 use farewatch::status::failover::{StatusFailover, StatusPool, DEFAULT_STATUS_TTL};
@@ -22,6 +23,7 @@ use farewatch::status::opensky::{self, OpenSky, OpenSkyConfig};
 use farewatch::status::poller::poll_once;
 use farewatch::status::snapshots::{Snapshot, SnapshotStore, DEFAULT_PREFIX, DEFAULT_SNAPSHOT_TTL};
 use farewatch::status::{FlightState, StatusProvider, StatusQuery};
+use farewatch::store::{Store, StoreLocation};
 use secrecy::SecretString;
 
 use crate::cli::Format;
@@ -253,6 +255,26 @@ async fn snapshots(common: &Common, required: bool) -> Result<Option<SnapshotSto
     }
 }
 
+/// Where a status provider's last health snapshot is kept in the state store.
+pub fn status_health_key(provider: &str) -> String {
+    format!("health:status:{provider}")
+}
+
+/// The state store, if one can be opened (`DATABASE_URL` or the default path).
+fn state_store() -> Option<Store> {
+    let location = match env("DATABASE_URL") {
+        Some(url) => StoreLocation::parse(&url),
+        None => StoreLocation::default_path(),
+    };
+    match location.and_then(|l| Store::open(&l)) {
+        Ok(store) => Some(store),
+        Err(error) => {
+            tracing::warn!(%error, "provider health will not be saved");
+            None
+        }
+    }
+}
+
 /// Runs a `flights` subcommand.
 pub async fn run(command: FlightsCommand) -> anyhow::Result<Exit> {
     let client = farewatch::http::build_client();
@@ -297,6 +319,31 @@ async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> 
         state: filter_state,
         limit: args.limit,
     };
+    // Where the poller leaves each provider's health for `farewatch
+    // providers` (best effort: polling does not need it).
+    let state = state_store();
+    let save_health = |failover: &StatusFailover| {
+        let state = state.clone();
+        let healths: Vec<_> = failover
+            .pools()
+            .iter()
+            .map(|p| (p.name(), p.health()))
+            .collect();
+        async move {
+            let Some(state) = state else { return };
+            for (name, health) in healths {
+                let saved = SavedHealth {
+                    saved_at: jiff::Timestamp::now(),
+                    health,
+                };
+                if let Ok(json) = serde_json::to_string(&saved) {
+                    if let Err(error) = state.kv_put(&status_health_key(name), &json, None).await {
+                        tracing::warn!(provider = name, %error, "cannot save status provider health");
+                    }
+                }
+            }
+        }
+    };
     let mut failed = false;
     let once = args.once;
     let format = args.common.format;
@@ -318,6 +365,7 @@ async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> 
     };
     if once {
         let report = poll_once(&failover, &store, &query).await;
+        save_health(&failover).await;
         report_poll(&report)?;
         failed = !report.errors.is_empty();
     } else {
@@ -326,6 +374,7 @@ async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> 
             farewatch::daemon::DEFAULT_GRACE,
             || async {
                 let report = poll_once(&failover, &store, &query).await;
+                save_health(&failover).await;
                 if let Err(error) = report_poll(&report) {
                     tracing::error!("cannot write the report: {error}");
                 }

@@ -38,7 +38,16 @@ struct ChannelView {
 struct View {
     fare_sources: Vec<SourceView>,
     channels: Vec<ChannelView>,
-    status_providers: Vec<String>,
+    status_providers: Vec<StatusView>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct StatusView {
+    name: &'static str,
+    configured: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    missing: Vec<&'static str>,
+    last_run: Option<SavedHealth>,
 }
 
 /// Prints the providers and exits 0 (3 when the state store cannot be opened).
@@ -157,11 +166,19 @@ pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
             &["OPENSKY_CLIENT_ID", "OPENSKY_CLIENT_SECRET"][..],
         ),
     ] {
-        let missing: Vec<&str> = vars.iter().copied().filter(|v| env(v).is_none()).collect();
-        status_providers.push(if missing.is_empty() {
-            format!("{name}: configured")
-        } else {
-            format!("{name}: not configured (set {})", missing.join(" and "))
+        let missing: Vec<&'static str> =
+            vars.iter().copied().filter(|v| env(v).is_none()).collect();
+        let mut last_run = None;
+        if let Some(store) = &store {
+            if let Ok(Some(json)) = store.kv_get(&crate::flights::status_health_key(name)).await {
+                last_run = serde_json::from_str(&json).ok();
+            }
+        }
+        status_providers.push(StatusView {
+            name,
+            configured: missing.is_empty(),
+            missing,
+            last_run,
         });
     }
     let view = View {
@@ -239,7 +256,27 @@ fn human(out: &mut impl Write, view: &View) -> std::io::Result<()> {
     }
     writeln!(out, "\nFlight-status providers:")?;
     for p in &view.status_providers {
-        writeln!(out, "  {p}")?;
+        if !p.configured {
+            writeln!(
+                out,
+                "  {:<14} not configured: set {}",
+                p.name,
+                p.missing.join(" and ")
+            )?;
+            continue;
+        }
+        match &p.last_run {
+            Some(saved) => writeln!(
+                out,
+                "  {:<14} configured; last poll {}: circuit {}, {} requests, {} errors",
+                p.name,
+                saved.saved_at.strftime("%Y-%m-%d %H:%M UTC"),
+                saved.health.breaker,
+                saved.health.requests,
+                saved.health.errors
+            )?,
+            None => writeln!(out, "  {:<14} configured; no poll recorded yet", p.name)?,
+        }
     }
     Ok(())
 }
