@@ -32,6 +32,37 @@ use crate::route::Route;
 use crate::rules::AlertState;
 use crate::store::{Intent, IntentStatus};
 
+/// One message for the outbox: about `subject` (a route id, or a watched
+/// flight), its `seq`-th alert, to every recipient.
+#[derive(Debug)]
+pub(super) struct Outgoing<'a> {
+    /// What the message is about; the intents' `route_id`.
+    pub(super) subject: &'a str,
+    /// Which alert of the subject this is (part of each intent's key).
+    pub(super) seq: u64,
+    /// Whom to send it to.
+    pub(super) recipients: &'a [Recipient],
+    /// The text.
+    pub(super) body: &'a str,
+    /// State to save with the last recipient's record (fare alerts).
+    pub(super) completes: Option<&'a AlertState>,
+    /// How logs name it (`row 7`).
+    pub(super) what: &'a str,
+}
+
+/// What happened to an [`Outgoing`] message.
+#[derive(Debug, Default)]
+pub(super) struct Delivered {
+    /// Recipients whose message was accepted in this call.
+    pub(super) sent: usize,
+    /// Recipients whose message was not accepted.
+    pub(super) failed: usize,
+    /// What went wrong, per recipient.
+    pub(super) errors: Vec<String>,
+    /// Every recipient is settled (sent now or earlier, or refused for good).
+    pub(super) complete: bool,
+}
+
 /// Twilio's code for a recipient who replied STOP.
 const TWILIO_UNSUBSCRIBED: u32 = 21610;
 
@@ -76,7 +107,8 @@ impl Engine {
         Ok(resendable)
     }
 
-    /// Sends one alert to every recipient through the outbox.
+    /// Sends one fare alert to every recipient of `route` through the outbox;
+    /// the route's new state is saved with the last recipient's record.
     pub(super) async fn deliver(
         &self,
         route: &Route,
@@ -86,101 +118,139 @@ impl Engine {
         context: &CycleContext,
         report: &mut RouteReport,
     ) {
-        let seq = next.alerts_sent;
-        let mut all_terminal = true;
-        let total = route.recipients.len();
-        for (i, recipient) in route.recipients.iter().enumerate() {
+        let what = format!("row {}", route.line);
+        let delivered = self
+            .deliver_outgoing(
+                &Outgoing {
+                    subject: route_id,
+                    seq: next.alerts_sent,
+                    recipients: &route.recipients,
+                    body,
+                    completes: Some(next),
+                    what: &what,
+                },
+                context,
+            )
+            .await;
+        report.messages_sent += delivered.sent;
+        report.messages_failed += delivered.failed;
+        report.errors.extend(delivered.errors);
+        report.alert = if delivered.failed == 0 && delivered.complete {
+            AlertOutcome::Sent
+        } else {
+            AlertOutcome::Failed
+        };
+    }
+
+    /// Sends one message to each of its recipients through the outbox, once
+    /// in effect: an intent is written before sending, a pending one is only
+    /// resent once reconciliation confirmed it was not delivered, permanent
+    /// refusals are final, and `completes` (if any) is saved in the same
+    /// transaction as the last recipient's record.
+    pub(super) async fn deliver_outgoing(
+        &self,
+        out: &Outgoing<'_>,
+        context: &CycleContext,
+    ) -> Delivered {
+        let mut done = Delivered {
+            complete: true,
+            ..Delivered::default()
+        };
+        let total = out.recipients.len();
+        for (i, recipient) in out.recipients.iter().enumerate() {
             let is_last = i + 1 == total;
-            let completes = |terminal: bool| (is_last && terminal).then_some((route_id, next));
+            let completes = |terminal: bool| {
+                out.completes
+                    .filter(|_| is_last && terminal)
+                    .map(|state| (out.subject, state))
+            };
             if context
                 .suppressed
-                .contains(&(route_id.to_owned(), recipient.to_string()))
+                .contains(&(out.subject.to_owned(), recipient.to_string()))
             {
-                report.errors.push(format!(
+                done.errors.push(format!(
                     "{recipient}: replied STOP, not texted until the row's recipients change"
                 ));
-                if let Some((id, state)) = completes(all_terminal) {
-                    self.save_state_logged(route, id, state).await;
+                if let Some((id, state)) = completes(done.complete) {
+                    self.save_state_logged(out.what, id, state).await;
                 }
                 continue;
             }
             let Some(slot) = self.channel_for(recipient) else {
-                report.messages_failed += 1;
-                report.errors.push(format!(
+                done.failed += 1;
+                done.errors.push(format!(
                     "{recipient}: no such channel is configured; set {}",
                     recipient.channel_env_var().unwrap_or_default()
                 ));
-                all_terminal = false;
+                done.complete = false;
                 continue;
             };
             let channel = slot.notifier.name();
-            let key = format!("{route_id}#{seq}#{recipient}");
+            let key = format!("{}#{}#{recipient}", out.subject, out.seq);
             let intent = Intent {
                 key: key.clone(),
-                route_id: route_id.to_owned(),
-                seq,
+                route_id: out.subject.to_owned(),
+                seq: out.seq,
                 recipient: recipient.to_string(),
                 channel: channel.to_owned(),
-                body: body.to_owned(),
+                body: out.body.to_owned(),
                 created_at: Timestamp::now(),
             };
             let text = match self.store.open_intent(&intent).await {
-                Ok(IntentStatus::New) => body.to_owned(),
+                Ok(IntentStatus::New) => out.body.to_owned(),
                 Ok(IntentStatus::Pending { body: stored }) if context.resendable.contains(&key) => {
                     stored
                 }
                 Ok(IntentStatus::Pending { .. }) => {
-                    report.messages_failed += 1;
-                    report.errors.push(format!(
+                    done.failed += 1;
+                    done.errors.push(format!(
                         "{recipient}: an earlier send is unconfirmed; not resent until {channel} confirms it was not delivered"
                     ));
-                    all_terminal = false;
+                    done.complete = false;
                     continue;
                 }
                 Ok(IntentStatus::Sent { .. } | IntentStatus::Failed { .. }) => {
                     // Settled in an earlier run that stopped before saving the state.
-                    if let Some((id, state)) = completes(all_terminal) {
-                        self.save_state_logged(route, id, state).await;
+                    if let Some((id, state)) = completes(done.complete) {
+                        self.save_state_logged(out.what, id, state).await;
                     }
                     continue;
                 }
                 Err(error) => {
-                    // No durable intent, no SMS.
-                    report.errors.push(format!(
+                    // No durable intent, no message.
+                    done.errors.push(format!(
                         "{recipient}: not sent, the outbox is unavailable: {error}"
                     ));
-                    report.messages_failed += 1;
-                    all_terminal = false;
+                    done.failed += 1;
+                    done.complete = false;
                     continue;
                 }
             };
             match send(slot, recipient, &text).await {
                 Ok(delivery) => {
-                    report.messages_sent += 1;
-                    tracing::info!(row = route.line, %recipient, id = %delivery.id, "alert sent");
+                    done.sent += 1;
+                    tracing::info!(what = out.what, %recipient, id = %delivery.id, "alert sent");
                     if let Err(error) = self
                         .store
-                        .record_sent(&key, &delivery.id, completes(all_terminal))
+                        .record_sent(&key, &delivery.id, completes(done.complete))
                         .await
                     {
                         // The message went out but is not recorded; the next
                         // cycle's reconciliation finds it.
-                        report.errors.push(format!(
+                        done.errors.push(format!(
                             "{recipient}: sent as {} but not recorded: {error}",
                             delivery.id
                         ));
-                        all_terminal = false;
+                        done.complete = false;
                     }
                 }
                 Err(error @ NotifyError::Permanent { code, .. }) => {
-                    report.messages_failed += 1;
-                    report
-                        .errors
-                        .push(format!("{channel}: {recipient}: {error}"));
+                    done.failed += 1;
+                    done.errors.push(format!("{channel}: {recipient}: {error}"));
                     if code == TWILIO_UNSUBSCRIBED && channel == "twilio" {
                         if let Err(store_error) = self
                             .store
-                            .suppress(route_id, &recipient.to_string(), &error.to_string())
+                            .suppress(out.subject, &recipient.to_string(), &error.to_string())
                             .await
                         {
                             tracing::warn!(%recipient, %store_error, "could not record the STOP");
@@ -188,30 +258,23 @@ impl Engine {
                     }
                     if let Err(store_error) = self
                         .store
-                        .record_failed(&key, &error.to_string(), completes(all_terminal))
+                        .record_failed(&key, &error.to_string(), completes(done.complete))
                         .await
                     {
-                        report
-                            .errors
+                        done.errors
                             .push(format!("{recipient}: failure not recorded: {store_error}"));
-                        all_terminal = false;
+                        done.complete = false;
                     }
                 }
                 Err(error) => {
                     // Left pending: retried (after reconciliation) next cycle.
-                    report.messages_failed += 1;
-                    report
-                        .errors
-                        .push(format!("{channel}: {recipient}: {error}"));
-                    all_terminal = false;
+                    done.failed += 1;
+                    done.errors.push(format!("{channel}: {recipient}: {error}"));
+                    done.complete = false;
                 }
             }
         }
-        report.alert = if report.messages_failed == 0 && all_terminal {
-            AlertOutcome::Sent
-        } else {
-            AlertOutcome::Failed
-        };
+        done
     }
 
     /// The price is above the maximum: re-arm the row, closing an alert that
@@ -247,14 +310,17 @@ impl Engine {
                         .push(format!("could not close an unfinished alert: {error}")),
                 }
             }
-            _ if rearmed => self.save_state_logged(route, route_id, next).await,
+            _ if rearmed => {
+                self.save_state_logged(&format!("row {}", route.line), route_id, next)
+                    .await
+            }
             _ => {}
         }
     }
 
-    async fn save_state_logged(&self, route: &Route, route_id: &str, state: &AlertState) {
+    async fn save_state_logged(&self, what: &str, route_id: &str, state: &AlertState) {
         if let Err(error) = self.store.save_state(route_id, state).await {
-            tracing::warn!(row = route.line, %error, "could not save the alert state");
+            tracing::warn!(what, %error, "could not save the alert state");
         }
     }
 }
