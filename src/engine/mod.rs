@@ -20,6 +20,7 @@
 
 mod outbox;
 mod report;
+mod watches;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use crate::store::{Store, StoreError};
 
 use report::{base_report, inactive_report};
 pub use report::{AlertOutcome, Cheapest, CycleReport, RouteReport, RouteStatus, Summary};
+pub use watches::WatchReport;
 
 /// How hard the notifier may be driven.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +72,8 @@ pub struct Engine {
     dry_run: bool,
     /// Demo mode: every recipient, named channels included, goes to the SMS slot (the console).
     one_channel: bool,
+    /// Wall-clock time that moves with tokio's clock (watched flights' poll schedule).
+    clock: crate::budget::DayClock,
 }
 
 /// One notification channel with its own concurrency, pacing and timeout.
@@ -211,6 +215,7 @@ impl Engine {
             store: parts.store,
             dry_run: parts.dry_run,
             one_channel: false,
+            clock: crate::budget::DayClock::system(),
         }
     }
 
@@ -271,7 +276,9 @@ impl Engine {
             resendable: if self.dry_run {
                 HashSet::new()
             } else {
-                self.reconcile_pending().await?
+                // Fare alerts only; watched flights settle their own.
+                self.reconcile_pending(|i| !i.route_id.starts_with(watches::SUBJECT_PREFIX))
+                    .await?
             },
         });
         let provider = QUOTE_CACHE_NAMESPACE;
@@ -392,7 +399,11 @@ impl Engine {
         };
         self.save_provider_state().await;
         record_metrics(&summary, started.elapsed());
-        Ok(CycleReport { summary, routes })
+        Ok(CycleReport {
+            summary,
+            routes,
+            flights: Vec::new(),
+        })
     }
 
     /// Seeds each provider's daily budget with what earlier runs spent today.

@@ -69,10 +69,13 @@ const TWILIO_UNSUBSCRIBED: u32 = 21610;
 impl Engine {
     /// Settles intents left pending by an earlier cycle or run; returns the
     /// keys confirmed undelivered (safe to send again this cycle).
-    pub(super) async fn reconcile_pending(&self) -> Result<HashSet<String>, EngineError> {
+    pub(super) async fn reconcile_pending(
+        &self,
+        mine: impl Fn(&Intent) -> bool,
+    ) -> Result<HashSet<String>, EngineError> {
         let pending = self.store.pending_intents().await?;
         let mut resendable = HashSet::new();
-        for intent in pending {
+        for intent in pending.into_iter().filter(|i| mine(i)) {
             let Ok(to) = Recipient::parse(&intent.recipient) else {
                 continue;
             };

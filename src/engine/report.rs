@@ -132,6 +132,9 @@ pub struct CycleReport {
     pub summary: Summary,
     /// One entry per valid row, in sheet order.
     pub routes: Vec<RouteReport>,
+    /// Watched flights (`--flights`), when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flights: Vec<super::WatchReport>,
 }
 
 fn money_number(m: &Money) -> f64 {

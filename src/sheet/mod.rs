@@ -381,12 +381,18 @@ pub async fn load(
     client: &reqwest::Client,
     options: &SheetOptions,
 ) -> Result<Sheet, SheetError> {
-    let bytes = if is_url(location) {
-        fetch(location, client).await?
-    } else {
-        read_file(location).await?
-    };
+    let bytes = read_source(location, client).await?;
     parse(location, &bytes, options)
+}
+
+/// Reads a CSV from a path or an http(s) URL, with the sheet's size cap and
+/// errors (also used for the flight watch list).
+pub async fn read_source(location: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetError> {
+    if is_url(location) {
+        fetch(location, client).await
+    } else {
+        read_file(location).await
+    }
 }
 
 fn is_url(location: &str) -> bool {

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// The routes sheet: a CSV path or an http(s) URL (a Google Sheet published as CSV).
     #[arg(long, env = "FAREWATCH_ROUTES", default_value = "routes.csv")]
     pub routes: String,
+    /// Watched flights (flights.csv): a path or URL; alerts on delays, gate
+    /// changes, cancellations, departure and landing.
+    #[arg(long, env = "FAREWATCH_FLIGHTS")]
+    pub flights: Option<String>,
     /// Offline demo: built-in fare source, SMS printed instead of sent, no keys needed.
     #[arg(long)]
     pub demo: bool,

@@ -169,6 +169,22 @@ async fn cycle(configured: &Configured, args: &RunArgs) -> Result<CycleReport, S
         .map_err(SetupError::Engine)?;
     progress.finish();
     report.summary.invalid_rows = sheet.errors.len();
+    if let Some(location) = &args.flights {
+        let (watches, invalid) = configured.load_watches(location).await?;
+        report.summary.invalid_rows += invalid;
+        let status = configured.status()?;
+        let flights = engine
+            .run_watches(&watches, status)
+            .await
+            .map_err(SetupError::Engine)?;
+        report.summary.alerts_sent += flights.iter().map(|w| w.sent).sum::<usize>();
+        report.summary.alerts_failed += flights.iter().map(|w| w.failed).sum::<usize>();
+        report.summary.lookup_errors += flights
+            .iter()
+            .filter(|w| w.polled && w.status.is_none())
+            .count();
+        report.flights = flights;
+    }
     Ok(report)
 }
 

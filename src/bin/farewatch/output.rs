@@ -73,6 +73,35 @@ fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Re
             writeln!(out, "      ! {error}")?;
         }
     }
+    if !report.flights.is_empty() {
+        writeln!(
+            out,
+            "\n{:<5} {:<8} {:<11} {:<10} ALERTS",
+            "ROW", "FLIGHT", "DATE", "STATUS"
+        )?;
+        for w in &report.flights {
+            let status = match (w.polled, w.status) {
+                (false, _) => "not due".to_owned(),
+                (true, Some(s)) => format!("{s:?}").to_ascii_lowercase(),
+                (true, None) => "unknown".to_owned(),
+            };
+            writeln!(
+                out,
+                "{:<5} {:<8} {:<11} {:<10} {}",
+                w.row,
+                w.flight,
+                w.date,
+                status,
+                w.alerts.len()
+            )?;
+            for alert in &w.alerts {
+                writeln!(out, "      > {alert}")?;
+            }
+            for error in &w.errors {
+                writeln!(out, "      ! {error}")?;
+            }
+        }
+    }
     let s = &report.summary;
     writeln!(
         out,

@@ -53,6 +53,9 @@ pub struct Configured {
     default_currency: Currency,
     /// Whether phone numbers can be texted (Twilio configured, or printing instead).
     sms_usable: bool,
+    /// Flight-status providers, built on first use (only `--flights` needs them).
+    status: std::sync::OnceLock<farewatch::status::failover::StatusFailover>,
+    demo: bool,
 }
 
 impl Configured {
@@ -80,6 +83,60 @@ impl Configured {
             }
         };
         Ok(self.check_recipients(sheet))
+    }
+
+    /// The watch list: watches, and how many rows were rejected (reported on stderr).
+    pub async fn load_watches(
+        &self,
+        location: &str,
+    ) -> Result<(Vec<farewatch::status::watch::Watch>, usize), SetupError> {
+        let bytes = sheet::read_source(location, &self.client).await?;
+        let today = jiff::Zoned::now().date();
+        let list = farewatch::status::watch::parse(location, &bytes, today).map_err(|e| {
+            SetupError::Invalid {
+                name: "--flights",
+                message: e.to_string(),
+            }
+        })?;
+        for warning in &list.warnings {
+            eprintln!("warning: {warning}");
+        }
+        for error in &list.errors {
+            eprintln!("{error}");
+        }
+        let mut invalid = list.errors.len();
+        let mut watches = Vec::new();
+        for watch in list.watches {
+            let unreachable: Vec<String> = watch
+                .recipients
+                .iter()
+                .filter(|r| match r {
+                    Recipient::Phone(_) => !self.sms_usable,
+                    Recipient::Channel { .. } => !self.engine.can_reach(r),
+                })
+                .map(ToString::to_string)
+                .collect();
+            if unreachable.is_empty() {
+                watches.push(watch);
+            } else {
+                eprintln!(
+                    "{location}:{}: phone: `{}` cannot be reached; configure its channel",
+                    watch.line,
+                    unreachable.join("|")
+                );
+                invalid += 1;
+            }
+        }
+        Ok((watches, invalid))
+    }
+
+    /// The flight-status providers (the mock in demo mode).
+    pub fn status(&self) -> Result<&farewatch::status::failover::StatusFailover, SetupError> {
+        if let Some(status) = self.status.get() {
+            return Ok(status);
+        }
+        let built = crate::flights::providers(self.demo, &self.client)?;
+        Ok(self.status.get_or_init(|| built))
     }
 
     /// Rows whose recipients cannot be reached become row errors, so the
@@ -275,5 +332,7 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
         sheet,
         default_currency,
         sms_usable: prints_instead || sms_configured || !channels_configured,
+        status: std::sync::OnceLock::new(),
+        demo: args.demo,
     })
 }
