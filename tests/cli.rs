@@ -621,3 +621,71 @@ async fn the_daemon_serves_healthz_and_prometheus_metrics() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn watched_flights_are_alerted_alongside_fares() {
+    let dir = tempfile::tempdir().unwrap();
+    let today = jiff::Zoned::now().date();
+    std::fs::write(
+        dir.path().join("flights.csv"),
+        format!("flight,date,phone,notify_on\nLH902,{today},+447911123456,delay\nLH2020,{today},+447911123456,cancel\nLH400,{today},+447911123456,\n"),
+    )
+    .unwrap();
+    let mut cmd = farewatch(dir.path());
+    cmd.args([
+        "check",
+        "--demo",
+        "--flights",
+        "flights.csv",
+        "--format",
+        "json",
+    ]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json = run.json();
+    let flights = json["flights"].as_array().unwrap();
+    assert_eq!(flights.len(), 3);
+    let alerts = |i: usize| flights[i]["alerts"].as_array().unwrap().clone();
+    assert!(
+        alerts(0)[0].as_str().unwrap().contains("LH902")
+            && alerts(0)[0].as_str().unwrap().contains("delayed")
+    );
+    assert!(alerts(1)[0].as_str().unwrap().contains("cancelled"));
+    assert!(alerts(2).is_empty(), "an on-time flight is not news");
+    assert_eq!(flights[1]["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn flights_without_a_status_provider_stop_the_run_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    std::fs::write(
+        dir.path().join("flights.csv"),
+        format!(
+            "flight,date,phone\nLH400,{},+447911123456\n",
+            days_from_today(1)
+        ),
+    )
+    .unwrap();
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["check", "--flights", "flights.csv"]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("AVIATIONSTACK_ACCESS_KEY"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        twilio.received_requests().await.unwrap().is_empty(),
+        "no fare alert went out"
+    );
+}

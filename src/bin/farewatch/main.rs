@@ -91,7 +91,13 @@ async fn check(args: RunArgs) -> Result<Exit> {
         Ok(c) => c,
         Err(error) => return Ok(config_error(&error)),
     };
-    let report = match cycle(&configured, &args).await {
+    // Everything --flights needs is checked before anything is looked up or sent.
+    if args.flights.is_some() {
+        if let Err(error) = configured.status() {
+            return Ok(config_error(&error));
+        }
+    }
+    let report = match cycle(&configured, &args, true).await {
         Ok(report) => report,
         Err(error) => return Ok(config_error(&error)),
     };
@@ -112,6 +118,11 @@ async fn daemon(
         Ok(c) => c,
         Err(error) => return Ok(config_error(&error)),
     };
+    if args.flights.is_some() {
+        if let Err(error) = configured.status() {
+            return Ok(config_error(&error));
+        }
+    }
     if let Some(addr) = metrics_addr {
         match observe::serve(addr, shutdown_signal()).await {
             Ok(bound) => eprintln!("serving /healthz and /metrics on http://{bound}"),
@@ -124,6 +135,37 @@ async fn daemon(
     tracing::info!(every = ?interval, "daemon started");
     let configured = Arc::new(configured);
     let args = Arc::new(args);
+    // Watched flights get their own loop: the poll schedule wants a look
+    // every minute near departure, far more often than fares need.
+    let watching = args.flights.is_some().then(|| {
+        let (configured, args) = (configured.clone(), args.clone());
+        tokio::spawn(async move {
+            farewatch::daemon::run(
+                WATCH_TICK,
+                farewatch::daemon::DEFAULT_GRACE,
+                || {
+                    let (configured, args) = (configured.clone(), args.clone());
+                    async move {
+                        match watch_cycle(&configured, &args).await {
+                            Ok(report) => {
+                                let polled = report.flights.iter().any(|w| w.polled);
+                                if polled {
+                                    if let Err(error) =
+                                        output::print(&report, args.format, "flights", true)
+                                    {
+                                        tracing::error!("cannot write the report: {error}");
+                                    }
+                                }
+                            }
+                            Err(error) => eprintln!("error: {error}; retrying next minute"),
+                        }
+                    }
+                },
+                shutdown_signal(),
+            )
+            .await
+        })
+    });
     let exit = farewatch::daemon::run(
         interval,
         farewatch::daemon::DEFAULT_GRACE,
@@ -131,7 +173,7 @@ async fn daemon(
             let configured = configured.clone();
             let args = args.clone();
             async move {
-                match cycle(&configured, &args).await {
+                match cycle(&configured, &args, false).await {
                     Ok(report) => {
                         if let Err(error) =
                             output::print(&report, args.format, configured.sheet_name(), true)
@@ -147,12 +189,43 @@ async fn daemon(
         shutdown_signal(),
     )
     .await;
+    if let Some(watching) = watching {
+        let _ = watching.await;
+    }
     tracing::info!(?exit, "daemon stopped");
     Ok(Exit::Ok)
 }
 
-/// One cycle: (re-)read the sheet, run the engine, attach sheet problems.
-async fn cycle(configured: &Configured, args: &RunArgs) -> Result<CycleReport, SetupError> {
+/// How often the daemon looks at watched flights; each watch's own schedule
+/// decides whether it is polled.
+const WATCH_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Watched flights only (the daemon's minute loop).
+async fn watch_cycle(configured: &Configured, args: &RunArgs) -> Result<CycleReport, SetupError> {
+    let mut report = CycleReport::default();
+    if let Some(location) = &args.flights {
+        let (watches, invalid) = configured.load_watches(location).await?;
+        report.summary.invalid_rows = invalid;
+        let status = configured.status()?;
+        let flights = configured
+            .engine
+            .run_watches(&watches, status)
+            .await
+            .map_err(SetupError::Engine)?;
+        report.summary.alerts_sent = flights.iter().map(|w| w.sent).sum();
+        report.summary.alerts_failed = flights.iter().map(|w| w.failed).sum();
+        report.flights = flights;
+    }
+    Ok(report)
+}
+
+/// One cycle: (re-)read the sheet, run the engine, attach sheet problems;
+/// with `with_watches`, the watched flights too (cron mode).
+async fn cycle(
+    configured: &Configured,
+    args: &RunArgs,
+    with_watches: bool,
+) -> Result<CycleReport, SetupError> {
     let sheet = configured.load_sheet().await?;
     for warning in &sheet.warnings {
         tracing::warn!("{warning}");
@@ -169,7 +242,7 @@ async fn cycle(configured: &Configured, args: &RunArgs) -> Result<CycleReport, S
         .map_err(SetupError::Engine)?;
     progress.finish();
     report.summary.invalid_rows = sheet.errors.len();
-    if let Some(location) = &args.flights {
+    if let Some(location) = args.flights.as_ref().filter(|_| with_watches) {
         let (watches, invalid) = configured.load_watches(location).await?;
         report.summary.invalid_rows += invalid;
         let status = configured.status()?;
