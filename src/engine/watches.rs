@@ -66,9 +66,43 @@ impl Engine {
                     .await?
             },
         };
-        let mut reports = Vec::with_capacity(watches.len());
+        // Which watches are due, then one batch for all of them (the
+        // failover sends a batch to the healthiest, fastest provider first).
+        let now = self.clock.now();
+        let mut due = Vec::with_capacity(watches.len());
         for watch in watches {
-            reports.push(self.run_watch(watch, status, &context).await);
+            let next_key = format!("{SUBJECT_PREFIX}{}:next", watch.id());
+            let not_yet = matches!(
+                self.store.kv_get(&next_key).await,
+                Ok(Some(next)) if next.parse::<Timestamp>().is_ok_and(|next| next > now)
+            );
+            due.push(!not_yet);
+        }
+        let queries: Vec<StatusQuery> = watches
+            .iter()
+            .zip(&due)
+            .filter(|(_, due)| **due)
+            .map(|(w, _)| StatusQuery::Flight {
+                ident: w.flight.clone(),
+                date: Some(w.date),
+            })
+            .collect();
+        let mut answers = status.flights_many(&queries).await.into_iter();
+        let mut reports = Vec::with_capacity(watches.len());
+        for (watch, due) in watches.iter().zip(due) {
+            let mut report = WatchReport {
+                row: watch.line,
+                flight: watch.flight.clone(),
+                date: watch.date.to_string(),
+                ..WatchReport::default()
+            };
+            if due {
+                if let Some(answer) = answers.next() {
+                    self.run_watch(watch, answer, now, &context, &mut report)
+                        .await;
+                }
+            }
+            reports.push(report);
         }
         Ok(reports)
     }
@@ -76,40 +110,29 @@ impl Engine {
     async fn run_watch(
         &self,
         watch: &Watch,
-        status: &StatusFailover,
+        answer: Result<Vec<crate::status::FlightStatus>, crate::failover::AllFailed>,
+        now: Timestamp,
         context: &CycleContext,
-    ) -> WatchReport {
-        let id = watch.id();
-        let subject = format!("{SUBJECT_PREFIX}{id}");
-        let mut report = WatchReport {
-            row: watch.line,
-            flight: watch.flight.clone(),
-            date: watch.date.to_string(),
-            ..WatchReport::default()
-        };
-        let now = self.clock.now();
+        report: &mut WatchReport,
+    ) {
+        let subject = format!("{SUBJECT_PREFIX}{}", watch.id());
         let due_key = format!("{subject}:next");
-        if let Ok(Some(next)) = self.store.kv_get(&due_key).await {
-            if next.parse::<Timestamp>().is_ok_and(|next| next > now) {
-                return report;
-            }
-        }
         report.polled = true;
         let query = StatusQuery::Flight {
             ident: watch.flight.clone(),
             date: Some(watch.date),
         };
-        let flights = match status.flights(&query).await {
+        let flights = match answer {
             Ok(flights) => flights,
             Err(error) => {
                 report.errors.push(format!("{query}: {error}"));
-                return report;
+                return;
             }
         };
         let Some((flight, snapshot)) = flights.iter().find_map(|f| Snapshot::of(f).map(|s| (f, s)))
         else {
             report.errors.push(format!("{query}: no such flight found"));
-            return report;
+            return;
         };
         report.status = Some(snapshot.status);
         let state: WatchState = match self.store.kv_get(&subject).await {
@@ -144,7 +167,7 @@ impl Engine {
             settled &= delivered.failed == 0 && delivered.complete;
         }
         if self.dry_run {
-            return report;
+            return;
         }
         if settled {
             if let Ok(json) = serde_json::to_string(&next_state) {
@@ -157,7 +180,7 @@ impl Engine {
         }
         if !settled {
             // A send is still owed: poll (and retry it) next cycle.
-            return report;
+            return;
         }
         // The next poll: tighter as departure nears, none after landing.
         let next = next_poll_in(flight, now)
@@ -167,6 +190,5 @@ impl Engine {
         if let Err(error) = self.store.kv_put(&due_key, &value, None).await {
             tracing::warn!(%error, "cannot save the next poll time; polling again next cycle");
         }
-        report
     }
 }
