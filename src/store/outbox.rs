@@ -1,0 +1,314 @@
+//! The outbox: intents written before sending, sent and failed records,
+//! unfinished alerts, suppressed recipients and the sent log.
+
+use super::*;
+
+impl Store {
+    /// Writes the intent unless its key exists; returns the key's status.
+    pub async fn open_intent(&self, intent: &Intent) -> Result<IntentStatus, StoreError> {
+        let intent = intent.clone();
+        self.call("open alert intent", move |conn| {
+            let seq = to_i64(intent.seq, "intent seq")?;
+            let now = ts_to_sql(Timestamp::now());
+            let inserted = conn.execute(
+                "INSERT INTO outbox
+                     (key, route_id, seq, recipient, channel, body, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)
+                 ON CONFLICT (key) DO NOTHING",
+                params![
+                    intent.key,
+                    intent.route_id,
+                    seq,
+                    intent.recipient,
+                    intent.channel,
+                    intent.body,
+                    ts_to_sql(intent.created_at),
+                    now,
+                ],
+            )?;
+            if inserted == 1 {
+                return Ok(IntentStatus::New);
+            }
+            let (status, message_id, error, body) = conn.query_row(
+                "SELECT status, message_id, error, body FROM outbox WHERE key = ?1",
+                params![intent.key],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                },
+            )?;
+            match status.as_str() {
+                "pending" => Ok(IntentStatus::Pending { body }),
+                "sent" => Ok(IntentStatus::Sent {
+                    message_id: message_id.unwrap_or_default(),
+                }),
+                "failed" => Ok(IntentStatus::Failed {
+                    error: error.unwrap_or_default(),
+                }),
+                other => Err(Fail::Corrupt(format!(
+                    "outbox row `{}` has status `{other}`",
+                    intent.key
+                ))),
+            }
+        })
+        .await
+    }
+
+    /// Marks an intent sent; when `completes` is given, saves that route
+    /// state in the same transaction.
+    pub async fn record_sent(
+        &self,
+        key: &str,
+        message_id: &str,
+        completes: Option<(&str, &AlertState)>,
+    ) -> Result<(), StoreError> {
+        self.finish_intent(
+            "record sent alert",
+            key,
+            Outcome::Sent(message_id.to_owned()),
+            completes,
+        )
+        .await
+    }
+
+    /// Marks an intent failed for good; `completes` as in [`Store::record_sent`].
+    pub async fn record_failed(
+        &self,
+        key: &str,
+        error: &str,
+        completes: Option<(&str, &AlertState)>,
+    ) -> Result<(), StoreError> {
+        self.finish_intent(
+            "record failed alert",
+            key,
+            Outcome::Failed(error.to_owned()),
+            completes,
+        )
+        .await
+    }
+
+    async fn finish_intent(
+        &self,
+        op: &'static str,
+        key: &str,
+        outcome: Outcome,
+        completes: Option<(&str, &AlertState)>,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let completes = completes.map(|(route, state)| (route.to_owned(), state.clone()));
+        self.call(op, move |conn| {
+            let now = Timestamp::now();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (status, message_id, error) = match &outcome {
+                Outcome::Sent(id) => ("sent", Some(id.as_str()), None),
+                Outcome::Failed(e) => ("failed", None, Some(e.as_str())),
+            };
+            let updated = tx.execute(
+                "UPDATE outbox
+                 SET status = ?1, message_id = ?2, error = ?3, updated_at = ?4
+                 WHERE key = ?5",
+                params![status, message_id, error, ts_to_sql(now), key],
+            )?;
+            if updated == 0 {
+                // Dropping `tx` rolls back; the state is not saved either.
+                return Err(Fail::UnknownIntent(key));
+            }
+            if let Some((route_id, state)) = &completes {
+                upsert_state(&tx, route_id, state, now)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Routes with an alert that was started but not completed: intents whose
+    /// alert number is past the route's saved `alerts_sent` (any status). An
+    /// alert completes when its state is saved; until then its intents keep
+    /// their keys, so a retry reuses them and nobody is texted twice.
+    pub async fn unfinished_alerts(&self) -> Result<HashMap<String, u64>, StoreError> {
+        self.call("read unfinished alerts", |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT o.route_id, MAX(o.seq)
+                 FROM outbox o LEFT JOIN alert_state s ON s.route_id = o.route_id
+                 WHERE o.seq > COALESCE(s.alerts_sent, 0)
+                 GROUP BY o.route_id",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            let mut out = HashMap::new();
+            for row in rows {
+                let (route_id, seq) = row?;
+                let seq = u64::try_from(seq).map_err(|_| {
+                    Fail::Corrupt(format!("outbox route `{route_id}` has seq {seq}"))
+                })?;
+                out.insert(route_id, seq);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Ends an unfinished alert whose drop is over (the price rose above the
+    /// maximum before every recipient was reached): its still-pending intents
+    /// are marked failed with `reason`, and `state` (which must number past
+    /// `seq`, so the next drop gets fresh keys) is saved, in one transaction.
+    /// Returns how many of the alert's messages had been sent.
+    pub async fn close_alert(
+        &self,
+        route_id: &str,
+        seq: u64,
+        reason: &str,
+        state: &AlertState,
+    ) -> Result<usize, StoreError> {
+        let (route_id, reason, state) = (route_id.to_owned(), reason.to_owned(), state.clone());
+        self.call("close unfinished alert", move |conn| {
+            let seq = to_i64(seq, "intent seq")?;
+            let now = Timestamp::now();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE outbox SET status = 'failed', error = ?1, updated_at = ?2
+                 WHERE route_id = ?3 AND seq = ?4 AND status = 'pending'",
+                params![reason, ts_to_sql(now), route_id, seq],
+            )?;
+            let sent: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE route_id = ?1 AND seq = ?2 AND status = 'sent'",
+                params![route_id, seq],
+                |row| row.get(0),
+            )?;
+            upsert_state(&tx, &route_id, &state, now)?;
+            tx.commit()?;
+            Ok(usize::try_from(sent).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Stops texting `recipient` for `route_id` (they replied STOP). The
+    /// route's id includes its recipients, so editing them in the sheet
+    /// starts afresh.
+    pub async fn suppress(
+        &self,
+        route_id: &str,
+        recipient: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let (route_id, recipient, reason) =
+            (route_id.to_owned(), recipient.to_owned(), reason.to_owned());
+        self.call("suppress recipient", move |conn| {
+            conn.execute(
+                "INSERT INTO suppressed (route_id, recipient, reason, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (route_id, recipient) DO NOTHING",
+                params![route_id, recipient, reason, ts_to_sql(Timestamp::now())],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every suppressed (route id, recipient) pair.
+    pub async fn suppressed(
+        &self,
+    ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+        self.call("read suppressed recipients", |conn| {
+            let mut stmt = conn.prepare("SELECT route_id, recipient FROM suppressed")?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut out = std::collections::HashSet::new();
+            for row in rows {
+                out.insert(row?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Intents written but never recorded as sent or failed, oldest first:
+    /// after a crash these may or may not have reached the provider.
+    pub async fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        self.call("read pending intents", |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT key, route_id, seq, recipient, channel, body, created_at
+                 FROM outbox WHERE status = 'pending'
+                 ORDER BY created_at, rowid",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })?;
+            let mut intents = Vec::new();
+            for row in rows {
+                let (key, route_id, seq, recipient, channel, body, created_at) = row?;
+                let seq = u64::try_from(seq)
+                    .map_err(|_| Fail::Corrupt(format!("outbox row `{key}` has seq {seq}")))?;
+                let created_at = ts_from_sql(&created_at, "outbox", &key)?;
+                intents.push(Intent {
+                    key,
+                    route_id,
+                    seq,
+                    recipient,
+                    channel,
+                    body,
+                    created_at,
+                });
+            }
+            Ok(intents)
+        })
+        .await
+    }
+
+    /// The sent log, newest first.
+    pub async fn sent_log(&self, limit: usize) -> Result<Vec<SentRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call("read sent log", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT key, route_id, recipient, body, message_id, updated_at
+                 FROM outbox WHERE status = 'sent'
+                 ORDER BY updated_at DESC, rowid DESC
+                 LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })?;
+            let mut log = Vec::new();
+            for row in rows {
+                let (key, route_id, recipient, body, message_id, sent_at) = row?;
+                let sent_at = ts_from_sql(&sent_at, "outbox", &key)?;
+                log.push(SentRecord {
+                    key,
+                    route_id,
+                    recipient,
+                    body,
+                    message_id: message_id.unwrap_or_default(),
+                    sent_at,
+                });
+            }
+            Ok(log)
+        })
+        .await
+    }
+}
+
+enum Outcome {
+    Sent(String),
+    Failed(String),
+}

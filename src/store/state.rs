@@ -1,0 +1,43 @@
+//! Saved alert state per route.
+
+use super::*;
+
+impl Store {
+    /// Every route's saved alert state, keyed by route id.
+    pub async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
+        self.call("load alert states", |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT route_id, last_alerted_minor, last_alerted_currency,
+                        last_alerted_at, alerts_sent
+                 FROM alert_state",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<i64>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut states = HashMap::new();
+            for row in rows {
+                let (route_id, minor, currency, at, sent) = row?;
+                let state = state_from_row(&route_id, minor, currency, at, sent)?;
+                states.insert(route_id, state);
+            }
+            Ok(states)
+        })
+        .await
+    }
+
+    /// Saves a route's state on its own (used when a row re-arms).
+    pub async fn save_state(&self, route_id: &str, state: &AlertState) -> Result<(), StoreError> {
+        let route_id = route_id.to_owned();
+        let state = state.clone();
+        self.call("save alert state", move |conn| {
+            upsert_state(conn, &route_id, &state, Timestamp::now())
+        })
+        .await
+    }
+}
