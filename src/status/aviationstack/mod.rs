@@ -84,18 +84,16 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::ACCEPT;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
 use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
-use crate::retry::parse_retry_after;
+use crate::fare::reply::{error_for_status, excerpt, Reply};
 
 use wire::{text, Lenient};
 
@@ -185,47 +183,35 @@ impl Aviationstack {
             .collect();
         params.push(("access_key", self.config.access_key.expose_secret()));
 
-        let response = self
+        let request = self
             .client
             .get(&self.flights_url)
             .query(&params)
             .header(ACCEPT, "application/json")
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
         let secrets = self.secrets();
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if !reply.status.is_success() {
             let summary = wire::summarize_error(&reply.body, &secrets);
-            return Err(error_for(reply.status, reply.retry_after, summary));
+            return Err(error_for(reply.status, reply.retry_after(), summary));
         }
 
-        wire::ensure_json(reply.content_type.as_deref(), &reply.body, &secrets)?;
-        let parsed: wire::FlightsReply = serde_json::from_slice(&reply.body).map_err(|e| {
-            StatusError::Decode(format!(
-                "flights reply: {e}: {}",
-                wire::excerpt(&reply.body, &secrets)
-            ))
-        })?;
+        let parsed: wire::FlightsReply = reply.json("flights reply", &secrets)?;
         if let Some(error) = parsed.error {
             // An error inside a 2xx: apilayer's older habit, checked always.
             let summary = match error.valid() {
                 Some(error) => error.summarize(&secrets),
                 None => wire::ErrorSummary {
                     code: None,
-                    message: format!(
-                        "unrecognised error: {}",
-                        wire::excerpt(&reply.body, &secrets)
-                    ),
+                    message: format!("unrecognised error: {}", excerpt(&reply.body, &secrets)),
                 },
             };
-            return Err(error_for(reply.status, reply.retry_after, summary));
+            return Err(error_for(reply.status, reply.retry_after(), summary));
         }
         let Some(data) = parsed.data else {
             return Err(StatusError::Decode(format!(
                 "flights reply has neither `data` nor `error`: {}",
-                wire::excerpt(&reply.body, &secrets)
+                excerpt(&reply.body, &secrets)
             )));
         };
         let data = data.unwrap_or_default();
@@ -246,54 +232,10 @@ impl Aviationstack {
         Ok(statuses)
     }
 
-    /// Reads status, the headers that matter and the capped body.
-    async fn read(&self, response: reqwest::Response) -> Result<Reply, StatusError> {
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = retry_after(headers);
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body_capped(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { limit } => {
-                    StatusError::Decode(format!("reply larger than {limit} bytes"))
-                }
-                BodyError::Transport(e) => self.transport_error(e),
-            })?;
-        Ok(Reply {
-            status,
-            retry_after,
-            content_type,
-            body,
-        })
-    }
-
     /// What must never be quoted from a reply: the access key.
     fn secrets(&self) -> [&str; 1] {
         [self.config.access_key.expose_secret()]
     }
-
-    fn transport_error(&self, error: reqwest::Error) -> StatusError {
-        if error.is_timeout() {
-            StatusError::Timeout(self.config.timeout)
-        } else if error.is_decode() {
-            StatusError::Decode(describe(error, &self.secrets()))
-        } else {
-            // Connect failures, and connections that broke mid-transfer.
-            StatusError::Connect(describe(error, &self.secrets()))
-        }
-    }
-}
-
-/// A response read to the end.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    content_type: Option<String>,
-    body: Bytes,
 }
 
 // ----- the request -----------------------------------------------------------------
@@ -697,43 +639,15 @@ fn error_for(
             StatusCode::UNAUTHORIZED => StatusError::Auth(format!(
                 "Aviationstack rejected the access key (HTTP 401: {described}); {KEY_HINT}"
             )),
-            StatusCode::TOO_MANY_REQUESTS => StatusError::RateLimited { retry_after },
-            s if s.is_client_error() || s.is_success() => StatusError::Rejected {
+            // An `error` inside a 2xx: a refused request, not an outage.
+            s if s.is_success() => StatusError::Rejected {
                 status: http,
                 code,
                 message,
             },
-            _ => StatusError::Upstream {
-                status: http,
-                code,
-                message,
-            },
+            _ => error_for_status(status, retry_after, code, message),
         },
     }
-}
-
-/// `Retry-After`, in seconds or as an HTTP date; Aviationstack documents
-/// none, but honour it if sent.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, Timestamp::now())
-}
-
-/// A transport error with its causes, without the URL (it holds the access
-/// key) and with the key redacted should any cause quote it.
-fn describe(error: reqwest::Error, secrets: &[&str]) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    wire::redact(&text, secrets).into_owned()
 }
 
 impl fmt::Debug for Aviationstack {

@@ -42,16 +42,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use jiff::Timestamp;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
+use crate::fare::reply::{ensure_json, error_for_status, one_line, Reply, MESSAGE_CHARS};
 use crate::retry::parse_retry_after;
 
 /// OpenSky's REST API.
@@ -185,7 +184,7 @@ impl OpenSky {
         if airport.len() != 4 || !airport.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(not_sent(&format!(
                 "`{}` is not an ICAO airport code (four letters, like EDDF)",
-                wire::one_line(airport, &[])
+                one_line(airport, &[], MESSAGE_CHARS)
             )));
         }
         if begin >= end {
@@ -205,7 +204,7 @@ impl OpenSky {
     async fn fetch_token(&self) -> Result<FetchedToken, StatusError> {
         // Taken before sending, so the recorded expiry is never later than OpenSky's.
         let requested_at = Instant::now();
-        let response = self
+        let request = self
             .client
             .post(&self.config.auth_url)
             .header(ACCEPT, "application/json")
@@ -214,25 +213,18 @@ impl OpenSky {
                 ("client_id", self.config.client_id.as_str()),
                 ("client_secret", self.config.client_secret.expose_secret()),
             ])
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
         let secrets = self.secrets(None);
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if !reply.status.is_success() {
             return Err(self.token_error(&reply));
         }
-        wire::ensure_json(
-            reply.content_type.as_deref(),
-            &reply.body,
-            "token reply",
-            &secrets,
-        )?;
+        ensure_json(reply.content_type(), &reply.body, "token reply", &secrets)?;
+        // No excerpt: the body holds the token.
         let parsed: wire::TokenReply = serde_json::from_slice(&reply.body).map_err(|e| {
             StatusError::Decode(format!(
                 "token reply: {}",
-                wire::one_line(&e.to_string(), &secrets)
+                one_line(&e.to_string(), &secrets, MESSAGE_CHARS)
             ))
         })?;
         if parsed.access_token.is_empty() {
@@ -254,7 +246,7 @@ impl OpenSky {
     /// One `GET` of departures or arrivals with `bearer`.
     async fn search(&self, search: &Search, bearer: &Bearer) -> Result<Attempt, StatusError> {
         let fetched_at = Timestamp::now();
-        let response = self
+        let request = self
             .client
             .get(&search.url)
             .query(&[
@@ -264,12 +256,9 @@ impl OpenSky {
             ])
             .header(AUTHORIZATION, bearer.header.clone())
             .header(ACCEPT, "application/json")
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let reply = self.read(response).await?;
+            .timeout(self.config.timeout);
         let secrets = self.secrets(Some(bearer));
+        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         match reply.status {
             s if s.is_success() => flights(&reply, fetched_at, &secrets).map(Attempt::Answer),
             // OpenSky's way of saying "no flights"; a 404 with a body is
@@ -305,31 +294,6 @@ impl OpenSky {
         ))
     }
 
-    /// Reads status, the headers that matter and the capped body.
-    async fn read(&self, response: reqwest::Response) -> Result<Reply, StatusError> {
-        let status = response.status();
-        let headers = response.headers();
-        let retry_after = retry_after(headers);
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body_capped(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { limit } => {
-                    StatusError::Decode(format!("reply larger than {limit} bytes"))
-                }
-                BodyError::Transport(e) => self.transport_error(e),
-            })?;
-        Ok(Reply {
-            status,
-            retry_after,
-            content_type,
-            body,
-        })
-    }
-
     /// What must never be quoted from a reply: the client secret and the
     /// token the request carried (`""` when there is none).
     fn secrets<'s>(&'s self, bearer: Option<&'s Bearer>) -> [&'s str; 2] {
@@ -338,17 +302,6 @@ impl OpenSky {
             .and_then(|h| h.strip_prefix("Bearer "))
             .unwrap_or_default();
         [self.config.client_secret.expose_secret(), token]
-    }
-
-    fn transport_error(&self, error: reqwest::Error) -> StatusError {
-        if error.is_timeout() {
-            StatusError::Timeout(self.config.timeout)
-        } else if error.is_decode() {
-            StatusError::Decode(describe(error))
-        } else {
-            // Connect failures, and connections that broke mid-transfer.
-            StatusError::Connect(describe(error))
-        }
     }
 }
 
@@ -371,14 +324,6 @@ enum Attempt {
     TokenRejected(String),
 }
 
-/// A response read to the end.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    content_type: Option<String>,
-    body: Bytes,
-}
-
 /// A query this provider does not send: `Rejected` with status 0, as the
 /// [`StatusProvider`] contract asks.
 fn not_sent(message: &str) -> StatusError {
@@ -389,26 +334,16 @@ fn not_sent(message: &str) -> StatusError {
     }
 }
 
-/// The mapping shared by both endpoints for everything but 401s and 403s.
+/// The mapping shared by both endpoints for everything but 401s and 403s;
+/// a 429 means out of credits for this bucket, and the header says when
+/// they return.
 fn status_error(reply: &Reply, secrets: &[&str]) -> StatusError {
-    let status = reply.status.as_u16();
-    let message = || wire::error_message(&reply.body, secrets);
-    match reply.status {
-        // Out of credits for this bucket; the header says when they return.
-        StatusCode::TOO_MANY_REQUESTS => StatusError::RateLimited {
-            retry_after: reply.retry_after,
-        },
-        s if s.is_client_error() => StatusError::Rejected {
-            status,
-            code: None,
-            message: message(),
-        },
-        _ => StatusError::Upstream {
-            status,
-            code: None,
-            message: message(),
-        },
-    }
+    error_for_status(
+        reply.status,
+        retry_after(&reply.headers),
+        None,
+        wire::error_message(&reply.body, secrets),
+    )
 }
 
 /// A `200` reply as standard statuses.
@@ -417,20 +352,7 @@ fn flights(
     fetched_at: Timestamp,
     secrets: &[&str],
 ) -> Result<Vec<FlightStatus>, StatusError> {
-    wire::ensure_json(
-        reply.content_type.as_deref(),
-        &reply.body,
-        "flights",
-        secrets,
-    )?;
-    let records: Vec<wire::Flight> = serde_json::from_slice(&reply.body).map_err(|e| {
-        StatusError::Decode(format!(
-            "flights: {}: {}",
-            // The parser's message may quote a string from the body.
-            wire::one_line(&e.to_string(), secrets),
-            wire::excerpt(&reply.body, secrets)
-        ))
-    })?;
+    let records: Vec<wire::Flight> = reply.json("flights", secrets)?;
     records
         .into_iter()
         .enumerate()
@@ -514,22 +436,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             let value = headers.get(name)?.to_str().ok()?;
             parse_retry_after(value, Timestamp::now())
         })
-}
-
-/// A transport error with its causes, without the URL (the caller knows the query).
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn bearer_header(token: &str) -> Result<HeaderValue, StatusError> {

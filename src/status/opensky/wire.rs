@@ -1,18 +1,10 @@
-//! OpenSky's JSON: only the fields farewatch reads, private to this provider,
-//! and the helpers that turn an unreadable or hostile reply into a short,
-//! safe message.
-
-use std::borrow::Cow;
+//! OpenSky's JSON: only the fields farewatch reads, and its error bodies,
+//! private to this provider. Quoting a reply safely is
+//! [`crate::fare::reply`]'s job.
 
 use serde::Deserialize;
 
-use crate::status::StatusError;
-
-/// Longest excerpt of an unreadable body that goes into an error message.
-const EXCERPT_CHARS: usize = 200;
-
-/// Longest message built from a readable error body.
-const MESSAGE_CHARS: usize = 500;
+use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
 // ----- success path -------------------------------------------------------
 
@@ -80,113 +72,16 @@ pub(super) fn error_message(body: &[u8], secrets: &[&str]) -> String {
         .filter(|s| !s.trim().is_empty())
         .collect();
     if words.is_empty() {
-        return format!("unrecognised error body: {}", excerpt(body, secrets));
+        return unrecognised_error_body(body, secrets);
     }
-    one_line(&words.join(": "), secrets)
-}
-
-/// `text` (which may quote a reply) as one printable line of at most 500
-/// characters, with `secrets` replaced.
-pub(super) fn one_line(text: &str, secrets: &[&str]) -> String {
-    clean(&redact(text, secrets), MESSAGE_CHARS)
-}
-
-/// A short, single-line, printable excerpt of a body for error messages,
-/// with `secrets` replaced.
-pub(super) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return "(empty body)".to_owned();
-    }
-    // Enough bytes for EXCERPT_CHARS characters even if all are 4-byte UTF-8,
-    // plus room for a secret straddling the cut, so it is still recognised.
-    let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
-    let head = &body[..body.len().min(EXCERPT_CHARS * 4 + longest)];
-    clean(
-        &redact(&String::from_utf8_lossy(head), secrets),
-        EXCERPT_CHARS,
-    )
-}
-
-/// Replaces every non-empty `secrets` entry in `text` with `[REDACTED]`.
-///
-/// OpenSky never echoes credentials, but a misbehaving proxy might echo the
-/// request, and these messages end up in logs and reports.
-pub(super) fn redact<'t>(text: &'t str, secrets: &[&str]) -> Cow<'t, str> {
-    let mut text = Cow::Borrowed(text);
-    for secret in secrets {
-        // An empty needle would match between every character.
-        if !secret.is_empty() && text.contains(secret) {
-            text = Cow::Owned(text.replace(secret, "[REDACTED]"));
-        }
-    }
-    text
-}
-
-/// Collapses whitespace and control characters to single spaces, drops
-/// characters that could reorder or hide text in a terminal, and truncates
-/// to `max_chars` with an ellipsis.
-fn clean(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
-    let mut chars = 0;
-    let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() || ch.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if is_invisible(ch) {
-            continue;
-        }
-        let needed = usize::from(pending_space) + 1;
-        if chars + needed > max_chars {
-            out.push('…');
-            return out;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(ch);
-        chars += needed;
-    }
-    out
-}
-
-/// Zero-width, bidirectional-override and replacement characters.
-fn is_invisible(ch: char) -> bool {
-    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFFD}')
-}
-
-/// Refuses a reply whose `Content-Type` is not JSON, saying what arrived.
-/// A missing header is left to the JSON parser to judge.
-pub(super) fn ensure_json(
-    content_type: Option<&str>,
-    body: &[u8],
-    what: &str,
-    secrets: &[&str],
-) -> Result<(), StatusError> {
-    let Some(content_type) = content_type else {
-        return Ok(());
-    };
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if media_type == "application/json" || media_type.ends_with("+json") {
-        return Ok(());
-    }
-    Err(StatusError::Decode(format!(
-        "{what}: expected JSON, got `{}`: {}",
-        clean(&redact(content_type, secrets), 100),
-        excerpt(body, secrets)
-    )))
+    one_line(&words.join(": "), secrets, MESSAGE_CHARS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fare::reply::ensure_json;
+    use crate::status::StatusError;
 
     #[test]
     fn records_tolerate_nulls_and_skip_unknown_fields() {
