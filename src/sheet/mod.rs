@@ -485,7 +485,7 @@ async fn fetch(url: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetErro
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-fn strip_bom(bytes: &[u8]) -> &[u8] {
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
 }
 
@@ -496,7 +496,7 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// records at a bare CR but comments only at a LF, and lines are counted at
 /// LFs, so a bare CR would hide the rows after a comment and shift every
 /// line number; as a LF it is the line break it looks like in an editor.
-fn bare_cr_to_lf(text: &str) -> Cow<'_, str> {
+pub(crate) fn bare_cr_to_lf(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let is_bare_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
     if !(0..bytes.len()).any(is_bare_cr) {
@@ -545,7 +545,7 @@ fn decode<'b>(source: &str, bytes: &'b [u8]) -> Result<&'b str, SheetError> {
 
 /// A UTF-16 byte-order mark, or ASCII text with every other byte zero
 /// (UTF-16 saved without a mark).
-fn looks_like_utf16(bytes: &[u8]) -> bool {
+pub(crate) fn looks_like_utf16(bytes: &[u8]) -> bool {
     match bytes {
         [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => true,
         [a, 0, b, 0, ..] | [0, a, 0, b, ..] => *a != 0 && *b != 0,
@@ -569,7 +569,8 @@ fn read(
 /// Blank rows (all cells empty, as spreadsheets export them) and comment rows
 /// (first cell starting with `#`, which the CSV reader leaves in when the
 /// `#` is quoted or indented).
-fn is_skippable(record: &StringRecord) -> bool {
+/// Blank rows and comment rows (first cell starting with `#`).
+pub(crate) fn is_skippable(record: &StringRecord) -> bool {
     record.iter().all(|field| field.trim().is_empty())
         || record
             .get(0)
@@ -616,14 +617,14 @@ fn header_error(source: &str, line: usize, problem: HeaderProblem) -> SheetError
 /// CRLF ending. So this walks from there past what the reader skips, and
 /// counts newlines up to the record's first byte (incrementally, so a whole
 /// sheet costs one pass).
-struct LineLocator<'t> {
+pub(crate) struct LineLocator<'t> {
     text: &'t [u8],
     offset: usize,
     line: usize,
 }
 
 impl<'t> LineLocator<'t> {
-    fn new(text: &'t [u8]) -> Self {
+    pub(crate) fn new(text: &'t [u8]) -> Self {
         Self {
             text,
             offset: 0,
@@ -631,7 +632,7 @@ impl<'t> LineLocator<'t> {
         }
     }
 
-    fn line_of(&mut self, record: &StringRecord) -> usize {
+    pub(crate) fn line_of(&mut self, record: &StringRecord) -> usize {
         let from = record
             .position()
             .and_then(|p| usize::try_from(p.byte()).ok())

@@ -29,7 +29,6 @@
 //! Pure: no IO and no clock (`today` is a parameter). Reading the file is the
 //! caller's job.
 
-use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
@@ -39,7 +38,10 @@ use jiff::civil::Date;
 use jiff::{Span, SpanRelativeTo, ToSpan};
 
 use crate::domain::Recipient;
-use crate::sheet::{RowError, MAX_RECIPIENTS_PER_ROW};
+use crate::sheet::{
+    bare_cr_to_lf, is_skippable, looks_like_utf16, strip_bom, LineLocator, RowError,
+    MAX_RECIPIENTS_PER_ROW,
+};
 
 /// Default `min_delay`, in minutes: the same line as
 /// [`DISRUPTION_DELAY_MINUTES`](super::DISRUPTION_DELAY_MINUTES).
@@ -756,8 +758,6 @@ fn shown(value: &str) -> String {
     out
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
 /// Checks size and encoding, and returns the text without its BOM.
 fn decode<'b>(source: &str, bytes: &'b [u8]) -> Result<&'b str, WatchListError> {
     if bytes.len() > MAX_WATCH_BYTES {
@@ -766,17 +766,12 @@ fn decode<'b>(source: &str, bytes: &'b [u8]) -> Result<&'b str, WatchListError> 
             limit: MAX_WATCH_BYTES,
         });
     }
-    let utf16 = match bytes {
-        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => true,
-        [a, 0, b, 0, ..] | [0, a, 0, b, ..] => *a != 0 && *b != 0,
-        _ => false,
-    };
-    if utf16 {
+    if looks_like_utf16(bytes) {
         return Err(WatchListError::Utf16 {
             file: source.to_owned(),
         });
     }
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| WatchListError::NotUtf8 {
         file: source.to_owned(),
         line: 1 + bytes[..e.valid_up_to()]
@@ -790,78 +785,6 @@ fn decode<'b>(source: &str, bytes: &'b [u8]) -> Result<&'b str, WatchListError> 
         });
     }
     Ok(text)
-}
-
-/// Every CR that is not part of a CRLF becomes a LF (old Mac line ends), so
-/// line numbers match what an editor shows.
-fn bare_cr_to_lf(text: &str) -> Cow<'_, str> {
-    if !text.contains('\r') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(if c == '\r' && chars.peek() != Some(&'\n') {
-            '\n'
-        } else {
-            c
-        });
-    }
-    Cow::Owned(out)
-}
-
-/// Blank rows and comment rows (first cell starting with `#`).
-fn is_skippable(record: &StringRecord) -> bool {
-    record.iter().all(|field| field.trim().is_empty())
-        || record
-            .get(0)
-            .is_some_and(|first| first.trim_start().starts_with('#'))
-}
-
-/// Finds the line a record starts on (the CSV reader's own position is
-/// where it began looking, before skipped blank and comment lines).
-struct LineLocator<'t> {
-    text: &'t [u8],
-    offset: usize,
-    line: usize,
-}
-
-impl<'t> LineLocator<'t> {
-    fn new(text: &'t [u8]) -> Self {
-        Self {
-            text,
-            offset: 0,
-            line: 1,
-        }
-    }
-
-    fn line_of(&mut self, record: &StringRecord) -> usize {
-        let from = record
-            .position()
-            .and_then(|p| usize::try_from(p.byte()).ok())
-            .unwrap_or(self.offset)
-            .max(self.offset);
-        let mut at = from;
-        loop {
-            match self.text.get(at) {
-                Some(b'\r' | b'\n') => at += 1,
-                Some(b'#') => {
-                    at = self.text[at..]
-                        .iter()
-                        .position(|b| *b == b'\n')
-                        .map_or(self.text.len(), |nl| at + nl + 1);
-                }
-                _ => break,
-            }
-        }
-        let at = at.min(self.text.len());
-        self.line += self.text[self.offset..at]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count();
-        self.offset = at;
-        self.line
-    }
 }
 
 #[cfg(test)]
