@@ -1,13 +1,16 @@
 //! A full cycle of 1,000 routes against a local HTTP fake that serves the
 //! ~11 KB Amadeus LHR-JFK offers body after a fixed upstream latency.
 //!
-//! The fake runs in a child process (this same binary, re-run with
-//! `FAREWATCH_BENCH_FAKE=1`), so the CPU figure is farewatch's alone.
+//! The fake runs in this process on its own thread and single-threaded
+//! runtime; the CPU figure leaves that thread out, so it is farewatch's alone.
 //! `cargo bench --bench cycle` reports two figures:
 //! - `wall`: the cycle's wall time; with routes <= the concurrency limit it
 //!   should be close to one upstream latency ([`UPSTREAM_LATENCY`]).
-//! - `cpu`: this process's CPU time (all threads, from schedstat) for the
-//!   cycle; divide by the number of lookups for CPU per lookup.
+//! - `cpu`: farewatch's CPU time for the cycle (the process's CPU clock less
+//!   the fake thread's); divide by the number of lookups for CPU per lookup.
+//!
+//! The runtime is the binary's single-threaded one; `BENCH_RUNTIME=multi_thread`
+//! measures tokio's multi-threaded runtime instead, for comparison.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,25 +36,28 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The simulated upstream latency of every fake response.
 const UPSTREAM_LATENCY: Duration = Duration::from_millis(100);
 
-/// Starts the fake in a child process; returns its base URL. The child
-/// exits when its stdin closes (when this process ends).
-fn start_fake() -> (String, std::process::Child) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("FAREWATCH_BENCH_FAKE", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
+/// Name of the fake server's thread, whose CPU time is not farewatch's.
+const FAKE_THREAD: &str = "bench-fake";
+
+/// Starts the in-process fake on its own thread and single-threaded
+/// runtime; returns its base URL.
+fn start_fake() -> String {
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(FAKE_THREAD.into())
+        .spawn(move || serve_fake(url_tx))
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (line.trim().to_owned(), child)
+    url_rx.recv().unwrap()
 }
 
-/// Serves keep-alive HTTP/1.1 on 127.0.0.1 until stdin closes; prints its base URL first.
-fn serve_fake() {
+/// Serves keep-alive HTTP/1.1 on 127.0.0.1 for the life of the process;
+/// sends its base URL first.
+fn serve_fake(url_tx: std::sync::mpsc::Sender<String>) {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid out-pointer and `pthread_self` this live thread.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    assert_eq!(rc, 0, "pthread_getcpuclockid failed");
+    FAKE_CPU_CLOCK.set(clock).unwrap();
     let offers = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/fares/amadeus-flight-offers-LHR-JFK.json"
@@ -76,12 +82,7 @@ fn serve_fake() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
-    println!("http://{addr}");
-    std::thread::spawn(|| {
-        // Exit with the parent: its end of our stdin closes when it exits.
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
-        std::process::exit(0);
-    });
+    url_tx.send(format!("http://{addr}")).unwrap();
     {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -172,25 +173,40 @@ fn routes(n: usize) -> Vec<Route> {
         .collect()
 }
 
-/// CPU time of this process so far: the sum over its threads of the
-/// nanosecond run time in `/proc/self/task/*/schedstat` (`/proc/self/stat`
-/// counts in 10 ms ticks, too coarse for a 50-route cycle).
-fn process_cpu() -> Duration {
-    let mut total = 0u64;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|ns| ns.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    Duration::from_nanos(total)
+/// The fake thread's CPU clock, set once it starts.
+static FAKE_CPU_CLOCK: std::sync::OnceLock<libc::clockid_t> = std::sync::OnceLock::new();
+
+fn read_clock(clock: libc::clockid_t) -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the clock ids come from
+    // the C library and stay valid while their thread (here: for ever) lives.
+    let rc = unsafe { libc::clock_gettime(clock, &mut now) };
+    assert_eq!(rc, 0, "clock_gettime failed");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// Runs a cycle as a task on the runtime's workers, as the binary does.
+/// farewatch's CPU time so far: the process's CPU clock (every thread,
+/// nanoseconds) less the fake thread's. Two clock reads, so measuring a
+/// 50-route cycle barely disturbs it.
+fn farewatch_cpu() -> Duration {
+    let fake = *FAKE_CPU_CLOCK.get().expect("the fake is running");
+    read_clock(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(read_clock(fake))
+}
+
+/// The binary's single-threaded runtime, or with `BENCH_RUNTIME=multi_thread`
+/// tokio's default multi-threaded one, for comparison.
+fn runtime() -> tokio::runtime::Runtime {
+    let mut builder = match std::env::var("BENCH_RUNTIME").as_deref() {
+        Ok("multi_thread") => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().build().unwrap()
+}
+
+/// Runs a cycle as a spawned task, as the binary does.
 fn run(
     runtime: &tokio::runtime::Runtime,
     engine: Arc<Engine>,
@@ -205,11 +221,8 @@ fn run(
 }
 
 fn bench_cycle(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (base_url, _fake) = start_fake();
+    let runtime = runtime();
+    let base_url = start_fake();
     let client = farewatch::http::build_client();
     let amadeus = Arc::new(Amadeus::new(
         client,
@@ -274,9 +287,9 @@ fn bench_cycle(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let (e, r) = (engine(), routes(n));
-                    let start = process_cpu();
+                    let start = farewatch_cpu();
                     let report = run(&runtime, e, r);
-                    total += process_cpu().saturating_sub(start);
+                    total += farewatch_cpu().saturating_sub(start);
                     assert_eq!(report.summary.lookup_errors, 0);
                 }
                 total
@@ -289,10 +302,6 @@ fn bench_cycle(c: &mut Criterion) {
 criterion_group!(benches, bench_cycle);
 
 fn main() {
-    if std::env::var_os("FAREWATCH_BENCH_FAKE").is_some() {
-        serve_fake();
-        return;
-    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

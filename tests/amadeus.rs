@@ -378,6 +378,33 @@ async fn reuses_the_token_across_lookups() {
 }
 
 #[tokio::test]
+async fn an_unusable_base_url_is_reported_by_name_not_panicked_on() {
+    let base_url = "http://not a host";
+    let cache = MemoryTokens::with(
+        format!("amadeus:{CLIENT_ID}:{base_url}"),
+        "token-from-an-earlier-run",
+        Timestamp::now() + SignedDuration::from_mins(20),
+    );
+    let amadeus = Amadeus::new(
+        farewatch::http::build_client(),
+        AmadeusConfig {
+            base_url: base_url.to_owned(),
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+            timeout: Duration::from_secs(10),
+        },
+        Some(cache),
+    );
+    match amadeus.cheapest(&lhr_jfk()).await {
+        Err(FareError::Connect(message)) => {
+            assert!(message.contains("\"http://not a host\""), "{message}");
+            assert!(!message.contains(CLIENT_SECRET), "{message}");
+        }
+        other => panic!("expected a connect error naming the URL, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn uses_a_fresh_token_from_the_cache_without_asking_for_one() {
     let server = MockServer::start().await;
     mount_token(&server, 0).await;

@@ -51,7 +51,11 @@ fn main() -> ProcessExit {
             tracing::warn!("ignoring .env: {error}");
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: a cycle polls its lookups from a single task, so more
+    // worker threads only added cross-thread wake-ups (about 18% of a
+    // benchmarked cycle's CPU; README, Performance). SQLite and file reads
+    // still run on tokio's blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

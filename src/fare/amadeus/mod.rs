@@ -89,7 +89,9 @@ pub struct Amadeus {
     /// `config.base_url` without a trailing slash.
     base_url: String,
     token_url: String,
-    search_url: String,
+    /// Parsed once: each search clones it and appends its query, instead
+    /// of reqwest parsing the whole URL again per request.
+    search_url: Result<reqwest::Url, url::ParseError>,
     tokens: Tokens,
 }
 
@@ -108,7 +110,7 @@ impl Amadeus {
         Self {
             client,
             token_url: format!("{base_url}{TOKEN_PATH}"),
-            search_url: format!("{base_url}{SEARCH_PATH}"),
+            search_url: reqwest::Url::parse(&format!("{base_url}{SEARCH_PATH}")),
             base_url,
             config,
             tokens: Tokens::new(tokens, cache_key),
@@ -192,25 +194,34 @@ impl Amadeus {
     /// One `GET /v2/shopping/flight-offers` with `bearer`.
     async fn search(&self, key: &LookupKey, bearer: &Bearer) -> Result<Attempt, FareError> {
         let fetched_at = Timestamp::now();
-        let depart = key.depart.to_string();
-        let return_date = key.return_date.map(|d| d.to_string());
-        let adults = key.adults.to_string();
-        let mut query: Vec<(&str, &str)> = Vec::with_capacity(7);
-        query.push(("originLocationCode", key.origin.as_str()));
-        query.push(("destinationLocationCode", key.destination.as_str()));
-        query.push(("departureDate", &depart));
-        if let Some(return_date) = &return_date {
-            query.push(("returnDate", return_date));
+        let mut url = self.search_url.clone().map_err(|e| {
+            // What reqwest itself would report for the unparsable URL.
+            FareError::Connect(format!(
+                "the Amadeus base URL {:?} is not a valid URL: {e}",
+                self.base_url
+            ))
+        })?;
+        {
+            // Codes, dates and numbers: nothing here needs escaping, but
+            // the serializer escapes anyway, for safety.
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("originLocationCode", key.origin.as_str())
+                .append_pair("destinationLocationCode", key.destination.as_str())
+                .append_pair("departureDate", &key.depart.to_string());
+            if let Some(return_date) = key.return_date {
+                query.append_pair("returnDate", &return_date.to_string());
+            }
+            query
+                .append_pair("adults", &key.adults.to_string())
+                .append_pair("currencyCode", key.currency.as_str())
+                .append_pair("max", MAX_OFFERS);
         }
-        query.push(("adults", &adults));
-        query.push(("currencyCode", key.currency.as_str()));
-        query.push(("max", MAX_OFFERS));
 
         let secrets = self.secrets(Some(bearer));
         let request = self
             .client
-            .get(&self.search_url)
-            .query(&query)
+            .get(url)
             .header(AUTHORIZATION, bearer.header.clone())
             .header(ACCEPT, ACCEPT_AMADEUS_JSON)
             .timeout(self.config.timeout);
