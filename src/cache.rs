@@ -185,20 +185,21 @@ impl QuoteCache {
 
     /// The cache key for `provider` and `key`; see the module docs.
     pub fn key_for(&self, provider: &str, key: &LookupKey) -> String {
-        let ret = key
-            .return_date
-            .map_or_else(|| "ow".to_owned(), |d| d.to_string());
-        format!(
-            "{}:quote:v1:{}:{}:{}:{}:{}:{}:{}",
-            self.prefix,
-            provider,
-            key.origin,
-            key.destination,
-            key.depart,
-            ret,
-            key.adults,
-            key.currency
-        )
+        use std::fmt::Write as _;
+        let mut name = String::with_capacity(self.prefix.len() + provider.len() + 48);
+        let _ = write!(
+            name,
+            "{}:quote:v1:{}:{}:{}:{}:",
+            self.prefix, provider, key.origin, key.destination, key.depart
+        );
+        match key.return_date {
+            Some(date) => {
+                let _ = write!(name, "{date}");
+            }
+            None => name.push_str("ow"),
+        }
+        let _ = write!(name, ":{}:{}", key.adults, key.currency);
+        name
     }
 
     /// How long an answer stays cached.

@@ -86,29 +86,38 @@ impl Route {
     /// it tells. Editing the threshold keeps the state; changing the search
     /// or the recipients starts afresh.
     pub fn id(&self) -> String {
-        let join = |codes: &[Iata]| {
-            let mut v: Vec<&str> = codes.iter().map(Iata::as_str).collect();
-            v.sort_unstable();
-            v.join("|")
-        };
-        let mut id = format!(
-            "{}>{}:{}",
-            join(&self.origins),
-            join(&self.destinations),
-            self.depart
-        );
+        // Built in one buffer: this runs once per route per cycle, and most
+        // rows have one origin, one destination and one recipient.
+        fn push_sorted<T: AsRef<str>>(id: &mut String, items: &[T]) {
+            if let [only] = items {
+                id.push_str(only.as_ref());
+                return;
+            }
+            let mut sorted: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+            sorted.sort_unstable();
+            for (i, item) in sorted.iter().enumerate() {
+                if i > 0 {
+                    id.push('|');
+                }
+                id.push_str(item);
+            }
+        }
+        let mut id = String::with_capacity(64);
+        push_sorted(&mut id, &self.origins);
+        id.push('>');
+        push_sorted(&mut id, &self.destinations);
+        let _ = write!(id, ":{}", self.depart);
         if let Some(r) = &self.return_dates {
             let _ = write!(id, ":ret {r}");
         }
-        let mut phones: Vec<String> = self.recipients.iter().map(Recipient::to_string).collect();
-        phones.sort_unstable();
-        let _ = write!(
-            id,
-            ":a{}:{}:{}",
-            self.adults,
-            self.currency(),
-            phones.join("|")
-        );
+        let _ = write!(id, ":a{}:{}:", self.adults, self.currency());
+        match self.recipients.as_slice() {
+            [Recipient::Phone(phone)] => id.push_str(phone.as_str()),
+            recipients => {
+                let named: Vec<String> = recipients.iter().map(Recipient::to_string).collect();
+                push_sorted(&mut id, &named);
+            }
+        }
         id
     }
 
@@ -168,5 +177,30 @@ mod tests {
         assert_eq!(a.id(), b.id());
         let c = route(&["LHR"], &["JFK"], "2027-03-01", None);
         assert_ne!(a.id(), c.id());
+    }
+
+    /// Saved alert state is keyed by these strings: they must never change.
+    #[test]
+    fn ids_are_stable_across_releases() {
+        let one_way = route(&["LHR", "LGW"], &["JFK"], "2027-03-01", None);
+        assert_eq!(one_way.id(), "LGW|LHR>JFK:2027-03-01:a1:EUR:+447911123456");
+        let mut round_trip = route(
+            &["STN"],
+            &["JFK", "EWR"],
+            "2027-03-01..2027-03-03",
+            Some("2027-03-10"),
+        );
+        round_trip.adults = 2;
+        round_trip.recipients.insert(
+            0,
+            Recipient::Channel {
+                kind: crate::domain::ChannelKind::Slack,
+                name: "team".into(),
+            },
+        );
+        assert_eq!(
+            round_trip.id(),
+            "STN>EWR|JFK:2027-03-01..2027-03-03:ret 2027-03-10:a2:EUR:+447911123456|slack:team"
+        );
     }
 }

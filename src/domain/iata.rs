@@ -31,6 +31,12 @@ impl Iata {
     }
 }
 
+impl AsRef<str> for Iata {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for Iata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
