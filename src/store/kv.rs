@@ -9,11 +9,10 @@ impl Store {
         let key = key.to_owned();
         self.call("read a saved value", move |conn| {
             let row = conn
-                .query_row(
-                    "SELECT value, expires_at FROM kv WHERE key = ?1",
-                    params![key],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
-                )
+                .prepare_cached("SELECT value, expires_at FROM kv WHERE key = ?1")?
+                .query_row(params![key], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+                })
                 .optional()?;
             let Some((value, expires_at)) = row else {
                 return Ok(None);
@@ -37,12 +36,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.call("save a value", move |conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO kv (key, value, expires_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE
                  SET value = excluded.value, expires_at = excluded.expires_at",
-                params![key, value, expires_at.map(ts_to_sql)],
-            )?;
+            )?
+            .execute(params![key, value, expires_at.map(ts_to_sql)])?;
             Ok(())
         })
         .await
@@ -55,11 +54,10 @@ impl Store {
         let key = key.to_owned();
         self.call("load cached token", move |conn| {
             let row = conn
-                .query_row(
-                    "SELECT value, expires_at FROM kv WHERE key = ?1",
-                    params![key],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
-                )
+                .prepare_cached("SELECT value, expires_at FROM kv WHERE key = ?1")?
+                .query_row(params![key], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+                })
                 .optional()?;
             let Some((value, Some(expires_at))) = row else {
                 // A token without an expiry is not something we write; ignore it.
@@ -82,16 +80,14 @@ impl Store {
         self.call("save cached token", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Expired tokens are useless and still secrets: drop them.
-            tx.execute(
-                "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                params![ts_to_sql(Timestamp::now())],
-            )?;
-            tx.execute(
+            tx.prepare_cached("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1")?
+                .execute(params![ts_to_sql(Timestamp::now())])?;
+            tx.prepare_cached(
                 "INSERT INTO kv (key, value, expires_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE
                  SET value = excluded.value, expires_at = excluded.expires_at",
-                params![key, token, ts_to_sql(expires_at)],
-            )?;
+            )?
+            .execute(params![key, token, ts_to_sql(expires_at)])?;
             tx.commit()?;
             Ok(())
         })

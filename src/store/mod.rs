@@ -82,6 +82,9 @@ mod kv;
 mod outbox;
 mod state;
 
+/// Statements kept prepared; more than the store has, so none is evicted.
+const STATEMENT_CACHE: usize = 64;
+
 /// How long a statement waits for another process's write lock before
 /// failing with "database is locked". Long enough to ride out an overlapping
 /// cron run's commit, short enough that a stuck lock is reported.
@@ -460,6 +463,9 @@ impl Store {
             source,
         };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Every statement is prepared once per process (`prepare_cached`):
+        // a cycle runs the same few dozen again and again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if matches!(location, StoreLocation::Sqlite(_)) {
             let mode: String = conn
                 .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -681,7 +687,7 @@ fn upsert_state(
     now: Timestamp,
 ) -> Result<(), Fail> {
     let alerts_sent = to_i64(state.alerts_sent, "alerts_sent")?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO alert_state
              (route_id, last_alerted_minor, last_alerted_currency, last_alerted_at,
               alerts_sent, updated_at)
@@ -692,15 +698,15 @@ fn upsert_state(
              last_alerted_at       = excluded.last_alerted_at,
              alerts_sent           = excluded.alerts_sent,
              updated_at            = excluded.updated_at",
-        params![
-            route_id,
-            state.last_alerted.map(|m| m.minor),
-            state.last_alerted.map(|m| m.currency.as_str().to_owned()),
-            state.last_alerted_at.map(ts_to_sql),
-            alerts_sent,
-            ts_to_sql(now),
-        ],
-    )?;
+    )?
+    .execute(params![
+        route_id,
+        state.last_alerted.map(|m| m.minor),
+        state.last_alerted.map(|m| m.currency.as_str().to_owned()),
+        state.last_alerted_at.map(ts_to_sql),
+        alerts_sent,
+        ts_to_sql(now),
+    ])?;
     Ok(())
 }
 

@@ -10,12 +10,14 @@ impl Store {
         self.call("open alert intent", move |conn| {
             let seq = to_i64(intent.seq, "intent seq")?;
             let now = ts_to_sql(Timestamp::now());
-            let inserted = conn.execute(
-                "INSERT INTO outbox
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO outbox
                      (key, route_id, seq, recipient, channel, body, status, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)
                  ON CONFLICT (key) DO NOTHING",
-                params![
+                )?
+                .execute(params![
                     intent.key,
                     intent.route_id,
                     seq,
@@ -24,23 +26,22 @@ impl Store {
                     intent.body,
                     ts_to_sql(intent.created_at),
                     now,
-                ],
-            )?;
+                ])?;
             if inserted == 1 {
                 return Ok(IntentStatus::New);
             }
-            let (status, message_id, error, body) = conn.query_row(
-                "SELECT status, message_id, error, body FROM outbox WHERE key = ?1",
-                params![intent.key],
-                |row| {
+            let (status, message_id, error, body) = conn
+                .prepare_cached(
+                    "SELECT status, message_id, error, body FROM outbox WHERE key = ?1",
+                )?
+                .query_row(params![intent.key], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, Option<String>>(1)?,
                         row.get::<_, Option<String>>(2)?,
                         row.get::<_, String>(3)?,
                     ))
-                },
-            )?;
+                })?;
             match status.as_str() {
                 "pending" => Ok(IntentStatus::Pending { body }),
                 "sent" => Ok(IntentStatus::Sent {
@@ -107,12 +108,13 @@ impl Store {
                 Outcome::Sent(id) => ("sent", Some(id.as_str()), None),
                 Outcome::Failed(e) => ("failed", None, Some(e.as_str())),
             };
-            let updated = tx.execute(
-                "UPDATE outbox
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE outbox
                  SET status = ?1, message_id = ?2, error = ?3, updated_at = ?4
                  WHERE key = ?5",
-                params![status, message_id, error, ts_to_sql(now), key],
-            )?;
+                )?
+                .execute(params![status, message_id, error, ts_to_sql(now), key])?;
             if updated == 0 {
                 // Dropping `tx` rolls back; the state is not saved either.
                 return Err(Fail::UnknownIntent(key));
@@ -132,7 +134,7 @@ impl Store {
     /// their keys, so a retry reuses them and nobody is texted twice.
     pub async fn unfinished_alerts(&self) -> Result<HashMap<String, u64>, StoreError> {
         self.call("read unfinished alerts", |conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT o.route_id, MAX(o.seq)
                  FROM outbox o LEFT JOIN alert_state s ON s.route_id = o.route_id
                  WHERE o.seq > COALESCE(s.alerts_sent, 0)
@@ -171,16 +173,17 @@ impl Store {
             let seq = to_i64(seq, "intent seq")?;
             let now = Timestamp::now();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE outbox SET status = 'failed', error = ?1, updated_at = ?2
                  WHERE route_id = ?3 AND seq = ?4 AND status = 'pending'",
-                params![reason, ts_to_sql(now), route_id, seq],
-            )?;
-            let sent: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM outbox WHERE route_id = ?1 AND seq = ?2 AND status = 'sent'",
-                params![route_id, seq],
-                |row| row.get(0),
-            )?;
+            )?
+            .execute(params![reason, ts_to_sql(now), route_id, seq])?;
+            let sent: i64 = tx
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM outbox
+                     WHERE route_id = ?1 AND seq = ?2 AND status = 'sent'",
+                )?
+                .query_row(params![route_id, seq], |row| row.get(0))?;
             upsert_state(&tx, &route_id, &state, now)?;
             tx.commit()?;
             Ok(usize::try_from(sent).unwrap_or(0))
@@ -200,11 +203,9 @@ impl Store {
         let (route_id, recipient, reason) =
             (route_id.to_owned(), recipient.to_owned(), reason.to_owned());
         self.call("suppress recipient", move |conn| {
-            conn.execute(
-                "INSERT INTO suppressed (route_id, recipient, reason, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (route_id, recipient) DO NOTHING",
-                params![route_id, recipient, reason, ts_to_sql(Timestamp::now())],
-            )?;
+            conn.prepare_cached("INSERT INTO suppressed (route_id, recipient, reason, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (route_id, recipient) DO NOTHING")?
+.execute(params![route_id, recipient, reason, ts_to_sql(Timestamp::now())],)?;
             Ok(())
         })
         .await
@@ -215,7 +216,7 @@ impl Store {
         &self,
     ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
         self.call("read suppressed recipients", |conn| {
-            let mut stmt = conn.prepare("SELECT route_id, recipient FROM suppressed")?;
+            let mut stmt = conn.prepare_cached("SELECT route_id, recipient FROM suppressed")?;
             let rows = stmt.query_map([], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })?;
@@ -232,7 +233,7 @@ impl Store {
     /// after a crash these may or may not have reached the provider.
     pub async fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
         self.call("read pending intents", |conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT key, route_id, seq, recipient, channel, body, created_at
                  FROM outbox WHERE status = 'pending'
                  ORDER BY created_at, rowid",
@@ -273,7 +274,7 @@ impl Store {
     pub async fn sent_log(&self, limit: usize) -> Result<Vec<SentRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.call("read sent log", move |conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT key, route_id, recipient, body, message_id, updated_at
                  FROM outbox WHERE status = 'sent'
                  ORDER BY updated_at DESC, rowid DESC
