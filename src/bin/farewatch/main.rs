@@ -52,7 +52,7 @@ fn main() -> ProcessExit {
         }
     }
     // One thread: a cycle polls its lookups from a single task, so more
-    // worker threads only added cross-thread wake-ups (about 18% of a
+    // worker threads only added cross-thread wake-ups (about a quarter of a
     // benchmarked cycle's CPU; README, Performance). SQLite and file reads
     // still run on tokio's blocking pool.
     let runtime = match tokio::runtime::Builder::new_current_thread()
