@@ -95,12 +95,7 @@ impl Route {
             }
             let mut sorted: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
             sorted.sort_unstable();
-            for (i, item) in sorted.iter().enumerate() {
-                if i > 0 {
-                    id.push('|');
-                }
-                id.push_str(item);
-            }
+            id.push_str(&sorted.join("|"));
         }
         let mut id = String::with_capacity(64);
         push_sorted(&mut id, &self.origins);
@@ -111,13 +106,8 @@ impl Route {
             let _ = write!(id, ":ret {r}");
         }
         let _ = write!(id, ":a{}:{}:", self.adults, self.currency());
-        match self.recipients.as_slice() {
-            [Recipient::Phone(phone)] => id.push_str(phone.as_str()),
-            recipients => {
-                let named: Vec<String> = recipients.iter().map(Recipient::to_string).collect();
-                push_sorted(&mut id, &named);
-            }
-        }
+        let recipients: Vec<String> = self.recipients.iter().map(Recipient::to_string).collect();
+        push_sorted(&mut id, &recipients);
         id
     }
 
