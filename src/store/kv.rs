@@ -8,12 +8,7 @@ impl Store {
     pub async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.call("read a saved value", move |conn| {
-            let row = conn
-                .prepare_cached("SELECT value, expires_at FROM kv WHERE key = ?1")?
-                .query_row(params![key], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-                })
-                .optional()?;
+            let row = read_kv(conn, &key)?;
             let Some((value, expires_at)) = row else {
                 return Ok(None);
             };
@@ -36,12 +31,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.call("save a value", move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO kv (key, value, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE
-                 SET value = excluded.value, expires_at = excluded.expires_at",
-            )?
-            .execute(params![key, value, expires_at.map(ts_to_sql)])?;
+            write_kv(conn, &key, &value, expires_at)?;
             Ok(())
         })
         .await
@@ -53,12 +43,7 @@ impl Store {
     ) -> Result<Option<(String, Timestamp)>, StoreError> {
         let key = key.to_owned();
         self.call("load cached token", move |conn| {
-            let row = conn
-                .prepare_cached("SELECT value, expires_at FROM kv WHERE key = ?1")?
-                .query_row(params![key], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-                })
-                .optional()?;
+            let row = read_kv(conn, &key)?;
             let Some((value, Some(expires_at))) = row else {
                 // A token without an expiry is not something we write; ignore it.
                 return Ok(None);
@@ -82,15 +67,35 @@ impl Store {
             // Expired tokens are useless and still secrets: drop them.
             tx.prepare_cached("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1")?
                 .execute(params![ts_to_sql(Timestamp::now())])?;
-            tx.prepare_cached(
-                "INSERT INTO kv (key, value, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE
-                 SET value = excluded.value, expires_at = excluded.expires_at",
-            )?
-            .execute(params![key, token, ts_to_sql(expires_at)])?;
+            write_kv(&tx, &key, &token, Some(expires_at))?;
             tx.commit()?;
             Ok(())
         })
         .await
     }
+}
+
+/// `key`'s value and expiry (SQL text), expired or not.
+fn read_kv(conn: &Connection, key: &str) -> Result<Option<(String, Option<String>)>, Fail> {
+    let row = conn
+        .prepare_cached("SELECT value, expires_at FROM kv WHERE key = ?1")?
+        .query_row(params![key], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(row)
+}
+
+/// Saves `value` under `key`, replacing any earlier one.
+fn write_kv(
+    conn: &Connection,
+    key: &str,
+    value: &str,
+    expires_at: Option<Timestamp>,
+) -> Result<(), Fail> {
+    conn.prepare_cached(
+        "INSERT INTO kv (key, value, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE
+         SET value = excluded.value, expires_at = excluded.expires_at",
+    )?
+    .execute(params![key, value, expires_at.map(ts_to_sql)])?;
+    Ok(())
 }
