@@ -19,14 +19,14 @@ use criterion::{criterion_group, Criterion};
 use farewatch::cache::QuoteCache;
 use farewatch::domain::{Currency, DateRange, Iata, Money, Recipient, E164};
 use farewatch::engine::{Engine, EngineParts, NoProgress, NotifyLimits};
-use farewatch::failover::Failover;
 use farewatch::fare::amadeus::{Amadeus, AmadeusConfig};
-use farewatch::fare::Limits;
+use farewatch::fare::failover::Failover;
+use farewatch::fare::FarePool;
 use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
-use farewatch::pool::ProviderPool;
 use farewatch::route::Route;
 use farewatch::rules::{MinDrop, Rule};
 use farewatch::store::{Store, StoreLocation};
+use farewatch::upstream::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The same allocator as the `farewatch` binary.
@@ -223,7 +223,7 @@ fn run(
 fn bench_cycle(c: &mut Criterion) {
     let runtime = runtime();
     let base_url = start_fake();
-    let client = farewatch::http::build_client();
+    let client = farewatch::upstream::http::build_client();
     let amadeus = Arc::new(Amadeus::new(
         client,
         AmadeusConfig {
@@ -242,7 +242,7 @@ fn bench_cycle(c: &mut Criterion) {
     // wall time within 10% of one upstream latency), and 1,000 routes with
     // the limit raised to match.
     for n in [50, 1000] {
-        let pool = Arc::new(ProviderPool::new(
+        let pool = Arc::new(FarePool::new(
             amadeus.clone(),
             Limits {
                 max_concurrency: n,

@@ -21,11 +21,11 @@ use jiff::civil::Date;
 use jiff::{Span, Timestamp};
 
 use crate::domain::{Currency, Money, Quote, E164};
-use crate::fare::FareError;
 use crate::notify::sms::{self, AlertText, MAX_SINGLE_SEGMENT};
 use crate::notify::{Delivery, NotifyError};
 use crate::route::MAX_LOOKUPS_PER_ROW;
 use crate::sheet::{self, Sheet, SheetError, SheetOptions, MAX_RECIPIENTS_PER_ROW};
+use crate::upstream::UpstreamError;
 
 /// Credentials the provider parsers are told to redact, as a client secret
 /// and an access token would be. Fuzz inputs that quote them must never get
@@ -131,7 +131,7 @@ pub fn check_sheet(bytes: &[u8], sheet: &Sheet) -> Result<(), String> {
 /// The Amadeus flight-offers reader on a `200` body labelled
 /// `application/vnd.amadeus+json`: the cheapest offer, none, or why the
 /// body cannot be read.
-pub fn amadeus_offers(bytes: &[u8]) -> Result<Option<Quote>, FareError> {
+pub fn amadeus_offers(bytes: &[u8]) -> Result<Option<Quote>, UpstreamError> {
     amadeus_offers_as(bytes, Some("application/vnd.amadeus+json"))
 }
 
@@ -139,19 +139,19 @@ pub fn amadeus_offers(bytes: &[u8]) -> Result<Option<Quote>, FareError> {
 pub fn amadeus_offers_as(
     bytes: &[u8],
     content_type: Option<&str>,
-) -> Result<Option<Quote>, FareError> {
+) -> Result<Option<Quote>, UpstreamError> {
     crate::fare::amadeus::read_offers(bytes, content_type, &SECRETS)
 }
 
 /// What the offers reader promises: an answer comes from `"amadeus"`,
-/// and a body it cannot read is a [`FareError::Decode`] (never a panic, never
+/// and a body it cannot read is a [`UpstreamError::Decode`] (never a panic, never
 /// another kind of error) whose message is printable and quotes no secret.
-pub fn check_amadeus_offers(result: &Result<Option<Quote>, FareError>) -> Result<(), String> {
+pub fn check_amadeus_offers(result: &Result<Option<Quote>, UpstreamError>) -> Result<(), String> {
     match result {
         Ok(None) => Ok(()),
         Ok(Some(quote)) if quote.provider == "amadeus" && !quote.cached => Ok(()),
         Ok(Some(quote)) => Err(format!("unexpected quote {quote:?}")),
-        Err(FareError::Decode(message)) => printable_line("offers error", message),
+        Err(UpstreamError::Decode(message)) => printable_line("offers error", message),
         Err(other) => Err(format!("a 200 reply read as {other:?}")),
     }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use farewatch::domain::{Currency, Iata, LookupKey, Money};
 use farewatch::fare::amadeus::{Amadeus, AmadeusConfig, DEFAULT_BASE_URL, PRODUCTION_BASE_URL};
-use farewatch::fare::{FareError, FareSource};
+use farewatch::fare::FareSource;
 use farewatch::store::TokenCache;
+use farewatch::upstream::UpstreamError;
 use jiff::{SignedDuration, Timestamp};
 use secrecy::SecretString;
 use wiremock::matchers::{header, method, path};
@@ -54,7 +55,7 @@ fn config(server: &MockServer, timeout: Duration) -> AmadeusConfig {
 
 fn source(server: &MockServer) -> Amadeus {
     Amadeus::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
         None,
     )
@@ -62,7 +63,7 @@ fn source(server: &MockServer) -> Amadeus {
 
 fn source_with_cache(server: &MockServer, cache: Arc<MemoryTokens>) -> Amadeus {
     Amadeus::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
         Some(cache),
     )
@@ -386,7 +387,7 @@ async fn an_unusable_base_url_is_reported_by_name_not_panicked_on() {
         Timestamp::now() + SignedDuration::from_mins(20),
     );
     let amadeus = Amadeus::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         AmadeusConfig {
             base_url: base_url.to_owned(),
             client_id: CLIENT_ID.to_owned(),
@@ -396,7 +397,7 @@ async fn an_unusable_base_url_is_reported_by_name_not_panicked_on() {
         Some(cache),
     );
     match amadeus.cheapest(&lhr_jfk()).await {
-        Err(FareError::Connect(message)) => {
+        Err(UpstreamError::Connect(message)) => {
             assert!(message.contains("\"http://not a host\""), "{message}");
             assert!(!message.contains(CLIENT_SECRET), "{message}");
         }
@@ -542,7 +543,7 @@ async fn a_second_401_after_refreshing_is_an_auth_error() {
         .await;
 
     let error = source(&server).cheapest(&lhr_jfk()).await.unwrap_err();
-    let FareError::Auth(message) = error else {
+    let UpstreamError::Auth(message) = error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("38192"), "{message}");
@@ -562,7 +563,7 @@ async fn an_invalid_authorization_header_fails_without_refreshing() {
     .await;
 
     let error = source(&server).cheapest(&lhr_jfk()).await.unwrap_err();
-    let FareError::Auth(message) = error else {
+    let UpstreamError::Auth(message) = error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("code 38191"), "{message}");
@@ -577,7 +578,7 @@ async fn a_revoked_api_key_fails_without_refreshing() {
     mount_search(&server, FIXTURE_TOKEN, amadeus_json(401, body), 1).await;
 
     let error = source(&server).cheapest(&lhr_jfk()).await.unwrap_err();
-    let FareError::Auth(message) = error else {
+    let UpstreamError::Auth(message) = error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("revoked"), "{message}");
@@ -637,7 +638,7 @@ async fn invalid_client_credentials_are_an_auth_error_naming_the_variables() {
         .await;
 
     let error = source(&server).cheapest(&lhr_jfk()).await.unwrap_err();
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(
@@ -668,7 +669,7 @@ async fn an_unsupported_grant_is_an_auth_error() {
         .await;
 
     let error = source(&server).cheapest(&lhr_jfk()).await.unwrap_err();
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("HTTP 400, code 38187"), "{message}");
@@ -692,17 +693,17 @@ async fn concurrent_lookups_share_one_failed_token_request() {
     let key = lhr_jfk();
     let results = futures::future::join_all((0..20).map(|_| amadeus.cheapest(&key))).await;
     for result in results {
-        assert!(matches!(result, Err(FareError::Auth(_))), "{result:?}");
+        assert!(matches!(result, Err(UpstreamError::Auth(_))), "{result:?}");
     }
 }
 
 // ----- search errors -------------------------------------------------------------
 
-async fn search_error(status: u16, body: impl Into<Vec<u8>>) -> FareError {
+async fn search_error(status: u16, body: impl Into<Vec<u8>>) -> UpstreamError {
     search_error_with(amadeus_json(status, body)).await
 }
 
-async fn search_error_with(template: ResponseTemplate) -> FareError {
+async fn search_error_with(template: ResponseTemplate) -> UpstreamError {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     mount_search(&server, FIXTURE_TOKEN, template, 1).await;
@@ -713,7 +714,7 @@ async fn search_error_with(template: ResponseTemplate) -> FareError {
 async fn a_400_is_rejected_with_title_detail_and_parameter() {
     assert_eq!(
         search_error(400, fixture!("amadeus-error-400.json")).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 400,
             code: Some("477".into()),
             message: "INVALID FORMAT: invalid query parameter format (parameter `airport`)".into(),
@@ -721,7 +722,7 @@ async fn a_400_is_rejected_with_title_detail_and_parameter() {
     );
     assert_eq!(
         search_error(400, fixture!("amadeus-error-400-past-date.json")).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 400,
             code: Some("425".into()),
             message: "INVALID DATE: Date/Time is in the past (parameter `departureDate`)".into(),
@@ -732,7 +733,7 @@ async fn a_400_is_rejected_with_title_detail_and_parameter() {
         fixture!("amadeus-error-400-invalid-format-origin.json"),
     )
     .await;
-    let FareError::Rejected {
+    let UpstreamError::Rejected {
         status,
         code,
         message,
@@ -753,7 +754,7 @@ async fn a_404_is_rejected() {
     let body = r#"{"errors":[{"status":404,"code":38196,"title":"Resource not found","detail":"The targeted resource doesn't exist"}]}"#;
     assert_eq!(
         search_error(404, body).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 404,
             code: Some("38196".into()),
             message: "Resource not found: The targeted resource doesn't exist".into(),
@@ -765,7 +766,7 @@ async fn a_404_is_rejected() {
 async fn a_429_throttle_is_rate_limited() {
     assert_eq!(
         search_error(429, fixture!("amadeus-error-429.json")).await,
-        FareError::RateLimited { retry_after: None }
+        UpstreamError::RateLimited { retry_after: None }
     );
 }
 
@@ -775,7 +776,7 @@ async fn a_429_honours_retry_after_when_sent() {
         amadeus_json(429, fixture!("amadeus-error-429.json")).insert_header("retry-after", "7");
     assert_eq!(
         search_error_with(template).await,
-        FareError::RateLimited {
+        UpstreamError::RateLimited {
             retry_after: Some(Duration::from_secs(7))
         }
     );
@@ -786,7 +787,7 @@ async fn a_429_without_a_recognisable_body_is_rate_limited() {
     let template = ResponseTemplate::new(429).set_body_raw("slow down", "text/plain");
     assert_eq!(
         search_error_with(template).await,
-        FareError::RateLimited { retry_after: None }
+        UpstreamError::RateLimited { retry_after: None }
     );
 }
 
@@ -794,7 +795,7 @@ async fn a_429_without_a_recognisable_body_is_rate_limited() {
 async fn a_429_quota_is_quota_exhausted() {
     assert_eq!(
         search_error(429, fixture!("amadeus-error-429-quota.json")).await,
-        FareError::QuotaExhausted("Quota limit exceeded: The quota limit is exceeded.".into())
+        UpstreamError::QuotaExhausted("Quota limit exceeded: The quota limit is exceeded.".into())
     );
 }
 
@@ -802,7 +803,7 @@ async fn a_429_quota_is_quota_exhausted() {
 async fn a_500_is_upstream_with_its_code() {
     assert_eq!(
         search_error(500, fixture!("amadeus-error-500.json")).await,
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: 500,
             code: Some("38189".into()),
             message: "Internal error: An internal error occured, please contact your administrator"
@@ -819,7 +820,7 @@ async fn an_unreadable_error_body_keeps_the_status_and_a_short_clean_excerpt() {
     );
     let template = ResponseTemplate::new(502).set_body_raw(html, "text/html");
     let error = search_error_with(template).await;
-    let FareError::Upstream {
+    let UpstreamError::Upstream {
         status,
         code,
         message,
@@ -848,7 +849,7 @@ async fn an_html_200_is_a_decode_error_saying_what_arrived() {
     let template = ResponseTemplate::new(200)
         .set_body_raw("<html><body>Service maintenance</body></html>", "text/html");
     let error = search_error_with(template).await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("`text/html`"), "{message}");
@@ -859,7 +860,7 @@ async fn an_html_200_is_a_decode_error_saying_what_arrived() {
 async fn truncated_json_is_a_decode_error() {
     let full = fixture!("amadeus-flight-offers-LHR-JFK.json");
     let error = search_error(200, &full.as_bytes()[..full.len() / 2]).await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("EOF while parsing"), "{message}");
@@ -871,9 +872,9 @@ async fn a_body_over_the_cap_is_a_decode_error() {
     let error = search_error(200, huge).await;
     assert_eq!(
         error,
-        FareError::Decode(format!(
+        UpstreamError::Decode(format!(
             "reply larger than {} bytes",
-            farewatch::http::MAX_BODY_BYTES
+            farewatch::upstream::http::MAX_BODY_BYTES
         ))
     );
 }
@@ -904,14 +905,14 @@ async fn a_slow_search_times_out_after_the_configured_timeout() {
     );
     let timeout = Duration::from_secs(2);
     let amadeus = Amadeus::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(&server, timeout),
         Some(cache),
     );
 
     let started = tokio::time::Instant::now();
     let result = amadeus.cheapest(&lhr_jfk()).await;
-    assert_eq!(result, Err(FareError::Timeout(timeout)));
+    assert_eq!(result, Err(UpstreamError::Timeout(timeout)));
     let waited = started.elapsed();
     assert!(
         waited >= timeout && waited < Duration::from_secs(60),
@@ -925,7 +926,7 @@ async fn a_refused_connection_is_a_connect_error() {
     let base_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let amadeus = Amadeus::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         AmadeusConfig {
             base_url,
             client_id: CLIENT_ID.into(),
@@ -936,7 +937,7 @@ async fn a_refused_connection_is_a_connect_error() {
     );
 
     let error = amadeus.cheapest(&lhr_jfk()).await.unwrap_err();
-    assert!(matches!(error, FareError::Connect(_)), "{error:?}");
+    assert!(matches!(error, UpstreamError::Connect(_)), "{error:?}");
 }
 
 #[tokio::test]
@@ -978,7 +979,11 @@ async fn debug_output_never_shows_the_secret_or_the_token() {
     )
     .await;
     let config = config(&server, Duration::from_secs(10));
-    let amadeus = Amadeus::new(farewatch::http::build_client(), config.clone(), None);
+    let amadeus = Amadeus::new(
+        farewatch::upstream::http::build_client(),
+        config.clone(),
+        None,
+    );
     amadeus.cheapest(&lhr_jfk()).await.unwrap();
 
     for debug in [
@@ -996,7 +1001,7 @@ async fn debug_output_never_shows_the_secret_or_the_token() {
 fn default_limits_follow_the_documented_rates() {
     let amadeus = |base_url: &str| {
         Amadeus::new(
-            farewatch::http::build_client(),
+            farewatch::upstream::http::build_client(),
             AmadeusConfig {
                 base_url: base_url.to_owned(),
                 client_id: CLIENT_ID.into(),

@@ -45,7 +45,7 @@ fn config(server: &MockServer, timeout: Duration) -> AviationstackConfig {
 
 fn provider(server: &MockServer) -> Aviationstack {
     Aviationstack::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
     )
 }
@@ -445,7 +445,7 @@ async fn a_trailing_slash_on_the_base_url_is_ignored() {
     .await;
     let mut config = config(&server, Duration::from_secs(10));
     config.base_url.push('/');
-    let aviationstack = Aviationstack::new(farewatch::http::build_client(), config);
+    let aviationstack = Aviationstack::new(farewatch::upstream::http::build_client(), config);
     assert_eq!(
         aviationstack.flights(&flight("LH400", None)).await,
         Ok(vec![])
@@ -1251,12 +1251,12 @@ async fn an_html_200_is_a_decode_error_saying_what_arrived() {
 
 #[tokio::test]
 async fn a_body_over_the_cap_is_a_decode_error() {
-    let huge = vec![b' '; farewatch::http::MAX_BODY_BYTES + 1];
+    let huge = vec![b' '; farewatch::upstream::http::MAX_BODY_BYTES + 1];
     assert_eq!(
         error(200, huge).await,
         StatusError::Decode(format!(
             "reply larger than {} bytes",
-            farewatch::http::MAX_BODY_BYTES
+            farewatch::upstream::http::MAX_BODY_BYTES
         ))
     );
 }
@@ -1278,8 +1278,10 @@ async fn a_slow_reply_times_out_after_the_configured_timeout() {
         .mount(&server)
         .await;
     let timeout = Duration::from_secs(2);
-    let aviationstack =
-        Aviationstack::new(farewatch::http::build_client(), config(&server, timeout));
+    let aviationstack = Aviationstack::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
 
     let started = tokio::time::Instant::now();
     let result = aviationstack.flights(&flight("ZH9572", None)).await;
@@ -1297,7 +1299,7 @@ async fn a_refused_connection_is_a_connect_error_without_the_key() {
     let base_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let aviationstack = Aviationstack::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         AviationstackConfig {
             base_url,
             access_key: SecretString::from(ACCESS_KEY),
@@ -1368,7 +1370,8 @@ fn debug_output_never_shows_the_key() {
         access_key: SecretString::from(ACCESS_KEY),
         timeout: Duration::from_secs(10),
     };
-    let aviationstack = Aviationstack::new(farewatch::http::build_client(), config.clone());
+    let aviationstack =
+        Aviationstack::new(farewatch::upstream::http::build_client(), config.clone());
     for debug in [
         format!("{aviationstack:?}"),
         format!("{aviationstack:#?}"),
@@ -1387,7 +1390,7 @@ fn defaults() {
     assert_eq!(config.timeout, DEFAULT_TIMEOUT);
 
     let aviationstack = Aviationstack::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         AviationstackConfig {
             timeout: Duration::from_secs(12),
             ..config

@@ -588,7 +588,7 @@ async fn the_daemon_serves_healthz_and_prometheus_metrics() {
         .await
         .expect("a first cycle")
         .unwrap();
-    let client = farewatch::http::build_client();
+    let client = farewatch::upstream::http::build_client();
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let metrics = client

@@ -41,7 +41,7 @@ fn config(url: String, username: Option<&str>) -> DiscordConfig {
 
 fn discord(base: &str) -> Discord {
     Discord::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(format!("{base}{HOOK_PATH}"), None),
     )
 }
@@ -139,7 +139,7 @@ async fn a_204_is_success_with_a_local_id_and_the_username_is_sent() {
         .mount(&server)
         .await;
     let notifier = Discord::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(
             format!("{}{HOOK_PATH}?wait=false", server.uri()),
             Some("fare-bot"),
@@ -172,7 +172,7 @@ async fn keeps_the_thread_id_and_adds_wait() {
         .mount(&server)
         .await;
     let notifier = Discord::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(
             format!("{}{HOOK_PATH}?thread_id=1200000000000000000", server.uri()),
             None,
@@ -438,7 +438,7 @@ async fn a_timeout_after_sending_is_ambiguous() {
 #[test]
 fn debug_never_shows_the_webhook_url() {
     let config = config(format!("https://discord.com{HOOK_PATH}"), Some("fare-bot"));
-    let notifier = Discord::new(farewatch::http::build_client(), config.clone());
+    let notifier = Discord::new(farewatch::upstream::http::build_client(), config.clone());
     for text in [
         format!("{config:?}"),
         format!("{notifier:?}"),

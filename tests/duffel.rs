@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use farewatch::domain::{Currency, Iata, LookupKey, Money};
 use farewatch::fare::duffel::{Duffel, DuffelConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT};
-use farewatch::fare::{FareError, FareSource};
+use farewatch::fare::FareSource;
+use farewatch::upstream::UpstreamError;
 use jiff::Timestamp;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -72,7 +73,7 @@ fn config(server: &MockServer, timeout: Duration) -> DuffelConfig {
 
 fn source(server: &MockServer) -> Duffel {
     Duffel::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(30)),
     )
 }
@@ -140,7 +141,7 @@ async fn mount_offers(server: &MockServer, template: ResponseTemplate, times: u6
 async fn lookup_with_offers(
     page: ResponseTemplate,
     key: &LookupKey,
-) -> Result<Option<farewatch::domain::Quote>, FareError> {
+) -> Result<Option<farewatch::domain::Quote>, UpstreamError> {
     let server = MockServer::start().await;
     mount_create(&server, json_reply(201, sdk_fixture()), 1).await;
     mount_offers(&server, page, 1).await;
@@ -234,7 +235,7 @@ async fn supplier_timeout_follows_the_configured_timeout() {
     mount_offers(&server, offers_page(vec![sdk_offer()]), 1).await;
 
     let duffel = Duffel::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(&server, DEFAULT_TIMEOUT),
     );
     duffel.cheapest(&lhr_jfk()).await.unwrap();
@@ -300,7 +301,7 @@ async fn only_partial_offers_is_none() {
 // ----- errors ------------------------------------------------------------------
 
 /// The offer request answering `template`; the offers list is never asked.
-async fn create_error_with(template: ResponseTemplate) -> FareError {
+async fn create_error_with(template: ResponseTemplate) -> UpstreamError {
     let server = MockServer::start().await;
     mount_create(&server, template, 1).await;
     mount_offers(&server, offers_page(vec![sdk_offer()]), 0).await;
@@ -308,7 +309,7 @@ async fn create_error_with(template: ResponseTemplate) -> FareError {
 }
 
 /// The offer request succeeding, then the offers list answering `template`.
-async fn list_error_with(template: ResponseTemplate) -> FareError {
+async fn list_error_with(template: ResponseTemplate) -> UpstreamError {
     lookup_with_offers(template, &lhr_jfk()).await.unwrap_err()
 }
 
@@ -320,7 +321,7 @@ async fn a_429_with_ratelimit_reset_is_rate_limited_until_the_reset() {
         .insert_header("ratelimit-remaining", "0")
         .insert_header("ratelimit-reset", reset.to_string().as_str());
     let error = create_error_with(template).await;
-    let FareError::RateLimited {
+    let UpstreamError::RateLimited {
         retry_after: Some(wait),
     } = error
     else {
@@ -338,7 +339,7 @@ async fn a_429_on_the_offers_list_honours_retry_after() {
         json_reply(429, fixture!("duffel-error-429.json")).insert_header("retry-after", "7");
     assert_eq!(
         list_error_with(template).await,
-        FareError::RateLimited {
+        UpstreamError::RateLimited {
             retry_after: Some(Duration::from_secs(7))
         }
     );
@@ -348,7 +349,7 @@ async fn a_429_on_the_offers_list_honours_retry_after() {
 async fn a_429_without_headers_or_body_is_rate_limited() {
     assert_eq!(
         create_error_with(ResponseTemplate::new(429)).await,
-        FareError::RateLimited { retry_after: None }
+        UpstreamError::RateLimited { retry_after: None }
     );
 }
 
@@ -356,7 +357,7 @@ async fn a_429_without_headers_or_body_is_rate_limited() {
 async fn a_500_airline_error_is_upstream_with_its_code() {
     assert_eq!(
         create_error_with(json_reply(500, fixture!("duffel-error-500-airline.json"))).await,
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: 500,
             code: Some("airline_unknown".into()),
             message: "Unexpected Airline Error: The airline responded with an unexpected error. \
@@ -373,7 +374,7 @@ async fn a_401_is_an_auth_error_naming_the_variable() {
         "message":"The provided access token is not valid",
         "documentation_url":"https://duffel.com/docs/api/overview/errors","code":"unauthorized"}]}"#;
     let error = create_error_with(json_reply(401, body)).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert_eq!(
@@ -386,7 +387,7 @@ async fn a_401_is_an_auth_error_naming_the_variable() {
 #[tokio::test]
 async fn a_403_is_an_auth_error_too() {
     let error = create_error_with(json_reply(403, "")).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("HTTP 403"), "{message}");
@@ -402,7 +403,7 @@ async fn a_422_validation_error_is_rejected_with_code_field_and_message() {
         "documentation_url":"https://duffel.com/docs/api/overview/errors","code":"invalid_date"}]}"#;
     assert_eq!(
         create_error_with(json_reply(422, body)).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 422,
             code: Some("invalid_date".into()),
             message: "Invalid departure date: The departure date must be in the future \
@@ -418,7 +419,7 @@ async fn a_400_is_rejected() {
         "message":"Malformed JSON","code":"malformed_json"}]}"#;
     assert_eq!(
         create_error_with(json_reply(400, body)).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 400,
             code: Some("malformed_json".into()),
             message: "Malformed JSON".into(),
@@ -432,7 +433,7 @@ async fn a_404_on_the_offers_list_is_rejected() {
         "message":"The resource you are trying to access does not exist.","code":"not_found"}]}"#;
     let error = list_error_with(json_reply(404, body)).await;
     assert!(
-        matches!(&error, FareError::Rejected { status: 404, code: Some(c), .. } if c == "not_found"),
+        matches!(&error, UpstreamError::Rejected { status: 404, code: Some(c), .. } if c == "not_found"),
         "{error:?}"
     );
 }
@@ -444,7 +445,7 @@ async fn an_unreadable_error_body_keeps_the_status_and_a_short_clean_excerpt() {
         "padding ".repeat(100)
     );
     let error = create_error_with(ResponseTemplate::new(502).set_body_raw(html, "text/html")).await;
-    let FareError::Upstream {
+    let UpstreamError::Upstream {
         status: 502,
         code: None,
         message,
@@ -466,7 +467,7 @@ async fn an_unreadable_error_body_keeps_the_status_and_a_short_clean_excerpt() {
 async fn a_truncated_offer_request_reply_is_a_decode_error() {
     let full = sdk_fixture();
     let error = create_error_with(json_reply(201, &full.as_bytes()[..full.len() / 2])).await;
-    let FareError::Decode(message) = &error else {
+    let UpstreamError::Decode(message) = &error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.starts_with("offer request reply: "), "{message}");
@@ -477,13 +478,13 @@ async fn a_truncated_offer_request_reply_is_a_decode_error() {
 async fn an_offer_request_reply_without_an_id_is_a_decode_error() {
     let error = create_error_with(json_reply(201, r#"{"data":{"offers":[]}}"#)).await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.contains("missing field `id`")),
+        matches!(&error, UpstreamError::Decode(m) if m.contains("missing field `id`")),
         "{error:?}"
     );
     let error = create_error_with(json_reply(201, r#"{"data":{"id":" "}}"#)).await;
     assert_eq!(
         error,
-        FareError::Decode("offer request reply has an empty id".into())
+        UpstreamError::Decode("offer request reply has an empty id".into())
     );
 }
 
@@ -494,13 +495,13 @@ async fn a_malformed_offers_page_is_a_decode_error() {
     broken.as_object_mut().unwrap().remove("total_amount");
     let error = list_error_with(offers_page(vec![broken])).await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.starts_with("offers: missing field `total_amount`")),
+        matches!(&error, UpstreamError::Decode(m) if m.starts_with("offers: missing field `total_amount`")),
         "{error:?}"
     );
     // A price that is not a number.
     let error = list_error_with(offers_page(vec![offer("free", "GBP", false)])).await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.starts_with("offer #1: `free` is not an amount")),
+        matches!(&error, UpstreamError::Decode(m) if m.starts_with("offer #1: `free` is not an amount")),
         "{error:?}"
     );
     // Not JSON at all.
@@ -509,7 +510,7 @@ async fn a_malformed_offers_page_is_a_decode_error() {
     )
     .await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.contains("`text/html`") && m.contains("Service maintenance")),
+        matches!(&error, UpstreamError::Decode(m) if m.contains("`text/html`") && m.contains("Service maintenance")),
         "{error:?}"
     );
 }
@@ -528,11 +529,14 @@ async fn a_slow_search_times_out_after_the_configured_timeout() {
         .mount(&server)
         .await;
     let timeout = Duration::from_secs(2);
-    let duffel = Duffel::new(farewatch::http::build_client(), config(&server, timeout));
+    let duffel = Duffel::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
 
     let started = tokio::time::Instant::now();
     let result = duffel.cheapest(&lhr_jfk()).await;
-    assert_eq!(result, Err(FareError::Timeout(timeout)));
+    assert_eq!(result, Err(UpstreamError::Timeout(timeout)));
     let waited = started.elapsed();
     assert!(
         waited >= timeout && waited < Duration::from_secs(60),
@@ -546,7 +550,7 @@ async fn a_refused_connection_is_a_connect_error() {
     let base_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let duffel = Duffel::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         DuffelConfig {
             base_url,
             access_token: SecretString::from(TOKEN),
@@ -555,7 +559,7 @@ async fn a_refused_connection_is_a_connect_error() {
     );
 
     let error = duffel.cheapest(&lhr_jfk()).await.unwrap_err();
-    assert!(matches!(error, FareError::Connect(_)), "{error:?}");
+    assert!(matches!(error, UpstreamError::Connect(_)), "{error:?}");
 }
 
 // ----- secrets and configuration -------------------------------------------------------
@@ -594,7 +598,7 @@ async fn a_token_that_cannot_be_a_header_is_an_auth_error_without_a_request() {
     let server = MockServer::start().await;
     mount_create(&server, json_reply(201, sdk_fixture()), 0).await;
     let duffel = Duffel::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         DuffelConfig {
             access_token: SecretString::from("duffel_live_abc\ndef"),
             ..config(&server, Duration::from_secs(5))
@@ -602,7 +606,7 @@ async fn a_token_that_cannot_be_a_header_is_an_auth_error_without_a_request() {
     );
 
     let error = duffel.cheapest(&lhr_jfk()).await.unwrap_err();
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("DUFFEL_ACCESS_TOKEN"), "{message}");
@@ -616,7 +620,7 @@ fn debug_output_never_shows_the_token() {
         access_token: SecretString::from(TOKEN),
         timeout: DEFAULT_TIMEOUT,
     };
-    let duffel = Duffel::new(farewatch::http::build_client(), config.clone());
+    let duffel = Duffel::new(farewatch::upstream::http::build_client(), config.clone());
     for debug in [
         format!("{duffel:?}"),
         format!("{duffel:#?}"),
@@ -627,7 +631,7 @@ fn debug_output_never_shows_the_token() {
     }
     assert!(format!("{duffel:?}").contains("test_mode: false"));
     let test = Duffel::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         DuffelConfig {
             access_token: SecretString::from("duffel_test_abc"),
             ..config
@@ -639,7 +643,7 @@ fn debug_output_never_shows_the_token() {
 #[test]
 fn default_limits_pace_one_lookup_a_second_five_in_flight() {
     let duffel = Duffel::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         DuffelConfig {
             base_url: DEFAULT_BASE_URL.to_owned(),
             access_token: SecretString::from(TOKEN),

@@ -15,16 +15,17 @@ use farewatch::domain::{Currency, DateRange, Iata, LookupKey, Money, Quote, Reci
 use farewatch::engine::{
     AlertOutcome, Engine, EngineParts, NoProgress, NotifyLimits, Progress, RouteReport, RouteStatus,
 };
-use farewatch::failover::Failover;
 use farewatch::fare::demo::DemoSource;
-use farewatch::fare::{FareError, FareSource, Limits};
+use farewatch::fare::failover::Failover;
+use farewatch::fare::FarePool;
+use farewatch::fare::FareSource;
 use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
 use farewatch::notify::twilio::{Sender, Twilio, TwilioConfig};
 use farewatch::notify::Notifier;
-use farewatch::pool::ProviderPool;
 use farewatch::route::Route;
 use farewatch::rules::{MinDrop, Rule};
 use farewatch::store::{Store, StoreLocation};
+use farewatch::upstream::{Limits, UpstreamError};
 use tokio::time::Instant;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -59,9 +60,7 @@ fn engine(
     store: Store,
 ) -> Arc<Engine> {
     Arc::new(Engine::new(EngineParts {
-        fares: Arc::new(Failover::single(Arc::new(ProviderPool::new(
-            source, limits,
-        )))),
+        fares: Arc::new(Failover::single(Arc::new(FarePool::new(source, limits)))),
         cache,
         notifier,
         notify_limits: NotifyLimits {
@@ -99,7 +98,7 @@ impl FareSource for SlowFor {
             timeout: Duration::from_secs(120),
         }
     }
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         tokio::time::sleep(self.latency[key.origin.as_str()]).await;
         Ok(Some(Quote {
             price: Money::from_minor(100_00, key.currency),
@@ -235,7 +234,7 @@ async fn a_second_cycle_is_answered_from_redis() {
 
 async fn twilio_for(server: &MockServer) -> Arc<dyn Notifier> {
     Arc::new(Twilio::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         TwilioConfig {
             base_url: server.uri(),
             account_sid: ACCOUNT_SID.into(),

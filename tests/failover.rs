@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
-use farewatch::breaker::BreakerConfig;
 use farewatch::domain::{Currency, Iata, LookupKey, Money, Quote};
-use farewatch::failover::{Failover, Strategy};
 use farewatch::fare::amadeus::{Amadeus, AmadeusConfig};
-use farewatch::fare::{FareError, FareSource, Limits};
-use farewatch::pool::ProviderPool;
-use farewatch::retry::Backoff;
+use farewatch::fare::failover::{Failover, Strategy};
+use farewatch::fare::FarePool;
+use farewatch::fare::FareSource;
+use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::retry::Backoff;
+use farewatch::upstream::{Limits, UpstreamError};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
@@ -33,9 +34,9 @@ fn key(origin: &str) -> LookupKey {
 
 /// A real Amadeus client against `server`, with a tiny retry policy so
 /// failures are quick and a breaker that opens after `threshold` failures.
-fn amadeus_pool(server: &MockServer, threshold: u32) -> Arc<ProviderPool> {
+fn amadeus_pool(server: &MockServer, threshold: u32) -> Arc<FarePool> {
     let source = Amadeus::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         AmadeusConfig {
             base_url: server.uri(),
             client_id: CLIENT_ID.into(),
@@ -53,7 +54,7 @@ fn amadeus_pool(server: &MockServer, threshold: u32) -> Arc<ProviderPool> {
         failure_threshold: threshold,
         ..BreakerConfig::default()
     };
-    Arc::new(ProviderPool::with_policy(
+    Arc::new(FarePool::with_policy(
         Arc::new(source),
         limits,
         Backoff::new(Duration::from_millis(1), Duration::from_millis(2), 2),
@@ -177,9 +178,9 @@ async fn when_every_source_fails_the_error_names_each_one() {
     assert_eq!(error.attempts.len(), 2);
     assert!(matches!(
         error.attempts[0].1,
-        FareError::Upstream { status: 500, .. }
+        UpstreamError::Upstream { status: 500, .. }
     ));
-    assert!(matches!(error.attempts[1].1, FareError::Auth(_)));
+    assert!(matches!(error.attempts[1].1, UpstreamError::Auth(_)));
     let text = error.to_string();
     assert!(
         text.starts_with("amadeus: ") && text.contains("; amadeus: "),
@@ -240,10 +241,10 @@ impl FareSource for Flaky {
             timeout: Duration::from_secs(5),
         }
     }
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
-            return Err(FareError::Upstream {
+            return Err(UpstreamError::Upstream {
                 status: 503,
                 code: None,
                 message: "down".into(),
@@ -275,7 +276,7 @@ impl FareSource for Steady {
             timeout: Duration::from_secs(5),
         }
     }
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         Ok(Some(Quote {
             price: Money::from_minor(200_00, key.currency),
             provider: "steady".into(),
@@ -302,13 +303,13 @@ async fn the_primary_is_used_again_once_its_breaker_closes() {
         open_for: Duration::from_secs(60),
         ..BreakerConfig::default()
     };
-    let primary = Arc::new(ProviderPool::with_policy(
+    let primary = Arc::new(FarePool::with_policy(
         Arc::new(flaky),
         limits,
         Backoff::new(Duration::from_millis(10), Duration::from_millis(10), 1),
         breaker,
     ));
-    let secondary = Arc::new(ProviderPool::new(Arc::new(Steady), Steady.default_limits()));
+    let secondary = Arc::new(FarePool::new(Arc::new(Steady), Steady.default_limits()));
     let chain = Failover::new(vec![primary, secondary], Strategy::FirstAnswer);
 
     for _ in 0..4 {

@@ -30,24 +30,25 @@ use common::binary::{farewatch, run, write_sheet};
 use common::redis_server::RedisServer;
 use common::twilio_fake::{Post, TwilioFake};
 use common::*;
-use farewatch::breaker::BreakerConfig;
 use farewatch::cache::QuoteCache;
 use farewatch::domain::{Currency, DateRange, Iata, LookupKey, Money, Quote, Recipient};
 use farewatch::engine::{
     AlertOutcome, CycleReport, Engine, EngineParts, NoProgress, NotifyLimits, Progress,
     RouteReport, RouteStatus,
 };
-use farewatch::failover::Failover;
 use farewatch::fare::amadeus::{Amadeus, AmadeusConfig};
-use farewatch::fare::{FareError, FareSource, Limits};
+use farewatch::fare::failover::Failover;
+use farewatch::fare::FarePool;
+use farewatch::fare::FareSource;
 use farewatch::notify::sms::{self, AlertText};
 use farewatch::notify::twilio::{Sender, Twilio, TwilioConfig};
 use farewatch::notify::{Delivery, Notifier, NotifyError};
-use farewatch::pool::ProviderPool;
-use farewatch::retry::{Backoff, MAX_RETRY_AFTER};
 use farewatch::route::Route;
 use farewatch::rules::{MinDrop, Rule};
 use farewatch::store::{Store, StoreLocation};
+use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::retry::{Backoff, MAX_RETRY_AFTER};
+use farewatch::upstream::{Limits, UpstreamError};
 use secrecy::SecretString;
 
 // ---------------------------------------------------------------------------
@@ -220,9 +221,9 @@ fn limits(max_concurrency: usize, timeout: Duration) -> Limits {
     }
 }
 
-fn amadeus_pool(fake: &AmadeusFake, limits: Limits) -> Arc<ProviderPool> {
+fn amadeus_pool(fake: &AmadeusFake, limits: Limits) -> Arc<FarePool> {
     let source = Amadeus::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         AmadeusConfig {
             base_url: fake.uri(),
             client_id: CLIENT_ID.to_owned(),
@@ -232,7 +233,7 @@ fn amadeus_pool(fake: &AmadeusFake, limits: Limits) -> Arc<ProviderPool> {
         },
         None,
     );
-    Arc::new(ProviderPool::with_policy(
+    Arc::new(FarePool::with_policy(
         Arc::new(source),
         limits,
         FAST_BACKOFF,
@@ -242,7 +243,7 @@ fn amadeus_pool(fake: &AmadeusFake, limits: Limits) -> Arc<ProviderPool> {
 
 fn twilio(fake: &TwilioFake) -> Arc<dyn Notifier> {
     Arc::new(Twilio::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         TwilioConfig {
             base_url: fake.uri(),
             account_sid: ACCOUNT_SID.into(),
@@ -254,7 +255,7 @@ fn twilio(fake: &TwilioFake) -> Arc<dyn Notifier> {
 }
 
 fn engine(
-    fares: Arc<ProviderPool>,
+    fares: Arc<FarePool>,
     cache: QuoteCache,
     notifier: Arc<dyn Notifier>,
     store: Store,
@@ -981,7 +982,7 @@ async fn redis_flushed_mid_run_means_misses_not_errors() {
 
 /// `script(request number, key, attempt for that key)`: the error to answer
 /// with, or `None` for the fixture's price.
-type Script = Box<dyn Fn(u64, &LookupKey, u32) -> Option<FareError> + Send + Sync>;
+type Script = Box<dyn Fn(u64, &LookupKey, u32) -> Option<UpstreamError> + Send + Sync>;
 
 /// A provider at the trait boundary that answers the fixture's price, except
 /// where its [`Script`] says otherwise.
@@ -993,7 +994,7 @@ struct Scripted {
 
 impl Scripted {
     fn new(
-        script: impl Fn(u64, &LookupKey, u32) -> Option<FareError> + Send + Sync + 'static,
+        script: impl Fn(u64, &LookupKey, u32) -> Option<UpstreamError> + Send + Sync + 'static,
     ) -> Self {
         Self {
             requests: AtomicU64::new(0),
@@ -1011,7 +1012,7 @@ impl FareSource for Scripted {
     fn default_limits(&self) -> Limits {
         limits(50, Duration::from_secs(120))
     }
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         let attempt = {
             let mut attempts = self.attempts.lock().unwrap();
@@ -1059,7 +1060,7 @@ fn scripted_engine(
     backoff: Backoff,
     notifier: Arc<Recording>,
 ) -> Arc<Engine> {
-    let pool = ProviderPool::with_policy(Arc::new(source), limits, backoff, BreakerConfig::DEFAULT);
+    let pool = FarePool::with_policy(Arc::new(source), limits, backoff, BreakerConfig::DEFAULT);
     engine(Arc::new(pool), memory_cache(), notifier, memory_store())
 }
 
@@ -1074,7 +1075,7 @@ async fn retry_after_is_honoured_exactly_and_capped() {
     };
     let source = Scripted::new(move |_, key, attempt| {
         let asked = asks(key.origin.as_str()).filter(|_| attempt == 0)?;
-        Some(FareError::RateLimited {
+        Some(UpstreamError::RateLimited {
             retry_after: Some(asked),
         })
     });
@@ -1147,7 +1148,7 @@ async fn n_routes_at_r_per_second_take_n_over_r_and_a_throttle_loses_no_row() {
     let sent = Arc::new(Recording::default());
     let engine = scripted_engine(
         Scripted::new(|n, _, _| {
-            (n == 5).then_some(FareError::RateLimited {
+            (n == 5).then_some(UpstreamError::RateLimited {
                 retry_after: Some(Duration::from_secs(2)),
             })
         }),

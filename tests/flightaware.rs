@@ -47,7 +47,7 @@ fn config(server: &MockServer, timeout: Duration) -> FlightAwareConfig {
 
 fn provider(server: &MockServer) -> FlightAware {
     FlightAware::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
     )
 }
@@ -332,7 +332,7 @@ async fn a_trailing_slash_on_the_base_url_is_ignored() {
     .await;
     let mut config = config(&server, Duration::from_secs(10));
     config.base_url.push('/');
-    let flightaware = FlightAware::new(farewatch::http::build_client(), config);
+    let flightaware = FlightAware::new(farewatch::upstream::http::build_client(), config);
     assert_eq!(flightaware.flights(&flight("UAL1", None)).await, Ok(vec![]));
 }
 
@@ -733,7 +733,10 @@ async fn a_slow_reply_times_out_after_the_configured_timeout() {
         .mount(&server)
         .await;
     let timeout = Duration::from_secs(2);
-    let flightaware = FlightAware::new(farewatch::http::build_client(), config(&server, timeout));
+    let flightaware = FlightAware::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
 
     let started = tokio::time::Instant::now();
     let result = flightaware.flights(&flight("UAL1", None)).await;
@@ -751,7 +754,7 @@ async fn a_refused_connection_is_a_connect_error_without_the_key() {
     let base_url = format!("http://{}{PREFIX}", closed.local_addr().unwrap());
     drop(closed);
     let flightaware = FlightAware::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         FlightAwareConfig {
             base_url,
             api_key: SecretString::from(API_KEY),
@@ -798,7 +801,7 @@ fn debug_output_never_shows_the_key() {
         api_key: SecretString::from(API_KEY),
         timeout: Duration::from_secs(10),
     };
-    let flightaware = FlightAware::new(farewatch::http::build_client(), config.clone());
+    let flightaware = FlightAware::new(farewatch::upstream::http::build_client(), config.clone());
     for debug in [
         format!("{flightaware:?}"),
         format!("{flightaware:#?}"),
@@ -817,7 +820,7 @@ fn defaults() {
     assert_eq!(config.timeout, DEFAULT_TIMEOUT);
 
     let flightaware = FlightAware::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         FlightAwareConfig {
             timeout: Duration::from_secs(12),
             ..config

@@ -63,7 +63,7 @@ fn config(server: &MockServer, timeout: Duration) -> OpenSkyConfig {
 
 fn provider(server: &MockServer) -> OpenSky {
     OpenSky::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
     )
 }
@@ -786,13 +786,13 @@ async fn an_html_200_is_a_decode_error_saying_what_arrived() {
 
 #[tokio::test]
 async fn a_body_over_the_cap_is_a_decode_error() {
-    let huge = vec![b' '; farewatch::http::MAX_BODY_BYTES + 1];
+    let huge = vec![b' '; farewatch::upstream::http::MAX_BODY_BYTES + 1];
     let error = lookup_error(json(200, huge)).await;
     assert_eq!(
         error,
         StatusError::Decode(format!(
             "reply larger than {} bytes",
-            farewatch::http::MAX_BODY_BYTES
+            farewatch::upstream::http::MAX_BODY_BYTES
         ))
     );
 }
@@ -862,7 +862,10 @@ async fn a_slow_lookup_times_out_after_the_configured_timeout() {
         .mount(&server)
         .await;
     let timeout = Duration::from_secs(2);
-    let opensky = OpenSky::new(farewatch::http::build_client(), config(&server, timeout));
+    let opensky = OpenSky::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
     // The token is fetched on the real clock first: paused, the clock jumps
     // whenever the runtime waits on the fake server, which could time the
     // token request out instead.
@@ -889,7 +892,10 @@ async fn a_slow_token_endpoint_times_out_without_a_lookup() {
         .await;
     mount_get(&server, DEPARTURES_PATH, FIXTURE_TOKEN, json(200, "[]"), 0).await;
     let timeout = Duration::from_secs(3);
-    let opensky = OpenSky::new(farewatch::http::build_client(), config(&server, timeout));
+    let opensky = OpenSky::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
 
     let started = tokio::time::Instant::now();
     let result = opensky.flights(&departures("EDDF")).await;
@@ -910,7 +916,7 @@ async fn a_refused_connection_is_a_connect_error() {
     config.base_url = base.clone();
     config.auth_url = format!("{base}{TOKEN_PATH}");
     config.timeout = Duration::from_secs(5);
-    let opensky = OpenSky::new(farewatch::http::build_client(), config);
+    let opensky = OpenSky::new(farewatch::upstream::http::build_client(), config);
 
     let error = opensky.flights(&departures("EDDF")).await.unwrap_err();
     assert!(matches!(error, StatusError::Connect(_)), "{error:?}");
@@ -984,7 +990,7 @@ async fn debug_output_never_shows_the_secret_or_the_token() {
     )
     .await;
     let config = config(&server, Duration::from_secs(10));
-    let opensky = OpenSky::new(farewatch::http::build_client(), config.clone());
+    let opensky = OpenSky::new(farewatch::upstream::http::build_client(), config.clone());
     opensky.flights(&arrivals("EDDF")).await.unwrap();
 
     for debug in [
@@ -1009,7 +1015,7 @@ fn defaults_point_at_the_real_service() {
     );
     assert_eq!(config.auth_url, DEFAULT_AUTH_URL);
     assert_eq!(config.timeout, DEFAULT_TIMEOUT);
-    let opensky = OpenSky::new(farewatch::http::build_client(), config);
+    let opensky = OpenSky::new(farewatch::upstream::http::build_client(), config);
     assert_eq!(opensky.name(), "opensky");
     assert_eq!(opensky.timeout(), DEFAULT_TIMEOUT);
 }

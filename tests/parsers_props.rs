@@ -11,9 +11,9 @@
 //! functions), and where a result can be predicted, against that.
 
 use farewatch::domain::{Currency, Money};
-use farewatch::fare::FareError;
 use farewatch::fuzzing::{self, SmsInput, SECRETS};
 use farewatch::notify::NotifyError;
+use farewatch::upstream::UpstreamError;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Value};
@@ -700,7 +700,7 @@ fn amadeus_offer_errors_quote_offers_printably() {
     ] {
         let body = serde_json::to_vec(&json!({ "data": [{ "price": price }] })).unwrap();
         let got = fuzzing::amadeus_offers(&body);
-        let Err(FareError::Decode(message)) = &got else {
+        let Err(UpstreamError::Decode(message)) = &got else {
             panic!("{price} read as {got:?}");
         };
         assert!(message.starts_with("flight offer #1: "), "{message}");
@@ -732,7 +732,7 @@ fn amadeus_error_codes_and_content_types_are_sanitised() {
     let got = fuzzing::amadeus_offers_as(b"<html>", Some(SECRETS[1]));
     assert_eq!(
         got,
-        Err(FareError::Decode(
+        Err(UpstreamError::Decode(
             "flight offers: expected JSON, got `[REDACTED]`: <html>".to_owned()
         ))
     );
@@ -780,7 +780,7 @@ fn amadeus_offers_of_the_wrong_shape_do_not_quote_secrets() {
     ] {
         let got = fuzzing::amadeus_offers(body.as_bytes());
         assert!(
-            matches!(&got, Err(FareError::Decode(m)) if m.chars().count() < 1_000),
+            matches!(&got, Err(UpstreamError::Decode(m)) if m.chars().count() < 1_000),
             "{got:?}"
         );
         fuzzing::check_amadeus_offers(&got).unwrap();

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use farewatch::domain::{Currency, Iata, LookupKey, Money, PriceLevel};
 use farewatch::fare::serpapi::{SerpApi, SerpApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT};
-use farewatch::fare::{FareError, FareSource};
+use farewatch::fare::FareSource;
+use farewatch::upstream::UpstreamError;
 use jiff::Timestamp;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -42,7 +43,7 @@ fn config(server: &MockServer, timeout: Duration) -> SerpApiConfig {
 
 fn source(server: &MockServer) -> SerpApi {
     SerpApi::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
     )
 }
@@ -107,12 +108,12 @@ async fn serve(template: ResponseTemplate, times: u64) -> MockServer {
     server
 }
 
-async fn search_error_with(template: ResponseTemplate) -> FareError {
+async fn search_error_with(template: ResponseTemplate) -> UpstreamError {
     let server = serve(template, 1).await;
     source(&server).cheapest(&lhr_jfk()).await.unwrap_err()
 }
 
-async fn search_error(status: u16, body: impl Into<Vec<u8>>) -> FareError {
+async fn search_error(status: u16, body: impl Into<Vec<u8>>) -> UpstreamError {
     search_error_with(json(status, body)).await
 }
 
@@ -196,7 +197,7 @@ async fn a_trailing_slash_on_the_base_url_is_ignored() {
     .await;
     let mut config = config(&server, Duration::from_secs(10));
     config.base_url.push('/');
-    let serpapi = SerpApi::new(farewatch::http::build_client(), config);
+    let serpapi = SerpApi::new(farewatch::upstream::http::build_client(), config);
     assert_eq!(serpapi.cheapest(&lhr_jfk()).await, Ok(None));
 }
 
@@ -362,7 +363,7 @@ async fn an_empty_reply_is_none() {
 async fn a_400_is_rejected_with_serpapis_message() {
     assert_eq!(
         search_error(400, fixture!("serpapi-error-400.json")).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 400,
             code: None,
             message: "Missing query `q` parameter.".into(),
@@ -373,7 +374,7 @@ async fn a_400_is_rejected_with_serpapis_message() {
 #[tokio::test]
 async fn a_401_is_an_auth_error_naming_the_variable() {
     let error = search_error(401, fixture!("serpapi-error-401.json")).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("Invalid API key."), "{message}");
@@ -383,7 +384,7 @@ async fn a_401_is_an_auth_error_naming_the_variable() {
 #[tokio::test]
 async fn a_403_is_an_auth_error() {
     let error = search_error(403, r#"{"error":"This account has been deleted."}"#).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("account has been deleted"), "{message}");
@@ -396,7 +397,7 @@ async fn a_429_is_rate_limited_whichever_limit_was_hit() {
     // limit share the status; neither says when to come back.
     assert_eq!(
         search_error(429, fixture!("serpapi-error-429.json")).await,
-        FareError::RateLimited { retry_after: None }
+        UpstreamError::RateLimited { retry_after: None }
     );
 }
 
@@ -405,7 +406,7 @@ async fn a_429_honours_retry_after_when_sent() {
     let template = json(429, fixture!("serpapi-error-429.json")).insert_header("retry-after", "7");
     assert_eq!(
         search_error_with(template).await,
-        FareError::RateLimited {
+        UpstreamError::RateLimited {
             retry_after: Some(Duration::from_secs(7))
         }
     );
@@ -415,7 +416,7 @@ async fn a_429_honours_retry_after_when_sent() {
 async fn a_404_is_rejected() {
     assert_eq!(
         search_error(404, r#"{"error":"Not found."}"#).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 404,
             code: None,
             message: "Not found.".into(),
@@ -427,7 +428,7 @@ async fn a_404_is_rejected() {
 async fn a_500_is_upstream() {
     assert_eq!(
         search_error(500, r#"{"error":"Internal server error."}"#).await,
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: 500,
             code: None,
             message: "Internal server error.".into(),
@@ -442,7 +443,7 @@ async fn an_unreadable_503_keeps_the_status_and_a_short_clean_excerpt() {
         "padding ".repeat(100)
     );
     let error = search_error_with(ResponseTemplate::new(503).set_body_raw(html, "text/html")).await;
-    let FareError::Upstream {
+    let UpstreamError::Upstream {
         status,
         code,
         message,
@@ -466,7 +467,7 @@ async fn an_html_200_is_a_decode_error_saying_what_arrived() {
     let template = ResponseTemplate::new(200)
         .set_body_raw("<html><body>Service maintenance</body></html>", "text/html");
     let error = search_error_with(template).await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("`text/html`"), "{message}");
@@ -477,7 +478,7 @@ async fn an_html_200_is_a_decode_error_saying_what_arrived() {
 async fn truncated_json_is_a_decode_error() {
     let full = fixture!("serpapi-google-flights-SIN-AUS-outbound.json");
     let error = search_error(200, &full.as_bytes()[..full.len() / 2]).await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("EOF while parsing"), "{message}");
@@ -486,7 +487,7 @@ async fn truncated_json_is_a_decode_error() {
 #[tokio::test]
 async fn a_price_that_is_not_a_number_is_a_decode_error() {
     let error = search_error(200, r#"{"best_flights":[{"price":"$920"}]}"#).await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("is not a number"), "{message}");
@@ -499,7 +500,7 @@ async fn an_unknown_echoed_currency_is_a_decode_error() {
         r#"{"search_parameters":{"currency":"XYZ"},"best_flights":[{"price":10}]}"#,
     )
     .await;
-    assert!(matches!(error, FareError::Decode(_)), "{error:?}");
+    assert!(matches!(error, UpstreamError::Decode(_)), "{error:?}");
 }
 
 #[tokio::test]
@@ -507,9 +508,9 @@ async fn a_body_over_the_cap_is_a_decode_error() {
     let huge = vec![b' '; 9 * 1024 * 1024];
     assert_eq!(
         search_error(200, huge).await,
-        FareError::Decode(format!(
+        UpstreamError::Decode(format!(
             "reply larger than {} bytes",
-            farewatch::http::MAX_BODY_BYTES
+            farewatch::upstream::http::MAX_BODY_BYTES
         ))
     );
 }
@@ -534,11 +535,14 @@ async fn a_slow_search_times_out_after_the_configured_timeout() {
         .mount(&server)
         .await;
     let timeout = Duration::from_secs(2);
-    let serpapi = SerpApi::new(farewatch::http::build_client(), config(&server, timeout));
+    let serpapi = SerpApi::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
 
     let started = tokio::time::Instant::now();
     let result = serpapi.cheapest(&sin_aus()).await;
-    assert_eq!(result, Err(FareError::Timeout(timeout)));
+    assert_eq!(result, Err(UpstreamError::Timeout(timeout)));
     let waited = started.elapsed();
     assert!(
         waited >= timeout && waited < Duration::from_secs(60),
@@ -552,7 +556,7 @@ async fn a_refused_connection_is_a_connect_error_without_the_key() {
     let base_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let serpapi = SerpApi::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         SerpApiConfig {
             base_url,
             api_key: SecretString::from(API_KEY),
@@ -561,7 +565,7 @@ async fn a_refused_connection_is_a_connect_error_without_the_key() {
     );
 
     let error = serpapi.cheapest(&lhr_jfk()).await.unwrap_err();
-    assert!(matches!(error, FareError::Connect(_)), "{error:?}");
+    assert!(matches!(error, UpstreamError::Connect(_)), "{error:?}");
     let text = format!("{error} {error:?}");
     assert!(!text.contains(API_KEY), "{text}");
     assert!(!text.contains("api_key"), "{text}");
@@ -598,7 +602,7 @@ fn debug_output_never_shows_the_key() {
         api_key: SecretString::from(API_KEY),
         timeout: Duration::from_secs(10),
     };
-    let serpapi = SerpApi::new(farewatch::http::build_client(), config.clone());
+    let serpapi = SerpApi::new(farewatch::upstream::http::build_client(), config.clone());
     for debug in [
         format!("{serpapi:?}"),
         format!("{serpapi:#?}"),
@@ -617,7 +621,7 @@ fn defaults_and_limits() {
     assert_eq!(config.timeout, DEFAULT_TIMEOUT);
 
     let serpapi = SerpApi::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         SerpApiConfig {
             timeout: Duration::from_secs(12),
             ..config

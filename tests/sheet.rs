@@ -685,7 +685,7 @@ mod load {
     use super::*;
 
     fn client() -> reqwest::Client {
-        farewatch::http::build_client()
+        farewatch::upstream::http::build_client()
     }
 
     const GOOD: &str = "origin,destination,depart_date,max_price,phone\nLHR,JFK,2027-03-01,400,+442079460123\nLHR,XX,2027-03-01,400,+442079460123\n";

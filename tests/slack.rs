@@ -37,7 +37,7 @@ fn config(base: &str) -> SlackConfig {
 }
 
 fn slack(base: &str) -> Slack {
-    Slack::new(farewatch::http::build_client(), config(base))
+    Slack::new(farewatch::upstream::http::build_client(), config(base))
 }
 
 fn text_response(status: u16, body: String) -> ResponseTemplate {
@@ -297,7 +297,7 @@ async fn a_refused_connection_is_unreachable() {
 #[tokio::test]
 async fn an_unusable_url_is_unreachable_without_quoting_it() {
     let notifier = Slack::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         SlackConfig {
             webhook_url: SecretString::from(format!("hooks.slack.com{HOOK_PATH}")),
             timeout: Duration::from_secs(2),
@@ -355,7 +355,7 @@ async fn a_timeout_after_sending_is_ambiguous() {
 #[test]
 fn debug_never_shows_the_webhook_url() {
     let config = config("https://hooks.slack.com");
-    let notifier = Slack::new(farewatch::http::build_client(), config.clone());
+    let notifier = Slack::new(farewatch::upstream::http::build_client(), config.clone());
     for text in [
         format!("{config:?}"),
         format!("{notifier:?}"),

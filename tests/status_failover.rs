@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use farewatch::breaker::BreakerConfig;
-use farewatch::fare::{FareError, Limits};
 use farewatch::status::failover::{StatusFailover, StatusPool};
 use farewatch::status::mock::{MockStatus, Scenario};
 use farewatch::status::poller::poll_once;
 use farewatch::status::snapshots::SnapshotStore;
 use farewatch::status::{FlightState, StatusProvider, StatusQuery};
+use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::{Limits, UpstreamError};
 use tokio::time::Instant;
 
 fn date() -> jiff::civil::Date {
@@ -40,8 +40,8 @@ fn pool(mock: &Arc<MockStatus>, threshold: u32) -> Arc<StatusPool> {
     Arc::new(StatusPool::for_status(provider, limits, breaker))
 }
 
-fn upstream_down() -> FareError {
-    FareError::Upstream {
+fn upstream_down() -> UpstreamError {
+    UpstreamError::Upstream {
         status: 503,
         code: None,
         message: "down".into(),

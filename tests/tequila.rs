@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use farewatch::domain::{Currency, Iata, LookupKey, Money, Quote};
 use farewatch::fare::tequila::{Tequila, TequilaConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT};
-use farewatch::fare::{FareError, FareSource};
+use farewatch::fare::FareSource;
+use farewatch::upstream::UpstreamError;
 use jiff::Timestamp;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -40,7 +41,7 @@ fn config(server: &MockServer, timeout: Duration) -> TequilaConfig {
 
 fn source(server: &MockServer) -> Tequila {
     Tequila::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
     )
 }
@@ -99,7 +100,7 @@ fn query_is(expected: Vec<(&'static str, &'static str)>) -> impl Fn(&Request) ->
 async fn search_with(
     template: ResponseTemplate,
     key: &LookupKey,
-) -> Result<Option<Quote>, FareError> {
+) -> Result<Option<Quote>, UpstreamError> {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(SEARCH_PATH))
@@ -110,7 +111,7 @@ async fn search_with(
     source(&server).cheapest(key).await
 }
 
-async fn search_error(template: ResponseTemplate) -> FareError {
+async fn search_error(template: ResponseTemplate) -> UpstreamError {
     search_with(template, &lon_nyc()).await.unwrap_err()
 }
 
@@ -281,7 +282,7 @@ async fn a_gzip_compressed_reply_is_read() {
 async fn a_400_is_rejected_with_its_error_text() {
     assert_eq!(
         search_error(json_reply(400, fixture!("tequila-error-400.json"))).await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 400,
             code: None,
             message: "date_from: Not a valid date.".into(),
@@ -292,7 +293,7 @@ async fn a_400_is_rejected_with_its_error_text() {
 #[tokio::test]
 async fn a_403_is_an_auth_error_naming_the_variable() {
     let error = search_error(json_reply(403, fixture!("tequila-error-403.json"))).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(
@@ -306,7 +307,7 @@ async fn a_403_is_an_auth_error_naming_the_variable() {
 #[tokio::test]
 async fn a_401_is_an_auth_error_too() {
     let error = search_error(ResponseTemplate::new(401)).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(
@@ -319,7 +320,7 @@ async fn a_401_is_an_auth_error_too() {
 async fn a_429_is_rate_limited() {
     assert_eq!(
         search_error(json_reply(429, fixture!("tequila-error-429.json"))).await,
-        FareError::RateLimited { retry_after: None }
+        UpstreamError::RateLimited { retry_after: None }
     );
 }
 
@@ -329,7 +330,7 @@ async fn a_429_honours_retry_after_when_sent() {
         json_reply(429, fixture!("tequila-error-429.json")).insert_header("retry-after", "5");
     assert_eq!(
         search_error(template).await,
-        FareError::RateLimited {
+        UpstreamError::RateLimited {
             retry_after: Some(Duration::from_secs(5))
         }
     );
@@ -339,7 +340,7 @@ async fn a_429_honours_retry_after_when_sent() {
 async fn a_500_is_upstream() {
     assert_eq!(
         search_error(json_reply(500, r#"{"message": "Internal server error"}"#)).await,
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: 500,
             code: None,
             message: "Internal server error".into(),
@@ -348,7 +349,7 @@ async fn a_500_is_upstream() {
     let html = "<html>\n<head><title>503 Service Temporarily Unavailable</title></head></html>";
     assert_eq!(
         search_error(ResponseTemplate::new(503).set_body_raw(html, "text/html")).await,
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: 503,
             code: None,
             message: "unrecognised error body: <html> <head><title>503 Service Temporarily \
@@ -365,13 +366,13 @@ async fn malformed_replies_are_decode_errors() {
     let full = fixture!("tequila-search-LON-NYC.json");
     let error = search_error(json_reply(200, &full.as_bytes()[..full.len() / 2])).await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.starts_with("search reply: EOF while parsing")),
+        matches!(&error, UpstreamError::Decode(m) if m.starts_with("search reply: EOF while parsing")),
         "{error:?}"
     );
 
     let error = search_error(json_reply(200, r#"{"currency":"GBP","data":"none"}"#)).await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.contains("invalid type: string \"none\"")),
+        matches!(&error, UpstreamError::Decode(m) if m.contains("invalid type: string \"none\"")),
         "{error:?}"
     );
 
@@ -381,13 +382,13 @@ async fn malformed_replies_are_decode_errors() {
     ))
     .await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.contains("price `cheap` is not a number")),
+        matches!(&error, UpstreamError::Decode(m) if m.contains("price `cheap` is not a number")),
         "{error:?}"
     );
 
     let error = search_error(json_reply(200, r#"{"currency":"pounds","data":[]}"#)).await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.contains("`pounds` is not a currency")),
+        matches!(&error, UpstreamError::Decode(m) if m.contains("`pounds` is not a currency")),
         "{error:?}"
     );
 
@@ -396,7 +397,7 @@ async fn malformed_replies_are_decode_errors() {
     )
     .await;
     assert!(
-        matches!(&error, FareError::Decode(m) if m.contains("`text/html`") && m.contains("Service maintenance")),
+        matches!(&error, UpstreamError::Decode(m) if m.contains("`text/html`") && m.contains("Service maintenance")),
         "{error:?}"
     );
 }
@@ -418,11 +419,14 @@ async fn a_slow_search_times_out_after_the_configured_timeout() {
         .mount(&server)
         .await;
     let timeout = Duration::from_secs(2);
-    let tequila = Tequila::new(farewatch::http::build_client(), config(&server, timeout));
+    let tequila = Tequila::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
 
     let started = tokio::time::Instant::now();
     let result = tequila.cheapest(&lon_nyc()).await;
-    assert_eq!(result, Err(FareError::Timeout(timeout)));
+    assert_eq!(result, Err(UpstreamError::Timeout(timeout)));
     let waited = started.elapsed();
     assert!(
         waited >= timeout && waited < Duration::from_secs(60),
@@ -436,7 +440,7 @@ async fn a_refused_connection_is_a_connect_error() {
     let base_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let tequila = Tequila::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         TequilaConfig {
             base_url,
             api_key: SecretString::from(API_KEY),
@@ -445,7 +449,7 @@ async fn a_refused_connection_is_a_connect_error() {
     );
 
     let error = tequila.cheapest(&lon_nyc()).await.unwrap_err();
-    assert!(matches!(error, FareError::Connect(_)), "{error:?}");
+    assert!(matches!(error, UpstreamError::Connect(_)), "{error:?}");
 }
 
 // ----- secrets and configuration -------------------------------------------------------
@@ -482,7 +486,7 @@ fn debug_output_never_shows_the_key() {
         api_key: SecretString::from(API_KEY),
         timeout: DEFAULT_TIMEOUT,
     };
-    let tequila = Tequila::new(farewatch::http::build_client(), config.clone());
+    let tequila = Tequila::new(farewatch::upstream::http::build_client(), config.clone());
     for debug in [
         format!("{tequila:?}"),
         format!("{tequila:#?}"),
@@ -496,7 +500,7 @@ fn debug_output_never_shows_the_key() {
 #[test]
 fn default_limits_pace_one_lookup_a_second_four_in_flight() {
     let tequila = Tequila::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         TequilaConfig {
             base_url: DEFAULT_BASE_URL.to_owned(),
             api_key: SecretString::from(API_KEY),

@@ -7,7 +7,8 @@ use farewatch::domain::{Currency, Iata, LookupKey, Money};
 use farewatch::fare::travelpayouts::{
     Travelpayouts, TravelpayoutsConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, LINK_BASE,
 };
-use farewatch::fare::{FareError, FareSource};
+use farewatch::fare::FareSource;
+use farewatch::upstream::UpstreamError;
 use jiff::Timestamp;
 use secrecy::SecretString;
 use wiremock::matchers::{header, method, path};
@@ -45,7 +46,7 @@ fn config(server: &MockServer, timeout: Duration) -> TravelpayoutsConfig {
 
 fn source(server: &MockServer) -> Travelpayouts {
     Travelpayouts::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(server, Duration::from_secs(10)),
     )
 }
@@ -110,17 +111,17 @@ async fn serve(template: ResponseTemplate, times: u64) -> MockServer {
 async fn lookup(
     body: impl Into<Vec<u8>>,
     key: &LookupKey,
-) -> Result<Option<farewatch::domain::Quote>, FareError> {
+) -> Result<Option<farewatch::domain::Quote>, UpstreamError> {
     let server = serve(json(200, body), 1).await;
     source(&server).cheapest(key).await
 }
 
-async fn lookup_error_with(template: ResponseTemplate) -> FareError {
+async fn lookup_error_with(template: ResponseTemplate) -> UpstreamError {
     let server = serve(template, 1).await;
     source(&server).cheapest(&lon_nyc()).await.unwrap_err()
 }
 
-async fn lookup_error(status: u16, body: impl Into<Vec<u8>>) -> FareError {
+async fn lookup_error(status: u16, body: impl Into<Vec<u8>>) -> UpstreamError {
     lookup_error_with(json(status, body)).await
 }
 
@@ -382,7 +383,7 @@ async fn the_empty_fixture_is_none() {
 #[tokio::test]
 async fn a_401_is_an_auth_error_naming_the_variable() {
     let error = lookup_error(401, fixture!("travelpayouts-error-401.json")).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("Unauthorized"), "{message}");
@@ -392,7 +393,7 @@ async fn a_401_is_an_auth_error_naming_the_variable() {
 #[tokio::test]
 async fn success_false_with_http_200_is_an_auth_error() {
     let error = lookup_error(200, fixture!("travelpayouts-error-401.json")).await;
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("Unauthorized"), "{message}");
@@ -407,14 +408,14 @@ async fn a_429_is_rate_limited() {
             r#"{"success":false,"data":{},"error":"Too many requests"}"#
         )
         .await,
-        FareError::RateLimited { retry_after: None }
+        UpstreamError::RateLimited { retry_after: None }
     );
     let template = ResponseTemplate::new(429)
         .set_body_raw("", "text/plain")
         .insert_header("retry-after", "55");
     assert_eq!(
         lookup_error_with(template).await,
-        FareError::RateLimited {
+        UpstreamError::RateLimited {
             retry_after: Some(Duration::from_secs(55))
         }
     );
@@ -428,7 +429,7 @@ async fn a_400_is_rejected() {
             r#"{"success":false,"data":{},"error":"incorrect departure_at"}"#
         )
         .await,
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: 400,
             code: None,
             message: "incorrect departure_at".into(),
@@ -444,7 +445,7 @@ async fn a_500_is_upstream() {
             r#"{"success":false,"data":{},"error":"internal error"}"#
         )
         .await,
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: 500,
             code: None,
             message: "internal error".into(),
@@ -456,7 +457,7 @@ async fn a_500_is_upstream() {
     .await;
     assert_eq!(
         error,
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: 502,
             code: None,
             message: "unrecognised error body: <html> <h1>Bad Gateway</h1>".into(),
@@ -470,7 +471,7 @@ async fn a_500_is_upstream() {
 async fn a_malformed_body_is_a_decode_error() {
     let full = fixture!("travelpayouts-prices-for-dates-LON-NYC.json");
     let error = lookup_error(200, &full.as_bytes()[..full.len() / 2]).await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("EOF while parsing"), "{message}");
@@ -480,14 +481,14 @@ async fn a_malformed_body_is_a_decode_error() {
         r#"{"success":true,"data":[{"price":"cheap","departure_at":"2026-12-10T08:00:00+00:00"}]}"#,
     )
     .await;
-    assert!(matches!(error, FareError::Decode(_)), "{error:?}");
+    assert!(matches!(error, UpstreamError::Decode(_)), "{error:?}");
 
     let error = lookup_error(
         200,
         r#"{"success":true,"data":[{"price":100,"departure_at":"next Tuesday"}]}"#,
     )
     .await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("departure_at"), "{message}");
@@ -498,7 +499,7 @@ async fn an_html_200_is_a_decode_error_saying_what_arrived() {
     let template = ResponseTemplate::new(200)
         .set_body_raw("<html><body>Service maintenance</body></html>", "text/html");
     let error = lookup_error_with(template).await;
-    let FareError::Decode(message) = error else {
+    let UpstreamError::Decode(message) = error else {
         panic!("expected Decode, got {error:?}");
     };
     assert!(message.contains("`text/html`"), "{message}");
@@ -510,9 +511,9 @@ async fn a_body_over_the_cap_is_a_decode_error() {
     let huge = vec![b' '; 9 * 1024 * 1024];
     assert_eq!(
         lookup_error(200, huge).await,
-        FareError::Decode(format!(
+        UpstreamError::Decode(format!(
             "reply larger than {} bytes",
-            farewatch::http::MAX_BODY_BYTES
+            farewatch::upstream::http::MAX_BODY_BYTES
         ))
     );
 }
@@ -534,12 +535,14 @@ async fn a_slow_reply_times_out_after_the_configured_timeout() {
         .mount(&server)
         .await;
     let timeout = Duration::from_secs(2);
-    let travelpayouts =
-        Travelpayouts::new(farewatch::http::build_client(), config(&server, timeout));
+    let travelpayouts = Travelpayouts::new(
+        farewatch::upstream::http::build_client(),
+        config(&server, timeout),
+    );
 
     let started = tokio::time::Instant::now();
     let result = travelpayouts.cheapest(&lon_nyc()).await;
-    assert_eq!(result, Err(FareError::Timeout(timeout)));
+    assert_eq!(result, Err(UpstreamError::Timeout(timeout)));
     let waited = started.elapsed();
     assert!(
         waited >= timeout && waited < Duration::from_secs(60),
@@ -553,7 +556,7 @@ async fn a_refused_connection_is_a_connect_error() {
     let base_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let travelpayouts = Travelpayouts::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         TravelpayoutsConfig {
             base_url,
             token: SecretString::from(TOKEN),
@@ -562,21 +565,21 @@ async fn a_refused_connection_is_a_connect_error() {
     );
 
     let error = travelpayouts.cheapest(&lon_nyc()).await.unwrap_err();
-    assert!(matches!(error, FareError::Connect(_)), "{error:?}");
+    assert!(matches!(error, UpstreamError::Connect(_)), "{error:?}");
 }
 
 #[tokio::test]
 async fn a_token_no_header_can_hold_is_an_auth_error_without_a_request() {
     let server = serve(json(200, "{}"), 0).await;
     let travelpayouts = Travelpayouts::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         TravelpayoutsConfig {
             token: SecretString::from("line\nbreak"),
             ..config(&server, Duration::from_secs(5))
         },
     );
     let error = travelpayouts.cheapest(&lon_nyc()).await.unwrap_err();
-    let FareError::Auth(message) = &error else {
+    let UpstreamError::Auth(message) = &error else {
         panic!("expected Auth, got {error:?}");
     };
     assert!(message.contains("TRAVELPAYOUTS_TOKEN"), "{message}");
@@ -621,7 +624,8 @@ fn debug_output_never_shows_the_token() {
         token: SecretString::from(TOKEN),
         timeout: Duration::from_secs(10),
     };
-    let travelpayouts = Travelpayouts::new(farewatch::http::build_client(), config.clone());
+    let travelpayouts =
+        Travelpayouts::new(farewatch::upstream::http::build_client(), config.clone());
     for debug in [
         format!("{travelpayouts:?}"),
         format!("{travelpayouts:#?}"),
@@ -640,7 +644,7 @@ fn defaults_and_limits() {
     assert_eq!(config.timeout, DEFAULT_TIMEOUT);
 
     let travelpayouts = Travelpayouts::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         TravelpayoutsConfig {
             timeout: Duration::from_secs(12),
             ..config

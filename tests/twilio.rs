@@ -53,7 +53,10 @@ fn twilio(base_url: &str) -> Twilio {
 }
 
 fn twilio_with(base_url: &str, sender: Sender) -> Twilio {
-    Twilio::new(farewatch::http::build_client(), config(base_url, sender))
+    Twilio::new(
+        farewatch::upstream::http::build_client(),
+        config(base_url, sender),
+    )
 }
 
 fn to() -> E164 {
@@ -670,7 +673,7 @@ async fn find_sent_classifies_errors_like_send() {
 #[test]
 fn debug_never_shows_the_token() {
     let config = config("https://api.twilio.com", Sender::From(FROM.to_owned()));
-    let notifier = Twilio::new(farewatch::http::build_client(), config.clone());
+    let notifier = Twilio::new(farewatch::upstream::http::build_client(), config.clone());
     for text in [
         format!("{config:?}"),
         format!("{notifier:?}"),

@@ -4,18 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use farewatch::breaker::BreakerConfig;
 use farewatch::cache::QuoteCache;
 use farewatch::engine::{Engine, EngineParts, NotifyLimits};
-use farewatch::failover::Failover;
 use farewatch::fare::demo::DemoSource;
-use farewatch::fare::{FareSource, Limits};
+use farewatch::fare::failover::Failover;
+use farewatch::fare::FarePool;
+use farewatch::fare::FareSource;
 use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
-use farewatch::pool::ProviderPool;
 use farewatch::status::failover::{StatusFailover, StatusPool};
 use farewatch::status::mock::{MockStatus, Scenario};
 use farewatch::status::{FlightState, StatusProvider};
 use farewatch::store::{Store, StoreLocation};
+use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::Limits;
 
 #[tokio::test(start_paused = true)]
 async fn each_change_of_a_watched_flight_is_alerted_once() {
@@ -55,7 +56,7 @@ async fn each_change_of_a_watched_flight_is_alerted_once() {
     let demo = DemoSource::new(Duration::ZERO);
     let fare_limits = demo.default_limits();
     let engine = Engine::new(EngineParts {
-        fares: Arc::new(Failover::single(Arc::new(ProviderPool::new(
+        fares: Arc::new(Failover::single(Arc::new(FarePool::new(
             Arc::new(demo),
             fare_limits,
         )))),

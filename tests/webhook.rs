@@ -33,7 +33,7 @@ fn config(url: String) -> WebhookConfig {
 
 fn webhook(base: &str) -> Webhook {
     Webhook::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config(format!("{base}{HOOK_PATH}")),
     )
 }
@@ -313,7 +313,7 @@ async fn a_refused_connection_is_unreachable() {
 #[tokio::test]
 async fn a_non_http_url_is_unreachable() {
     let notifier = Webhook::new(
-        farewatch::http::build_client(),
+        farewatch::upstream::http::build_client(),
         config("ftp://example.com/hook".to_owned()),
     );
     let err = notifier.post(TEXT).await.unwrap_err();
@@ -367,7 +367,7 @@ async fn a_timeout_after_sending_is_ambiguous() {
 #[test]
 fn debug_never_shows_the_secret_or_the_query() {
     let config = config("https://alerts.example.com/in/farewatch?token=qs-token-123".to_owned());
-    let notifier = Webhook::new(farewatch::http::build_client(), config.clone());
+    let notifier = Webhook::new(farewatch::upstream::http::build_client(), config.clone());
     for text in [
         format!("{config:?}"),
         format!("{notifier:?}"),

@@ -32,13 +32,13 @@ use tokio::sync::Semaphore;
 
 use crate::cache::QuoteCache;
 use crate::domain::{LookupKey, Quote, Recipient};
-use crate::failover::{AllFailed, Failover};
+use crate::fare::failover::{AllFailed, Failover};
 use crate::notify::sms::{self, AlertText};
 use crate::notify::Notifier;
-use crate::pool::Pacer;
 use crate::route::Route;
 use crate::rules::{self, AlertState, Decision};
 use crate::store::{Store, StoreError};
+use crate::upstream::pool::Pacer;
 
 use report::{base_report, inactive_report};
 pub use report::{AlertOutcome, Cheapest, CycleReport, RouteReport, RouteStatus, Summary};
@@ -73,7 +73,7 @@ pub struct Engine {
     /// Demo mode: every recipient, named channels included, goes to the SMS slot (the console).
     one_channel: bool,
     /// Wall-clock time that moves with tokio's clock (watched flights' poll schedule).
-    clock: crate::budget::DayClock,
+    clock: crate::upstream::budget::DayClock,
 }
 
 /// One notification channel with its own concurrency, pacing and timeout.
@@ -180,7 +180,7 @@ pub struct SavedHealth {
     /// When it was saved.
     pub saved_at: Timestamp,
     /// Counters and breaker state at that time (for the process that ran).
-    pub health: crate::pool::PoolHealth,
+    pub health: crate::upstream::pool::PoolHealth,
 }
 
 /// What every route of a cycle reads from the store, loaded once at the start.
@@ -215,7 +215,7 @@ impl Engine {
             store: parts.store,
             dry_run: parts.dry_run,
             one_channel: false,
-            clock: crate::budget::DayClock::system(),
+            clock: crate::upstream::budget::DayClock::system(),
         }
     }
 

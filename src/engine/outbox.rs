@@ -27,10 +27,10 @@ use jiff::Timestamp;
 use super::{AlertOutcome, Channel, CycleContext, Engine, EngineError, RouteReport};
 use crate::domain::Recipient;
 use crate::notify::{Delivery, NotifyError};
-use crate::retry::{retry, Backoff, Jitter};
 use crate::route::Route;
 use crate::rules::AlertState;
 use crate::store::{Intent, IntentStatus};
+use crate::upstream::retry::{retry, Backoff, Jitter};
 
 /// One message for the outbox: about `subject` (a route id, or a watched
 /// flight), its `seq`-th alert, to every recipient.

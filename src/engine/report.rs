@@ -122,7 +122,7 @@ pub struct Summary {
     /// Wall time of the cycle.
     pub elapsed_ms: u64,
     /// Each fare provider's counters (since the process started) and circuit breaker state.
-    pub providers: Vec<crate::pool::PoolHealth>,
+    pub providers: Vec<crate::upstream::pool::PoolHealth>,
 }
 
 /// A finished cycle.

@@ -110,7 +110,7 @@ impl Engine {
     async fn run_watch(
         &self,
         watch: &Watch,
-        answer: Result<Vec<crate::status::FlightStatus>, crate::failover::AllFailed>,
+        answer: Result<Vec<crate::status::FlightStatus>, crate::upstream::failover::AllFailed>,
         now: Timestamp,
         context: &CycleContext,
         report: &mut WatchReport,

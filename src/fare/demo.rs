@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{FareError, FareSource, Limits};
+use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{LookupKey, Money, Quote};
 
 /// Simulated upstream latency of one demo lookup: long enough that a
@@ -93,7 +93,7 @@ impl FareSource for DemoSource {
         }
     }
 
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }

@@ -2,25 +2,29 @@
 //!
 //! Wire types stay private to each provider's file; only domain types
 //! ([`LookupKey`] in, [`Quote`] out) cross the trait. Concurrency, pacing and
-//! de-duplication are not a source's business: [`crate::pool::ProviderPool`]
+//! de-duplication are not a source's business: [`crate::upstream::pool::ProviderPool`]
 //! owns them, so a source only knows how to ask one question. The reply
 //! plumbing every source shares (sending, capped reading, mapping failures
-//! to [`FareError`], and quoting replies without their secrets) lives in the
+//! to [`UpstreamError`], and quoting replies without their secrets) lives in the
 //! crate-private `reply` module.
 
 pub mod amadeus;
 pub mod demo;
 pub mod duffel;
-pub(crate) mod reply;
+pub mod failover;
 pub mod serpapi;
 pub mod tequila;
 pub mod travelpayouts;
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::domain::{LookupKey, Quote};
+use crate::upstream::breaker::BreakerConfig;
+use crate::upstream::pool::ProviderPool;
+use crate::upstream::retry::Backoff;
+use crate::upstream::{Limits, UpstreamError};
 
 /// A provider that can price one [`LookupKey`].
 #[async_trait]
@@ -33,91 +37,35 @@ pub trait FareSource: Send + Sync + 'static {
 
     /// Asks for the cheapest offer. `Ok(None)` means the provider answered
     /// and has no offers: that is an answer, not a failure.
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError>;
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError>;
 }
 
-/// How hard a provider may be driven.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    /// Requests in flight at once.
-    pub max_concurrency: usize,
-    /// Requests started per second; `0.0` means unlimited.
-    pub rate_per_sec: f64,
-    /// Time allowed for one request, connect to last byte.
-    pub timeout: Duration,
-}
+/// A fare source with its limits, retry policy and circuit breaker.
+pub type FarePool = ProviderPool<dyn FareSource>;
 
-/// Why a provider did not answer a lookup.
-///
-/// The orchestrator wraps this with the provider and route, so the variants
-/// only say what happened upstream.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FareError {
-    /// The request did not finish within the provider's timeout.
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
-    /// Could not connect or the connection broke.
-    #[error("connection failed: {0}")]
-    Connect(String),
-    /// Credentials were rejected; check the provider's client id and secret.
-    #[error("authentication failed: {0}")]
-    Auth(String),
-    /// The provider asks us to slow down (HTTP 429 throttle).
-    #[error("rate limited by the provider{}", retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
-    RateLimited {
-        /// How long the provider asked us to wait, when it said.
-        retry_after: Option<Duration>,
-    },
-    /// The provider's quota for the period is used up; retrying will not help.
-    #[error("quota exhausted: {0}")]
-    QuotaExhausted(String),
-    /// The provider rejected the request as invalid (bad airport, past date...).
-    #[error("request rejected (HTTP {status}{}): {message}", code.as_ref().map(|c| format!(", code {c}")).unwrap_or_default())]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// The provider's own error code, when it sent one.
-        code: Option<String>,
-        /// The provider's message.
-        message: String,
-    },
-    /// The provider failed on its side (5xx).
-    #[error("provider error (HTTP {status}{}): {message}", code.as_ref().map(|c| format!(", code {c}")).unwrap_or_default())]
-    Upstream {
-        /// HTTP status.
-        status: u16,
-        /// The provider's own error code, when it sent one.
-        code: Option<String>,
-        /// The provider's message.
-        message: String,
-    },
-    /// The response could not be understood (malformed, truncated, wrong type, too large).
-    #[error("unreadable response: {0}")]
-    Decode(String),
-    /// Not asked: the provider's circuit breaker is open after repeated
-    /// failures. The lookup is retried next cycle.
-    #[error("skipped: {0}")]
-    CircuitOpen(String),
-    /// Not asked: the provider's daily budget of paid searches is spent.
-    #[error("skipped: {0}")]
-    BudgetSpent(String),
-}
+impl ProviderPool<dyn FareSource> {
+    /// Wraps `source` with `limits`, the default backoff and breaker.
+    pub fn new(source: Arc<dyn FareSource>, limits: Limits) -> Self {
+        Self::with_policy(source, limits, Backoff::default(), BreakerConfig::default())
+    }
 
-impl FareError {
-    /// A short stable name for the kind of failure, for health counters.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Timeout(_) => "timeout",
-            Self::Connect(_) => "connect",
-            Self::Auth(_) => "auth",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::QuotaExhausted(_) => "quota_exhausted",
-            Self::Rejected { .. } => "rejected",
-            Self::Upstream { .. } => "upstream",
-            Self::Decode(_) => "decode",
-            Self::CircuitOpen(_) => "circuit_open",
-            Self::BudgetSpent(_) => "budget_spent",
-        }
+    /// Wraps `source` with explicit retry and breaker settings.
+    pub fn with_policy(
+        source: Arc<dyn FareSource>,
+        limits: Limits,
+        backoff: Backoff,
+        breaker: BreakerConfig,
+    ) -> Self {
+        Self::build(source.name(), source, limits, backoff, breaker)
+    }
+
+    /// Asks the provider for `key`'s cheapest quote, within the limits,
+    /// retrying what is worth retrying.
+    pub async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
+        let key = *key;
+        self.guarded(&key, move |source: Arc<dyn FareSource>| async move {
+            source.cheapest(&key).await
+        })
+        .await
     }
 }

@@ -10,6 +10,7 @@ pub mod webhook;
 use async_trait::async_trait;
 
 use crate::domain::Recipient;
+use crate::upstream::retry::{RetryClass, Retryable};
 
 /// A channel that can deliver one text to one recipient.
 #[async_trait]
@@ -91,4 +92,76 @@ pub enum NotifyError {
         /// The provider's message.
         message: String,
     },
+}
+
+/// | variant | class | why |
+/// |---|---|---|
+/// | `RateLimited` | retry | Twilio documents 20429 as "never processed and always safe to retry" |
+/// | `Unreachable` | retry | the request never left (connection refused, DNS, TLS), so it cannot have been delivered |
+/// | `Ambiguous` | **give up** | the provider may have accepted the message (timeout or 5xx after sending) and Twilio has no idempotency key: a blind re-send can text the user twice. The outbox must reconcile first (look the message up), then decide |
+/// | `Permanent` | give up | invalid number, STOP, not a mobile: the same message fails the same way |
+/// | `Configuration` | give up | credentials or sender are wrong until someone fixes them |
+/// | `Other` | give up | unknown refusals are not retried blindly. Twilio 21611 (the sender's queue holds more than 10 hours of messages) would succeed only much later, which is the outbox's next pass, not a retry within seconds |
+impl Retryable for NotifyError {
+    fn retry_class(&self) -> RetryClass {
+        match self {
+            NotifyError::RateLimited { retry_after, .. } => RetryClass::Retry {
+                after: *retry_after,
+            },
+            NotifyError::Unreachable(_) => RetryClass::RETRY,
+            NotifyError::Ambiguous(_)
+            | NotifyError::Permanent { .. }
+            | NotifyError::Configuration { .. }
+            | NotifyError::Other { .. } => RetryClass::GiveUp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_notify_error_is_classified() {
+        let table = [
+            (
+                NotifyError::RateLimited {
+                    code: 20429,
+                    retry_after: None,
+                },
+                true,
+            ),
+            (NotifyError::Unreachable("connection refused".into()), true),
+            (
+                NotifyError::Ambiguous("timed out after sending".into()),
+                false,
+            ),
+            (
+                NotifyError::Permanent {
+                    code: 21610,
+                    message: "unsubscribed".into(),
+                },
+                false,
+            ),
+            (
+                NotifyError::Configuration {
+                    code: 20003,
+                    message: "Authenticate".into(),
+                },
+                false,
+            ),
+            (
+                NotifyError::Other {
+                    status: 400,
+                    code: Some(21611),
+                    message: "queue full".into(),
+                },
+                false,
+            ),
+        ];
+        for (error, retry) in table {
+            assert_eq!(error.should_retry(), retry, "{error:?}");
+            assert_eq!(error.retry_class().retry_after(), None, "{error:?}");
+        }
+    }
 }

@@ -40,7 +40,7 @@ use url::Url;
 
 use super::{Delivery, Notifier, NotifyError};
 use crate::domain::{Recipient, E164};
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
+use crate::upstream::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
 
 /// Twilio's API host, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";

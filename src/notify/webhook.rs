@@ -65,7 +65,7 @@ use url::Url;
 
 use super::{Delivery, Notifier, NotifyError};
 use crate::domain::Recipient;
-use crate::http::{read_body_capped, BodyError};
+use crate::upstream::http::{read_body_capped, BodyError};
 
 /// Header carrying the Unix time (seconds) the request was signed at.
 pub const TIMESTAMP_HEADER: &str = "X-Farewatch-Timestamp";
@@ -453,7 +453,7 @@ pub(super) fn local_id(prefix: &str, counter: &AtomicU64) -> String {
 /// The `Retry-After` header as a wait, if present and readable.
 pub(super) fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    crate::retry::parse_retry_after(value, Timestamp::now())
+    crate::upstream::retry::parse_retry_after(value, Timestamp::now())
 }
 
 /// Logs a 429's requested wait. [`NotifyError::RateLimited`] has no field

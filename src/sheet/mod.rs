@@ -467,14 +467,14 @@ async fn fetch(url: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetErro
     if declared_html {
         return Err(not_csv());
     }
-    let body = crate::http::read_body_capped(response, MAX_SHEET_BYTES)
+    let body = crate::upstream::http::read_body_capped(response, MAX_SHEET_BYTES)
         .await
         .map_err(|e| match e {
-            crate::http::BodyError::TooLarge { limit } => SheetError::TooLarge {
+            crate::upstream::http::BodyError::TooLarge { limit } => SheetError::TooLarge {
                 sheet: url.to_owned(),
                 limit,
             },
-            crate::http::BodyError::Transport(source) => fetch_error(source),
+            crate::upstream::http::BodyError::Transport(source) => fetch_error(source),
         })?;
     // A sign-in or error page served as text/plain still starts with a tag.
     if strip_bom(&body).trim_ascii_start().starts_with(b"<") {

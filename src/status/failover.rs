@@ -21,8 +21,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{FlightState, FlightStatus, StatusProvider, StatusQuery};
-use crate::failover::AllFailed;
-use crate::pool::{PoolHealth, ProviderPool};
+use crate::upstream::breaker::BreakerConfig;
+use crate::upstream::failover::AllFailed;
+use crate::upstream::pool::{PoolHealth, ProviderPool};
+use crate::upstream::retry::Backoff;
+use crate::upstream::{Limits, UpstreamError};
 
 /// How long a status answer is reused: statuses move in minutes, and a
 /// poller or many alert rows asking about one flight should cost one call.
@@ -162,4 +165,36 @@ pub fn is_low_signal(flights: &[FlightStatus]) -> bool {
             };
             f.state == FlightState::Scheduled && no_times(&f.departure) && no_times(&f.arrival)
         })
+}
+
+impl ProviderPool<dyn StatusProvider> {
+    /// Wraps a flight-status provider with `limits` and a breaker.
+    pub fn for_status(
+        provider: Arc<dyn StatusProvider>,
+        limits: Limits,
+        breaker: BreakerConfig,
+    ) -> Self {
+        Self::build(
+            provider.name(),
+            provider,
+            limits,
+            Backoff::default(),
+            breaker,
+        )
+    }
+
+    /// Whether the provider can answer this kind of query at all.
+    pub fn source_supports(&self, query: &StatusQuery) -> bool {
+        self.source().supports(query)
+    }
+
+    /// Looks flights up, within the limits, retrying what is worth retrying.
+    pub async fn flights(&self, query: &StatusQuery) -> Result<Vec<FlightStatus>, UpstreamError> {
+        let owned = query.clone();
+        self.guarded(query, move |provider: Arc<dyn StatusProvider>| {
+            let query = owned.clone();
+            async move { provider.flights(&query).await }
+        })
+        .await
+    }
 }

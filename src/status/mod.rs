@@ -1,9 +1,9 @@
 //! Flight status: one module per provider behind the [`StatusProvider`]
 //! trait, all answering with the one standard [`FlightStatus`].
 //!
-//! Provider failures reuse [`FareError`](crate::fare::FareError)'s variants (timeouts, throttling,
+//! Provider failures reuse [`UpstreamError`](crate::upstream::UpstreamError)'s variants (timeouts, throttling,
 //! quota, rejected requests, undecodable answers...), so retry decisions
-//! ([`crate::retry`]) and circuit breaking ([`crate::breaker`]) apply to
+//! ([`crate::upstream::retry`]) and circuit breaking ([`crate::upstream::breaker`]) apply to
 //! status providers unchanged.
 
 pub mod alerts;
@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use jiff::Timestamp;
 
-pub use crate::fare::FareError as StatusError;
+pub use crate::upstream::UpstreamError as StatusError;
 
 /// How long a departure may slip before the flight counts as disrupted.
 pub const DISRUPTION_DELAY_MINUTES: i64 = 15;

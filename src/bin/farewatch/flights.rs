@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use farewatch::breaker::BreakerConfig;
 use farewatch::engine::SavedHealth;
-use farewatch::fare::Limits;
 use farewatch::status::aviationstack::{self, Aviationstack, AviationstackConfig};
 use farewatch::status::failover::{StatusFailover, StatusPool, DEFAULT_STATUS_TTL};
 use farewatch::status::flightaware::{self, FlightAware, FlightAwareConfig};
@@ -24,6 +22,8 @@ use farewatch::status::poller::poll_once;
 use farewatch::status::snapshots::{Snapshot, SnapshotStore, DEFAULT_PREFIX, DEFAULT_SNAPSHOT_TTL};
 use farewatch::status::{FlightState, StatusProvider, StatusQuery};
 use farewatch::store::{Store, StoreLocation};
+use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::Limits;
 use secrecy::SecretString;
 
 use crate::cli::Format;
@@ -277,7 +277,7 @@ fn state_store() -> Option<Store> {
 
 /// Runs a `flights` subcommand.
 pub async fn run(command: FlightsCommand) -> anyhow::Result<Exit> {
-    let client = farewatch::http::build_client();
+    let client = farewatch::upstream::http::build_client();
     match command {
         FlightsCommand::Poll(args) => poll(args, &client).await,
         FlightsCommand::Get(args) => get(args, &client).await,

@@ -9,7 +9,7 @@ use farewatch::cache::QuoteCache;
 use farewatch::domain::Currency;
 use farewatch::domain::Recipient;
 use farewatch::engine::{Engine, EngineError, EngineParts, NotifyLimits};
-use farewatch::failover::{Failover, Strategy};
+use farewatch::fare::failover::{Failover, Strategy};
 use farewatch::notify::console::ConsoleNotifier;
 use farewatch::notify::twilio::{self, Sender, Twilio, TwilioConfig};
 use farewatch::notify::Notifier;
@@ -203,7 +203,7 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
             message,
         })?;
     let quote_ttl = parse_duration("FAREWATCH_QUOTE_TTL", &cfg.quote_ttl)?;
-    let client = farewatch::http::build_client();
+    let client = farewatch::upstream::http::build_client();
 
     // SMS is needed unless the demo or a dry run prints instead, or the user
     // only sends to named channels.

@@ -8,16 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use farewatch::budget::{Budget, DayClock};
 use farewatch::fare::amadeus::{self, Amadeus, AmadeusConfig};
 use farewatch::fare::demo::DemoSource;
 use farewatch::fare::duffel::{self, Duffel, DuffelConfig};
 use farewatch::fare::serpapi::{self, SerpApi, SerpApiConfig};
 use farewatch::fare::tequila::{self, Tequila, TequilaConfig};
 use farewatch::fare::travelpayouts::{self, Travelpayouts, TravelpayoutsConfig};
-use farewatch::fare::{FareSource, Limits};
-use farewatch::pool::ProviderPool;
+use farewatch::fare::FarePool;
+use farewatch::fare::FareSource;
 use farewatch::store::{Store, TokenCache};
+use farewatch::upstream::budget::{Budget, DayClock};
+use farewatch::upstream::Limits;
 use secrecy::SecretString;
 
 use crate::cli::RunArgs;
@@ -183,14 +184,14 @@ pub fn build_pools(
     args: &RunArgs,
     client: &reqwest::Client,
     store: &Store,
-) -> Result<Vec<Arc<ProviderPool>>, SetupError> {
+) -> Result<Vec<Arc<FarePool>>, SetupError> {
     names
         .iter()
         .map(|name| {
             if *name == "demo" {
                 let source = DemoSource::default();
                 let limits = source.default_limits();
-                return Ok(Arc::new(ProviderPool::new(Arc::new(source), limits)));
+                return Ok(Arc::new(FarePool::new(Arc::new(source), limits)));
             }
             build(name, args, client, store).map(Arc::new)
         })
@@ -213,7 +214,7 @@ fn build(
     args: &RunArgs,
     client: &reqwest::Client,
     store: &Store,
-) -> Result<ProviderPool, SetupError> {
+) -> Result<FarePool, SetupError> {
     let client = client.clone();
     let (source, env): (Arc<dyn FareSource>, SourceEnv) = match name {
         "serpapi" => {
@@ -287,7 +288,7 @@ fn build(
         }
     };
     let limits = env.limits(source.default_limits())?;
-    let mut pool = ProviderPool::new(source, limits);
+    let mut pool = FarePool::new(source, limits);
     if let Some(budget) = env.budget()? {
         pool = pool.with_budget(budget);
     }

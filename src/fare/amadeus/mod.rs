@@ -4,7 +4,7 @@
 //! (or takes one saved by an earlier run from the [`TokenCache`]), shares it
 //! across concurrent lookups, and when Amadeus rejects it refreshes it once
 //! and replays the lookup once. Nothing else is retried here: failures come
-//! back as typed [`FareError`]s and the pool decides about retries.
+//! back as typed [`UpstreamError`]s and the pool decides about retries.
 //!
 //! Wire formats, error codes and limits: `docs/wire-formats.md` §1.
 
@@ -23,10 +23,12 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-use super::reply::{ensure_json, error_for_status, one_line, parse_json, Reply, MESSAGE_CHARS};
-use super::{FareError, FareSource, Limits};
+use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{Currency, LookupKey, Money, Quote};
 use crate::store::TokenCache;
+use crate::upstream::reply::{
+    ensure_json, error_for_status, one_line, parse_json, Reply, MESSAGE_CHARS,
+};
 
 use token::{Bearer, FetchedToken, Tokens};
 
@@ -117,7 +119,7 @@ impl Amadeus {
         }
     }
 
-    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let bearer = self.tokens.bearer(None, || self.fetch_token()).await?;
         let reason = match self.search(key, &bearer).await? {
             Attempt::Answer(quote) => return Ok(quote),
@@ -132,14 +134,14 @@ impl Amadeus {
             Attempt::Answer(quote) => Ok(quote),
             // Twice in a row means the credentials, not the token, are the
             // problem; looping would only burn quota.
-            Attempt::TokenRejected(reason) => Err(FareError::Auth(format!(
+            Attempt::TokenRejected(reason) => Err(UpstreamError::Auth(format!(
                 "Amadeus rejected a freshly issued access token ({reason}); {CREDENTIALS_HINT}"
             ))),
         }
     }
 
     /// `POST /v1/security/oauth2/token` with the client credentials.
-    async fn fetch_token(&self) -> Result<FetchedToken, FareError> {
+    async fn fetch_token(&self) -> Result<FetchedToken, UpstreamError> {
         // Taken before sending, so the recorded expiry is never later than Amadeus's.
         let requested_at = Timestamp::now();
         let secrets = self.secrets(None);
@@ -161,10 +163,10 @@ impl Amadeus {
         // Not `parse_json`, whose errors quote the body: this one may hold a
         // new access token, which `secrets` cannot know yet.
         let parsed: wire::TokenReply<'_> = serde_json::from_slice(&reply.body)
-            .map_err(|e| FareError::Decode(format!("token reply: {e}")))?;
+            .map_err(|e| UpstreamError::Decode(format!("token reply: {e}")))?;
         let access_token = parsed.access_token.as_str();
         if access_token.is_empty() {
-            return Err(FareError::Decode(
+            return Err(UpstreamError::Decode(
                 "token reply has an empty access_token".into(),
             ));
         }
@@ -176,7 +178,7 @@ impl Amadeus {
                     .ok()
             })
             .ok_or_else(|| {
-                FareError::Decode(format!(
+                UpstreamError::Decode(format!(
                     "token reply has an impossible expires_in ({})",
                     parsed.expires_in
                 ))
@@ -192,11 +194,11 @@ impl Amadeus {
     }
 
     /// One `GET /v2/shopping/flight-offers` with `bearer`.
-    async fn search(&self, key: &LookupKey, bearer: &Bearer) -> Result<Attempt, FareError> {
+    async fn search(&self, key: &LookupKey, bearer: &Bearer) -> Result<Attempt, UpstreamError> {
         let fetched_at = Timestamp::now();
         let mut url = self.search_url.clone().map_err(|e| {
             // What reqwest itself would report for the unparsable URL.
-            FareError::Connect(format!(
+            UpstreamError::Connect(format!(
                 "the Amadeus base URL {:?} is not a valid URL: {e}",
                 self.base_url
             ))
@@ -235,7 +237,7 @@ impl Amadeus {
 
     /// Maps a failed search. A rejected token is not an error yet: the
     /// caller refreshes it and replays once.
-    fn search_error(&self, reply: &Reply, bearer: &Bearer) -> Result<Attempt, FareError> {
+    fn search_error(&self, reply: &Reply, bearer: &Bearer) -> Result<Attempt, UpstreamError> {
         let summary = self.summarize(reply, Some(bearer));
         let code = summary.code.as_deref();
         let described = || match code {
@@ -246,11 +248,11 @@ impl Amadeus {
             return match code {
                 // 38191: the Authorization header itself is malformed, which
                 // a new token cannot fix.
-                Some("38191") => Err(FareError::Auth(format!(
+                Some("38191") => Err(UpstreamError::Auth(format!(
                     "Amadeus refused the Authorization header ({}); this is a farewatch bug, please report it",
                     described()
                 ))),
-                Some(c @ ("39683" | "39686")) => Err(FareError::Auth(format!(
+                Some(c @ ("39683" | "39686")) => Err(UpstreamError::Auth(format!(
                     "Amadeus says the API key is {} ({}); {CREDENTIALS_HINT}",
                     if c == "39683" { "revoked" } else { "invalid" },
                     described()
@@ -266,7 +268,7 @@ impl Amadeus {
 
     /// Maps a failed token request. Any 4xx except 429 means no lookup can
     /// succeed, so it is an authentication failure whatever its cause.
-    fn token_error(&self, reply: &Reply) -> FareError {
+    fn token_error(&self, reply: &Reply) -> UpstreamError {
         let summary = self.summarize(reply, None);
         let status = reply.status;
         if status == StatusCode::TOO_MANY_REQUESTS || !status.is_client_error() {
@@ -283,7 +285,7 @@ impl Amadeus {
         } else {
             "the token request itself was refused; this is likely a farewatch bug"
         };
-        FareError::Auth(format!(
+        UpstreamError::Auth(format!(
             "Amadeus refused the token request (HTTP {}{code}: {}); {advice}",
             status.as_u16(),
             summary.message
@@ -291,11 +293,11 @@ impl Amadeus {
     }
 
     /// The mapping shared by both endpoints for everything but 401s.
-    fn status_error(&self, reply: &Reply, summary: wire::ErrorSummary) -> FareError {
+    fn status_error(&self, reply: &Reply, summary: wire::ErrorSummary) -> UpstreamError {
         if reply.status == StatusCode::TOO_MANY_REQUESTS && summary.code.as_deref() == Some("38195")
         {
             // The monthly (test) quota: retrying before next month is pointless.
-            return FareError::QuotaExhausted(summary.message);
+            return UpstreamError::QuotaExhausted(summary.message);
         }
         // A 429 with 38194, or unrecognisable, is a throttle.
         error_for_status(
@@ -338,14 +340,14 @@ fn cheapest_offer(
     body: &[u8],
     fetched_at: Timestamp,
     secrets: &[&str],
-) -> Result<Option<Quote>, FareError> {
+) -> Result<Option<Quote>, UpstreamError> {
     let parsed: wire::OffersReply<'_> = parse_json(content_type, body, "flight offers", secrets)?;
     let mut cheapest: Option<Money> = None;
     for (index, offer) in parsed.data.iter().enumerate() {
         let price = offer_price(&offer.price).map_err(|problem| {
             // The problem quotes the offer's own text: keep it printable.
             let problem = one_line(&problem, secrets, MESSAGE_CHARS);
-            FareError::Decode(format!("flight offer #{}: {problem}", index + 1))
+            UpstreamError::Decode(format!("flight offer #{}: {problem}", index + 1))
         })?;
         cheapest = match cheapest {
             None => Some(price),
@@ -354,7 +356,7 @@ fn cheapest_offer(
                 Some(_) => Some(best),
                 // Never documented; refusing beats silently picking one currency.
                 None => {
-                    return Err(FareError::Decode(format!(
+                    return Err(UpstreamError::Decode(format!(
                         "flight offers mix currencies ({} and {})",
                         best.currency, price.currency
                     )))
@@ -379,7 +381,7 @@ pub(crate) fn read_offers(
     body: &[u8],
     content_type: Option<&str>,
     secrets: &[&str],
-) -> Result<Option<Quote>, FareError> {
+) -> Result<Option<Quote>, UpstreamError> {
     cheapest_offer(content_type, body, Timestamp::UNIX_EPOCH, secrets)
 }
 
@@ -444,7 +446,7 @@ impl FareSource for Amadeus {
         }
     }
 
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let span = tracing::debug_span!("amadeus", route = %key);
         self.lookup(key).instrument(span).await
     }

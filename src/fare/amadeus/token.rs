@@ -17,8 +17,8 @@ use jiff::{SignedDuration, Timestamp};
 use reqwest::header::HeaderValue;
 use tokio::sync::Mutex;
 
-use crate::fare::FareError;
 use crate::store::TokenCache;
+use crate::upstream::UpstreamError;
 
 /// A token is replaced this long before Amadeus says it expires, so a
 /// request signed just before expiry does not arrive just after it. Ten
@@ -53,7 +53,7 @@ struct State {
     /// Generation of the most recently installed token (0: none yet).
     generation: u64,
     /// Why the latest token request failed, until one succeeds.
-    last_failure: Option<FareError>,
+    last_failure: Option<UpstreamError>,
 }
 
 /// Owns the token, its in-memory copy and its copy in the [`TokenCache`].
@@ -95,10 +95,10 @@ impl Tokens {
         &self,
         rejected: Option<u64>,
         fetch: F,
-    ) -> Result<Bearer, FareError>
+    ) -> Result<Bearer, UpstreamError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<FetchedToken, FareError>>,
+        Fut: Future<Output = Result<FetchedToken, UpstreamError>>,
     {
         let attempts_seen = self.attempts.load(Ordering::Acquire);
         let mut state = self.state.lock().await;
@@ -187,9 +187,9 @@ fn is_fresh(expires_at: Timestamp, now: Timestamp) -> bool {
     expires_at.duration_since(now) > TOKEN_EXPIRY_BUFFER
 }
 
-fn bearer_header(token: &str) -> Result<HeaderValue, FareError> {
+fn bearer_header(token: &str) -> Result<HeaderValue, UpstreamError> {
     let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-        FareError::Decode("the access token contains characters not allowed in a header".into())
+        UpstreamError::Decode("the access token contains characters not allowed in a header".into())
     })?;
     header.set_sensitive(true);
     Ok(header)

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
 /// Longest error `code` kept from a body. Amadeus's codes are at most five
 /// digits; anything longer is not one, and is cut so it cannot flood a message.
@@ -157,7 +157,7 @@ impl<'de> Deserialize<'de> for LenientCode {
     }
 }
 
-/// What an error reply said, reduced to what [`FareError`](crate::fare::FareError) carries.
+/// What an error reply said, reduced to what [`UpstreamError`](crate::upstream::UpstreamError) carries.
 #[derive(Debug)]
 pub(super) struct ErrorSummary {
     /// Amadeus's own code (`"38192"`), when the body had one.
@@ -200,7 +200,7 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
     unreadable(body, secrets)
 }
 
-/// A code as it may be shown: it ends up in [`FareError`](crate::fare::FareError) messages too.
+/// A code as it may be shown: it ends up in [`UpstreamError`](crate::upstream::UpstreamError) messages too.
 fn sanitize_code(code: &LenientCode, secrets: &[&str]) -> String {
     one_line(&code.0, secrets, CODE_CHARS)
 }

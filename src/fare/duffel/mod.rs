@@ -20,7 +20,7 @@
 //! busy routes Duffel returns thousands of offers ("up to the tens of
 //! thousands" in its search best-practices guide), megabytes of JSON for the
 //! one price an alert needs, well past
-//! [`MAX_BODY_BYTES`](crate::http::MAX_BODY_BYTES). The sorted page is a few
+//! [`MAX_BODY_BYTES`](crate::upstream::http::MAX_BODY_BYTES). The sorted page is a few
 //! kilobytes, costs no extra search, and the list endpoint has its own rate
 //! limit.
 //!
@@ -29,7 +29,7 @@
 //! is what Duffel recommends. The configured timeout bounds the whole lookup,
 //! both requests together.
 //!
-//! Nothing is retried here: failures come back as typed [`FareError`]s and
+//! Nothing is retried here: failures come back as typed [`UpstreamError`]s and
 //! the pool decides about retries. Wire formats: `docs/wire-formats.md` §5.
 
 mod wire;
@@ -46,10 +46,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::reply::{error_for_status, Reply};
-use super::{FareError, FareSource, Limits};
+use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{Currency, LookupKey, Money, Quote};
-use crate::retry::parse_retry_after;
+use crate::upstream::reply::{error_for_status, Reply};
+use crate::upstream::retry::parse_retry_after;
 
 /// Duffel's API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.duffel.com";
@@ -164,8 +164,8 @@ impl Duffel {
         }
     }
 
-    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
-        let authorization = self.authorization.clone().map_err(FareError::Auth)?;
+    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
+        let authorization = self.authorization.clone().map_err(UpstreamError::Auth)?;
         let deadline = Instant::now() + self.config.timeout;
         // Taken before asking: the price is at least this fresh.
         let fetched_at = Timestamp::now();
@@ -193,7 +193,7 @@ impl Duffel {
         key: &LookupKey,
         authorization: &HeaderValue,
         deadline: Instant,
-    ) -> Result<String, FareError> {
+    ) -> Result<String, UpstreamError> {
         let supplier_timeout = supplier_timeout(self.config.timeout)
             .as_millis()
             .to_string();
@@ -212,7 +212,7 @@ impl Duffel {
         let created: wire::CreatedReply<'_> = self.decode(&reply, "offer request reply")?;
         let id = created.data.id.trim();
         if id.is_empty() {
-            return Err(FareError::Decode(
+            return Err(UpstreamError::Decode(
                 "offer request reply has an empty id".into(),
             ));
         }
@@ -228,7 +228,7 @@ impl Duffel {
         wanted: Currency,
         authorization: &HeaderValue,
         deadline: Instant,
-    ) -> Result<Option<Money>, FareError> {
+    ) -> Result<Option<Money>, UpstreamError> {
         let request = self.client.get(&self.offers_url).query(&[
             ("offer_request_id", offer_request_id),
             ("sort", "total_amount"),
@@ -246,10 +246,10 @@ impl Duffel {
         request: reqwest::RequestBuilder,
         authorization: &HeaderValue,
         deadline: Instant,
-    ) -> Result<Reply, FareError> {
+    ) -> Result<Reply, UpstreamError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(FareError::Timeout(self.config.timeout));
+            return Err(UpstreamError::Timeout(self.config.timeout));
         }
         let request = request
             .header(AUTHORIZATION, authorization.clone())
@@ -260,12 +260,12 @@ impl Duffel {
         Reply::send(request, self.config.timeout, &self.secrets()).await
     }
 
-    /// A 2xx reply parsed as `T`; anything else mapped to a [`FareError`].
+    /// A 2xx reply parsed as `T`; anything else mapped to a [`UpstreamError`].
     fn decode<'r, T: serde::Deserialize<'r>>(
         &self,
         reply: &'r Reply,
         what: &str,
-    ) -> Result<T, FareError> {
+    ) -> Result<T, UpstreamError> {
         if !reply.status.is_success() {
             return Err(self.status_error(reply));
         }
@@ -273,7 +273,7 @@ impl Duffel {
     }
 
     /// Maps a non-2xx reply from either endpoint.
-    fn status_error(&self, reply: &Reply) -> FareError {
+    fn status_error(&self, reply: &Reply) -> UpstreamError {
         let summary = wire::summarize_error(&reply.body, &self.secrets());
         match reply.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -281,7 +281,7 @@ impl Duffel {
                     .code
                     .map(|code| format!(", code {code}"))
                     .unwrap_or_default();
-                FareError::Auth(format!(
+                UpstreamError::Auth(format!(
                     "Duffel refused the access token (HTTP {}{code}: {}); {CREDENTIALS_HINT}",
                     reply.status.as_u16(),
                     summary.message
@@ -320,7 +320,7 @@ fn supplier_timeout(timeout: Duration) -> Duration {
 /// engine declines to compare it with a threshold in another. Offers in
 /// several currencies, none of them the one asked for, are refused rather
 /// than one being picked arbitrarily.
-fn cheapest(offers: &[wire::Offer<'_>], wanted: Currency) -> Result<Option<Money>, FareError> {
+fn cheapest(offers: &[wire::Offer<'_>], wanted: Currency) -> Result<Option<Money>, UpstreamError> {
     let mut best: BTreeMap<Currency, Money> = BTreeMap::new();
     for (index, offer) in offers.iter().enumerate() {
         if offer.partial {
@@ -328,7 +328,7 @@ fn cheapest(offers: &[wire::Offer<'_>], wanted: Currency) -> Result<Option<Money
             continue;
         }
         let price = offer_price(offer)
-            .map_err(|problem| FareError::Decode(format!("offer #{}: {problem}", index + 1)))?;
+            .map_err(|problem| UpstreamError::Decode(format!("offer #{}: {problem}", index + 1)))?;
         best.entry(price.currency)
             .and_modify(|b| {
                 if price.minor < b.minor {
@@ -342,7 +342,7 @@ fn cheapest(offers: &[wire::Offer<'_>], wanted: Currency) -> Result<Option<Money
     }
     if best.len() > 1 {
         let currencies: Vec<&str> = best.keys().map(Currency::as_str).collect();
-        return Err(FareError::Decode(format!(
+        return Err(UpstreamError::Decode(format!(
             "offers are priced in {} but none in {wanted} as asked",
             currencies.join(", ")
         )));
@@ -400,7 +400,7 @@ impl FareSource for Duffel {
         }
     }
 
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let span = tracing::debug_span!("duffel", route = %key);
         self.lookup(key).instrument(span).await
     }
@@ -460,7 +460,7 @@ mod tests {
         let offers = [offer("80.00", "EUR", false), offer("70.00", "USD", false)];
         assert_eq!(
             cheapest(&offers, gbp()),
-            Err(FareError::Decode(
+            Err(UpstreamError::Decode(
                 "offers are priced in EUR, USD but none in GBP as asked".into()
             ))
         );
@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn a_malformed_price_names_the_offer() {
         let offers = [offer("45.00", "GBP", false), offer("n/a", "GBP", false)];
-        let Err(FareError::Decode(message)) = cheapest(&offers, gbp()) else {
+        let Err(UpstreamError::Decode(message)) = cheapest(&offers, gbp()) else {
             panic!("expected a decode error");
         };
         assert!(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::LookupKey;
-use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
 /// Longest error `code` (or `type`) kept from a body. Duffel's are short
 /// snake_case words (`airline_unknown`); this only stops an odd body
@@ -119,7 +119,7 @@ pub(super) struct Offer<'a> {
 
 // ----- errors ---------------------------------------------------------------
 
-/// What an error reply said, reduced to what [`FareError`](crate::fare::FareError) carries.
+/// What an error reply said, reduced to what [`UpstreamError`](crate::upstream::UpstreamError) carries.
 #[derive(Debug)]
 pub(super) struct ErrorSummary {
     /// Duffel's `code` (`"airline_unknown"`), else its `type`.

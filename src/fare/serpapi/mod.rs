@@ -18,7 +18,7 @@
 //! so request URLs are never logged or quoted in errors, and any echo of the
 //! key in a reply is replaced with `[REDACTED]`.
 //!
-//! Nothing is retried here: failures come back as typed [`FareError`]s and
+//! Nothing is retried here: failures come back as typed [`UpstreamError`]s and
 //! the pool decides about retries.
 //!
 //! Wire formats, error codes and limits: `docs/wire-formats.md` §3.
@@ -36,9 +36,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-use super::reply::{error_for_status, redact, Amount, Reply};
-use super::{FareError, FareSource, Limits};
+use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{Currency, LookupKey, Money, PriceInsights, PriceLevel, Quote};
+use crate::upstream::reply::{error_for_status, redact, Amount, Reply};
 
 use wire::Lenient;
 
@@ -128,7 +128,7 @@ impl SerpApi {
     }
 
     /// One `GET /search.json?engine=google_flights`.
-    async fn search(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn search(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let fetched_at = Timestamp::now();
         let depart = key.depart.to_string();
         let return_date = key.return_date.map(|d| d.to_string());
@@ -171,17 +171,17 @@ impl SerpApi {
     /// throughput is exceeded (come back later) and when the account has
     /// run out of searches for the month (coming back will not help), and
     /// says which only in free text, which is not a contract. It is
-    /// reported as [`FareError::RateLimited`]: the pool backs off and the
+    /// reported as [`UpstreamError::RateLimited`]: the pool backs off and the
     /// breaker opens if it persists. Telling the two apart belongs to the
     /// per-provider budgets (searches per day and per month), which will
     /// stop asking before the allowance runs out.
-    fn status_error(&self, reply: &Reply) -> FareError {
+    fn status_error(&self, reply: &Reply) -> UpstreamError {
         let message = wire::error_message(&reply.body, &self.secrets());
         match reply.status {
             StatusCode::UNAUTHORIZED => {
-                FareError::Auth(format!("SerpApi rejected the API key ({message}); {KEY_HINT}"))
+                UpstreamError::Auth(format!("SerpApi rejected the API key ({message}); {KEY_HINT}"))
             }
-            StatusCode::FORBIDDEN => FareError::Auth(format!(
+            StatusCode::FORBIDDEN => UpstreamError::Auth(format!(
                 "SerpApi refused the account (HTTP 403: {message}); it may be deleted or lack access to the Google Flights API; {KEY_HINT}"
             )),
             status => error_for_status(status, reply.retry_after(), None, message),
@@ -203,7 +203,7 @@ fn cheapest_itinerary(
     requested: Currency,
     fetched_at: Timestamp,
     secrets: &[&str],
-) -> Result<Option<Quote>, FareError> {
+) -> Result<Option<Quote>, UpstreamError> {
     let parsed: wire::SearchReply = reply.json("search reply", secrets)?;
     if let Some(error) = parsed.error {
         // HTTP 200 with a top-level `error` is how SerpApi says "no results".
@@ -264,14 +264,14 @@ fn cheapest_itinerary(
 fn reply_currency(
     parameters: Option<Lenient<wire::Parameters>>,
     requested: Currency,
-) -> Result<Currency, FareError> {
+) -> Result<Currency, UpstreamError> {
     let echoed = parameters
         .and_then(Lenient::valid)
         .and_then(|p| p.currency)
         .and_then(Lenient::valid);
     match echoed {
         Some(code) => Currency::parse(&code)
-            .map_err(|e| FareError::Decode(format!("search_parameters.currency: {e}"))),
+            .map_err(|e| UpstreamError::Decode(format!("search_parameters.currency: {e}"))),
         None => Ok(requested),
     }
 }
@@ -352,7 +352,7 @@ impl FareSource for SerpApi {
         }
     }
 
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let span = tracing::debug_span!("serpapi", route = %key);
         self.search(key).instrument(span).await
     }

@@ -12,7 +12,7 @@
 use serde::de::{Deserializer, IgnoredAny};
 use serde::Deserialize;
 
-use crate::fare::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
 
 // ----- success path -------------------------------------------------------
 

@@ -40,9 +40,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-use super::reply::{error_for_status, Reply};
-use super::{FareError, FareSource, Limits};
+use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::upstream::reply::{error_for_status, Reply};
 
 /// Tequila's API host. Older clients use `https://tequila-api.kiwi.com`,
 /// which served the same API.
@@ -121,8 +121,8 @@ impl Tequila {
         }
     }
 
-    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
-        let api_key = self.api_key.clone().map_err(FareError::Auth)?;
+    async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
+        let api_key = self.api_key.clone().map_err(UpstreamError::Auth)?;
         let fetched_at = Timestamp::now();
         let secrets = self.secrets();
         let request = self
@@ -139,7 +139,7 @@ impl Tequila {
         let parsed: wire::SearchReply = reply.json("search reply", &secrets)?;
         let currency = match parsed.currency.as_deref() {
             Some(code) => Currency::parse(code)
-                .map_err(|problem| FareError::Decode(format!("search reply: {problem}")))?,
+                .map_err(|problem| UpstreamError::Decode(format!("search reply: {problem}")))?,
             // `price` is in `curr`, which the reply normally echoes.
             None => key.currency,
         };
@@ -166,10 +166,10 @@ impl Tequila {
     }
 
     /// Maps a non-2xx reply, by status: the bodies are unconfirmed guesses.
-    fn status_error(&self, reply: &Reply) -> FareError {
+    fn status_error(&self, reply: &Reply) -> UpstreamError {
         let message = wire::summarize_error(&reply.body, &self.secrets());
         match reply.status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FareError::Auth(format!(
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => UpstreamError::Auth(format!(
                 "Tequila refused the API key (HTTP {}: {message}); {CREDENTIALS_HINT}",
                 reply.status.as_u16()
             )),
@@ -220,7 +220,7 @@ fn search_query(key: &LookupKey) -> Vec<(&'static str, String)> {
 fn cheapest(
     itineraries: &[wire::Itinerary],
     currency: Currency,
-) -> Result<Option<(&wire::Itinerary, Money)>, FareError> {
+) -> Result<Option<(&wire::Itinerary, Money)>, UpstreamError> {
     let mut best: Option<(&wire::Itinerary, Money)> = None;
     for (index, itinerary) in itineraries.iter().enumerate() {
         if itinerary.is_skiplagged() {
@@ -230,7 +230,7 @@ fn cheapest(
             continue;
         };
         let price = Money::from_decimal(amount.0, currency).ok_or_else(|| {
-            FareError::Decode(format!(
+            UpstreamError::Decode(format!(
                 "itinerary #{}: price {} is too large",
                 index + 1,
                 amount.0
@@ -278,7 +278,7 @@ impl FareSource for Tequila {
         }
     }
 
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let span = tracing::debug_span!("tequila", route = %key);
         self.lookup(key).instrument(span).await
     }

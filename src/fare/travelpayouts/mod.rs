@@ -20,7 +20,7 @@
 //! returning on the requested date count; a one-way lookup ignores round-trip
 //! prices. Nothing left is `Ok(None)`.
 //!
-//! Nothing is retried here: failures come back as typed [`FareError`]s and
+//! Nothing is retried here: failures come back as typed [`UpstreamError`]s and
 //! the pool decides about retries.
 //!
 //! Wire formats and limits: `docs/wire-formats.md` §4.
@@ -41,9 +41,9 @@ use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-use super::reply::{error_for_status, redact, Reply};
-use super::{FareError, FareSource, Limits};
+use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::upstream::reply::{error_for_status, redact, Reply};
 
 /// Travelpayouts' API host, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.travelpayouts.com";
@@ -130,7 +130,7 @@ impl Travelpayouts {
     }
 
     /// One `GET /aviasales/v3/prices_for_dates`.
-    async fn prices(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn prices(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let fetched_at = Timestamp::now();
         let depart = key.depart.to_string();
         let return_date = key.return_date.map(|d| d.to_string());
@@ -156,7 +156,7 @@ impl Travelpayouts {
 
         // A token with characters a header cannot hold could never be valid.
         let mut token = HeaderValue::from_str(self.config.token.expose_secret()).map_err(|_| {
-            FareError::Auth(format!(
+            UpstreamError::Auth(format!(
                 "the Travelpayouts token contains characters no token has; {TOKEN_HINT}"
             ))
         })?;
@@ -184,10 +184,10 @@ impl Travelpayouts {
     /// A 429 has no `Retry-After` in the docs, which say the token stays
     /// blocked until the minute is over: the pool's backoff and pacing deal
     /// with it, and a `Retry-After`, if one is ever sent, is honoured.
-    fn status_error(&self, reply: &Reply) -> FareError {
+    fn status_error(&self, reply: &Reply) -> UpstreamError {
         let message = wire::error_message(&reply.body, &self.secrets());
         match reply.status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FareError::Auth(format!(
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => UpstreamError::Auth(format!(
                 "Travelpayouts rejected the token (HTTP {}: {message}); {TOKEN_HINT}",
                 reply.status.as_u16()
             )),
@@ -209,7 +209,7 @@ fn cheapest_price(
     key: &LookupKey,
     fetched_at: Timestamp,
     secrets: &[&str],
-) -> Result<Option<Quote>, FareError> {
+) -> Result<Option<Quote>, UpstreamError> {
     let parsed: wire::Envelope = reply.json("prices reply", secrets)?;
     if parsed.success == Some(false) {
         // The envelope's documented failure. With HTTP 200 the only refusal
@@ -220,31 +220,31 @@ fn cheapest_price(
             .map(|e| redact(&e, secrets).into_owned())
             .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| "no description".to_owned());
-        return Err(FareError::Auth(format!(
+        return Err(UpstreamError::Auth(format!(
             "Travelpayouts refused the request ({message}); {TOKEN_HINT}"
         )));
     }
     let currency = match parsed.currency.as_deref() {
         Some(code) => Currency::parse(code)
-            .map_err(|e| FareError::Decode(format!("prices reply currency: {e}")))?,
+            .map_err(|e| UpstreamError::Decode(format!("prices reply currency: {e}")))?,
         None => key.currency,
     };
     let adults = Decimal::from(key.adults.max(1));
 
     let mut cheapest: Option<(Money, &wire::Item)> = None;
     for (index, item) in parsed.data.0.iter().enumerate() {
-        let departs = local_date(&item.departure_at)
-            .map_err(|e| FareError::Decode(format!("price #{}: departure_at {e}", index + 1)))?;
+        let departs = local_date(&item.departure_at).map_err(|e| {
+            UpstreamError::Decode(format!("price #{}: departure_at {e}", index + 1))
+        })?;
         if departs != key.depart {
             continue;
         }
-        let returns =
-            match item.return_at.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(at) => Some(local_date(at).map_err(|e| {
-                    FareError::Decode(format!("price #{}: return_at {e}", index + 1))
-                })?),
-            };
+        let returns = match item.return_at.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(at) => Some(local_date(at).map_err(|e| {
+                UpstreamError::Decode(format!("price #{}: return_at {e}", index + 1))
+            })?),
+        };
         if returns != key.return_date {
             continue;
         }
@@ -328,7 +328,7 @@ impl FareSource for Travelpayouts {
         }
     }
 
-    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
         let span = tracing::debug_span!("travelpayouts", route = %key);
         self.prices(key).instrument(span).await
     }

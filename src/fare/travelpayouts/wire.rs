@@ -11,7 +11,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::fare::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
 
 // ----- success path -------------------------------------------------------
 

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
-use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
 /// Longest error `code` kept from a body. The documented codes are at most
 /// 26 characters (`function_access_restricted`); anything longer is cut so
@@ -348,7 +348,7 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fare::reply::ensure_json;
+    use crate::upstream::reply::ensure_json;
 
     fn minutes(json: &str) -> Option<i64> {
         serde_json::from_str::<Minutes>(json).ok().map(|m| m.0)

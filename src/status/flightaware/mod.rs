@@ -70,7 +70,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
 use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
-use crate::fare::reply::{error_for_status, excerpt, Reply};
+use crate::upstream::reply::{error_for_status, excerpt, Reply};
 
 use wire::{text, Lenient};
 

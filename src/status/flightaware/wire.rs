@@ -13,7 +13,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
-use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
 /// Longest error `reason` kept from a body (`INVALID_ARGUMENT`, ...).
 const CODE_CHARS: usize = 40;

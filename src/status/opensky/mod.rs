@@ -50,8 +50,8 @@ use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
-use crate::fare::reply::{ensure_json, error_for_status, one_line, Reply, MESSAGE_CHARS};
-use crate::retry::parse_retry_after;
+use crate::upstream::reply::{ensure_json, error_for_status, one_line, Reply, MESSAGE_CHARS};
+use crate::upstream::retry::parse_retry_after;
 
 /// OpenSky's REST API.
 pub const DEFAULT_BASE_URL: &str = "https://opensky-network.org/api";

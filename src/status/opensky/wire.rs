@@ -1,10 +1,10 @@
 //! OpenSky's JSON: only the fields farewatch reads, and its error bodies,
 //! private to this provider. Quoting a reply safely is
-//! [`crate::fare::reply`]'s job.
+//! [`crate::upstream::reply`]'s job.
 
 use serde::Deserialize;
 
-use crate::fare::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
 
 // ----- success path -------------------------------------------------------
 
@@ -80,8 +80,8 @@ pub(super) fn error_message(body: &[u8], secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fare::reply::ensure_json;
     use crate::status::StatusError;
+    use crate::upstream::reply::ensure_json;
 
     #[test]
     fn records_tolerate_nulls_and_skip_unknown_fields() {

@@ -18,7 +18,7 @@
 //! time. The caller reports what happened through [`Permit::record`]:
 //! [`Outcome::Success`], [`Outcome::Failure`], or [`Outcome::Neutral`] for an
 //! answer that says nothing about the provider's health (a 400 for a bad
-//! airport). Record once per lookup, after retries ([`crate::retry`]), so one
+//! airport). Record once per lookup, after retries ([`crate::upstream::retry`]), so one
 //! bad lookup counts once.
 //!
 //! A permit dropped without a record (a cancelled lookup) counts as neutral
@@ -36,12 +36,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::fare::FareError;
+use crate::upstream::UpstreamError;
 
 /// Consecutive failures that open a closed circuit.
 ///
 /// One failure is noise and two may be one unlucky moment; five in a row
-/// (with every lookup already retried, see [`crate::retry`]) means the
+/// (with every lookup already retried, see [`crate::upstream::retry`]) means the
 /// provider is down rather than slow. Five is also vector's
 /// `UNHEALTHY_AMOUNT_OF_ERRORS` and the flight-status issue's figure.
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
@@ -187,23 +187,25 @@ impl Outcome {
     /// failure, `RateLimited` included: a provider still refusing after the
     /// retries (SerpApi's 429 also means "out of searches") is one to fail
     /// over from. `Auth` and `QuotaExhausted` are failures too, and moreover
-    /// [`FareError::opens_circuit`]: trip the breaker for them.
-    pub fn of_fare<T>(result: &Result<T, FareError>) -> Outcome {
+    /// [`UpstreamError::opens_circuit`]: trip the breaker for them.
+    pub fn of_fare<T>(result: &Result<T, UpstreamError>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
             // A bad request says nothing about the provider's health, and a
             // skipped lookup never reached it.
             Err(
-                FareError::Rejected { .. } | FareError::CircuitOpen(_) | FareError::BudgetSpent(_),
+                UpstreamError::Rejected { .. }
+                | UpstreamError::CircuitOpen(_)
+                | UpstreamError::BudgetSpent(_),
             ) => Outcome::Neutral,
             Err(
-                FareError::Timeout(_)
-                | FareError::Connect(_)
-                | FareError::Auth(_)
-                | FareError::RateLimited { .. }
-                | FareError::QuotaExhausted(_)
-                | FareError::Upstream { .. }
-                | FareError::Decode(_),
+                UpstreamError::Timeout(_)
+                | UpstreamError::Connect(_)
+                | UpstreamError::Auth(_)
+                | UpstreamError::RateLimited { .. }
+                | UpstreamError::QuotaExhausted(_)
+                | UpstreamError::Upstream { .. }
+                | UpstreamError::Decode(_),
             ) => Outcome::Failure,
         }
     }
@@ -829,36 +831,42 @@ mod tests {
 
     #[test]
     fn fare_results_map_to_outcomes() {
-        let table: [(Result<(), FareError>, Outcome); 9] = [
+        let table: [(Result<(), UpstreamError>, Outcome); 9] = [
             (Ok(()), Outcome::Success),
             (
-                Err(FareError::Rejected {
+                Err(UpstreamError::Rejected {
                     status: 400,
                     code: Some("425".into()),
                     message: "INVALID DATE".into(),
                 }),
                 Outcome::Neutral,
             ),
-            (Err(FareError::Timeout(SECOND)), Outcome::Failure),
-            (Err(FareError::Connect("refused".into())), Outcome::Failure),
-            (Err(FareError::Auth("bad secret".into())), Outcome::Failure),
+            (Err(UpstreamError::Timeout(SECOND)), Outcome::Failure),
             (
-                Err(FareError::RateLimited { retry_after: None }),
+                Err(UpstreamError::Connect("refused".into())),
                 Outcome::Failure,
             ),
             (
-                Err(FareError::QuotaExhausted("38195".into())),
+                Err(UpstreamError::Auth("bad secret".into())),
                 Outcome::Failure,
             ),
             (
-                Err(FareError::Upstream {
+                Err(UpstreamError::RateLimited { retry_after: None }),
+                Outcome::Failure,
+            ),
+            (
+                Err(UpstreamError::QuotaExhausted("38195".into())),
+                Outcome::Failure,
+            ),
+            (
+                Err(UpstreamError::Upstream {
                     status: 500,
                     code: Some("38189".into()),
                     message: "Internal error".into(),
                 }),
                 Outcome::Failure,
             ),
-            (Err(FareError::Decode("eof".into())), Outcome::Failure),
+            (Err(UpstreamError::Decode("eof".into())), Outcome::Failure),
         ];
         for (result, outcome) in table {
             assert_eq!(Outcome::of_fare(&result), outcome, "{result:?}");

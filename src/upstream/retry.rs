@@ -3,8 +3,8 @@
 //!
 //! - [`Retryable`] classifies a failure as [`RetryClass::Retry`] (optionally
 //!   with the wait the provider asked for) or [`RetryClass::GiveUp`]. It is
-//!   implemented for HTTP status codes, [`reqwest::Error`], [`FareError`] and
-//!   [`NotifyError`], and nowhere else decides retryability.
+//!   implemented for HTTP status codes, [`reqwest::Error`], [`UpstreamError`] and
+//!   `crate::notify::NotifyError` (in `notify`), and nowhere else decides retryability.
 //! - [`Backoff`] turns an attempt number into a wait: exponential growth with
 //!   a cap and **full jitter** (a uniform draw between zero and the ceiling),
 //!   so clients that failed together do not come back together. A provider's
@@ -28,8 +28,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::fare::FareError;
-use crate::notify::NotifyError;
+use crate::upstream::UpstreamError;
 
 /// The first retry waits up to this long; each later retry doubles the ceiling.
 ///
@@ -117,7 +116,7 @@ pub trait Retryable {
 /// Only meaningful for a status that is not a success: a 2xx is not an error
 /// and is classified [`RetryClass::GiveUp`] ("nothing to retry"). A 429's
 /// `Retry-After` lives in a header, which a bare status cannot see: use
-/// [`parse_retry_after`] and build [`FareError::RateLimited`] to carry it.
+/// [`parse_retry_after`] and build [`UpstreamError::RateLimited`] to carry it.
 impl Retryable for reqwest::StatusCode {
     fn retry_class(&self) -> RetryClass {
         let retry = *self == reqwest::StatusCode::REQUEST_TIMEOUT
@@ -134,7 +133,7 @@ impl Retryable for reqwest::StatusCode {
 /// Timeouts are retried; an error carrying a status is classified by that
 /// status; connection, redirect, body and decode errors give up (the same
 /// split as lychee's `retry.rs`). Connect errors give up for the reason
-/// given on [`FareError::Connect`].
+/// given on [`UpstreamError::Connect`].
 impl Retryable for reqwest::Error {
     fn retry_class(&self) -> RetryClass {
         if self.is_timeout() {
@@ -151,28 +150,28 @@ impl Retryable for reqwest::Error {
 /// |---|---|---|
 /// | `Timeout` | retry | usually transient; a fare lookup is a read, so repeating it is harmless |
 /// | `Connect` | give up | a refused or broken connection means the provider (or our network) is down; retrying within milliseconds rarely helps, so the failure goes straight to the circuit breaker, which fails over and probes later |
-/// | `Auth` | give up | the source already refreshes its token once; wrong credentials stay wrong ([`FareError::opens_circuit`]) |
+/// | `Auth` | give up | the source already refreshes its token once; wrong credentials stay wrong ([`UpstreamError::opens_circuit`]) |
 /// | `RateLimited { retry_after }` | retry after `retry_after` | a throttle (Amadeus 38194) is an invitation to come back later |
-/// | `QuotaExhausted` | give up | the period's quota (Amadeus 38195) will not come back within a cycle ([`FareError::opens_circuit`]) |
+/// | `QuotaExhausted` | give up | the period's quota (Amadeus 38195) will not come back within a cycle ([`UpstreamError::opens_circuit`]) |
 /// | `Rejected` | give up | the request itself is wrong (bad airport, past date) |
 /// | `Upstream` | retry | a 5xx on the provider's side is often momentary |
 /// | `Decode` | give up | the same bytes would decode the same way |
 /// | `CircuitOpen` | give up | the breaker already decided; the next cycle tries again |
 /// | `BudgetSpent` | give up | the day's paid searches are used up; tomorrow's budget is fresh |
-impl Retryable for FareError {
+impl Retryable for UpstreamError {
     fn retry_class(&self) -> RetryClass {
         match self {
-            FareError::Timeout(_) | FareError::Upstream { .. } => RetryClass::RETRY,
-            FareError::RateLimited { retry_after } => RetryClass::Retry {
+            UpstreamError::Timeout(_) | UpstreamError::Upstream { .. } => RetryClass::RETRY,
+            UpstreamError::RateLimited { retry_after } => RetryClass::Retry {
                 after: *retry_after,
             },
-            FareError::Connect(_)
-            | FareError::Auth(_)
-            | FareError::QuotaExhausted(_)
-            | FareError::Rejected { .. }
-            | FareError::Decode(_)
-            | FareError::CircuitOpen(_)
-            | FareError::BudgetSpent(_) => RetryClass::GiveUp,
+            UpstreamError::Connect(_)
+            | UpstreamError::Auth(_)
+            | UpstreamError::QuotaExhausted(_)
+            | UpstreamError::Rejected { .. }
+            | UpstreamError::Decode(_)
+            | UpstreamError::CircuitOpen(_)
+            | UpstreamError::BudgetSpent(_) => RetryClass::GiveUp,
         }
     }
 }
@@ -180,37 +179,17 @@ impl Retryable for FareError {
 // An inherent method on a type from another module of this crate: it lives
 // here so that every "what does this failure mean for the next request"
 // decision about fares is read in one file.
-impl FareError {
+impl UpstreamError {
     /// Whether this failure should open the provider's circuit at once,
     /// rather than count towards the failure threshold: no request can
     /// succeed until someone fixes the credentials (`Auth`) or the quota
     /// period rolls over (`QuotaExhausted`, Amadeus 38195: until the 1st of
-    /// next month). See [`crate::breaker::Breaker::trip_until`].
+    /// next month). See [`crate::upstream::breaker::Breaker::trip_until`].
     pub fn opens_circuit(&self) -> bool {
-        matches!(self, FareError::QuotaExhausted(_) | FareError::Auth(_))
-    }
-}
-
-/// | variant | class | why |
-/// |---|---|---|
-/// | `RateLimited` | retry | Twilio documents 20429 as "never processed and always safe to retry" |
-/// | `Unreachable` | retry | the request never left (connection refused, DNS, TLS), so it cannot have been delivered |
-/// | `Ambiguous` | **give up** | the provider may have accepted the message (timeout or 5xx after sending) and Twilio has no idempotency key: a blind re-send can text the user twice. The outbox must reconcile first (look the message up), then decide |
-/// | `Permanent` | give up | invalid number, STOP, not a mobile: the same message fails the same way |
-/// | `Configuration` | give up | credentials or sender are wrong until someone fixes them |
-/// | `Other` | give up | unknown refusals are not retried blindly. Twilio 21611 (the sender's queue holds more than 10 hours of messages) would succeed only much later, which is the outbox's next pass, not a retry within seconds |
-impl Retryable for NotifyError {
-    fn retry_class(&self) -> RetryClass {
-        match self {
-            NotifyError::RateLimited { retry_after, .. } => RetryClass::Retry {
-                after: *retry_after,
-            },
-            NotifyError::Unreachable(_) => RetryClass::RETRY,
-            NotifyError::Ambiguous(_)
-            | NotifyError::Permanent { .. }
-            | NotifyError::Configuration { .. }
-            | NotifyError::Other { .. } => RetryClass::GiveUp,
-        }
+        matches!(
+            self,
+            UpstreamError::QuotaExhausted(_) | UpstreamError::Auth(_)
+        )
     }
 }
 
@@ -521,8 +500,8 @@ mod tests {
 
     use super::*;
 
-    fn upstream() -> FareError {
-        FareError::Upstream {
+    fn upstream() -> UpstreamError {
+        UpstreamError::Upstream {
             status: 503,
             code: None,
             message: "down".into(),
@@ -554,25 +533,28 @@ mod tests {
         let s = |d| Some(Duration::from_secs(d));
         let table = [
             (
-                FareError::Timeout(Duration::from_secs(5)),
+                UpstreamError::Timeout(Duration::from_secs(5)),
                 RetryClass::RETRY,
             ),
-            (FareError::Connect("refused".into()), RetryClass::GiveUp),
-            (FareError::Auth("invalid_client".into()), RetryClass::GiveUp),
+            (UpstreamError::Connect("refused".into()), RetryClass::GiveUp),
             (
-                FareError::RateLimited { retry_after: None },
-                RetryClass::Retry { after: None },
-            ),
-            (
-                FareError::RateLimited { retry_after: s(7) },
-                RetryClass::Retry { after: s(7) },
-            ),
-            (
-                FareError::QuotaExhausted("38195".into()),
+                UpstreamError::Auth("invalid_client".into()),
                 RetryClass::GiveUp,
             ),
             (
-                FareError::Rejected {
+                UpstreamError::RateLimited { retry_after: None },
+                RetryClass::Retry { after: None },
+            ),
+            (
+                UpstreamError::RateLimited { retry_after: s(7) },
+                RetryClass::Retry { after: s(7) },
+            ),
+            (
+                UpstreamError::QuotaExhausted("38195".into()),
+                RetryClass::GiveUp,
+            ),
+            (
+                UpstreamError::Rejected {
                     status: 400,
                     code: Some("477".into()),
                     message: "INVALID FORMAT".into(),
@@ -580,56 +562,15 @@ mod tests {
                 RetryClass::GiveUp,
             ),
             (upstream(), RetryClass::RETRY),
-            (FareError::Decode("eof".into()), RetryClass::GiveUp),
+            (UpstreamError::Decode("eof".into()), RetryClass::GiveUp),
         ];
         for (error, class) in table {
             assert_eq!(error.retry_class(), class, "{error:?}");
-            let opens = matches!(error, FareError::QuotaExhausted(_) | FareError::Auth(_));
+            let opens = matches!(
+                error,
+                UpstreamError::QuotaExhausted(_) | UpstreamError::Auth(_)
+            );
             assert_eq!(error.opens_circuit(), opens, "{error:?}");
-        }
-    }
-
-    #[test]
-    fn every_notify_error_is_classified() {
-        let table = [
-            (
-                NotifyError::RateLimited {
-                    code: 20429,
-                    retry_after: None,
-                },
-                true,
-            ),
-            (NotifyError::Unreachable("connection refused".into()), true),
-            (
-                NotifyError::Ambiguous("timed out after sending".into()),
-                false,
-            ),
-            (
-                NotifyError::Permanent {
-                    code: 21610,
-                    message: "unsubscribed".into(),
-                },
-                false,
-            ),
-            (
-                NotifyError::Configuration {
-                    code: 20003,
-                    message: "Authenticate".into(),
-                },
-                false,
-            ),
-            (
-                NotifyError::Other {
-                    status: 400,
-                    code: Some(21611),
-                    message: "queue full".into(),
-                },
-                false,
-            ),
-        ];
-        for (error, retry) in table {
-            assert_eq!(error.should_retry(), retry, "{error:?}");
-            assert_eq!(error.retry_class().retry_after(), None, "{error:?}");
         }
     }
 
@@ -851,7 +792,9 @@ mod tests {
         fn assert_send<T: Send>(_: &T) {}
         let mut jitter = Jitter::seeded(0);
         let backoff = Backoff::default();
-        let fut = retry(&backoff, &mut jitter, |_| async { Ok::<(), FareError>(()) });
+        let fut = retry(&backoff, &mut jitter, |_| async {
+            Ok::<(), UpstreamError>(())
+        });
         assert_send(&fut);
     }
 
@@ -862,10 +805,10 @@ mod tests {
         let start = Instant::now();
         let result: Result<(), _> = retry(&Backoff::default(), &mut jitter, |_| {
             calls.set(calls.get() + 1);
-            async { Err(FareError::QuotaExhausted("38195".into())) }
+            async { Err(UpstreamError::QuotaExhausted("38195".into())) }
         })
         .await;
-        assert_eq!(result, Err(FareError::QuotaExhausted("38195".into())));
+        assert_eq!(result, Err(UpstreamError::QuotaExhausted("38195".into())));
         assert_eq!(calls.get(), 1);
         assert_eq!(Instant::now(), start);
     }
@@ -879,22 +822,23 @@ mod tests {
 
         let mut notices = Vec::new();
         let start = Instant::now();
-        let result: Result<(), _> =
-            retry_notify(
-                &backoff,
-                &mut jitter,
-                |attempt| async move {
-                    Err(FareError::Timeout(Duration::from_secs(u64::from(attempt))))
-                },
-                |notice| notices.push((notice.attempt, notice.error.clone(), notice.delay)),
-            )
-            .await;
-        assert_eq!(result, Err(FareError::Timeout(Duration::from_secs(3))));
+        let result: Result<(), _> = retry_notify(
+            &backoff,
+            &mut jitter,
+            |attempt| async move {
+                Err(UpstreamError::Timeout(Duration::from_secs(u64::from(
+                    attempt,
+                ))))
+            },
+            |notice| notices.push((notice.attempt, notice.error.clone(), notice.delay)),
+        )
+        .await;
+        assert_eq!(result, Err(UpstreamError::Timeout(Duration::from_secs(3))));
         assert_eq!(
             notices.iter().map(|n| n.0).collect::<Vec<_>>(),
             vec![0, 1, 2]
         );
-        assert_eq!(notices[1].1, FareError::Timeout(Duration::from_secs(1)));
+        assert_eq!(notices[1].1, UpstreamError::Timeout(Duration::from_secs(1)));
         assert_eq!(notices.iter().map(|n| n.2).sum::<Duration>(), expected);
         // No sleep after the last attempt.
         assert_eq!(Instant::now() - start, expected);
@@ -909,10 +853,10 @@ mod tests {
             calls.set(calls.get() + 1);
             async move {
                 match attempt {
-                    0 => Err(FareError::RateLimited {
+                    0 => Err(UpstreamError::RateLimited {
                         retry_after: Some(Duration::from_secs(2)),
                     }),
-                    1 => Err(FareError::RateLimited {
+                    1 => Err(UpstreamError::RateLimited {
                         retry_after: Some(Duration::from_secs(600)),
                     }),
                     _ => Ok(attempt),

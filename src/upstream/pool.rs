@@ -4,11 +4,11 @@
 //!
 //! One lookup goes through these steps, in this order:
 //! 1. the circuit breaker: an open circuit fails the lookup at once
-//!    ([`FareError::CircuitOpen`]), so a dead provider costs nothing;
+//!    ([`UpstreamError::CircuitOpen`]), so a dead provider costs nothing;
 //! 2. for each attempt: a concurrency permit, then the pacer's slot, then the
 //!    provider call under a hard timeout. Taking the permit first means a
 //!    slow provider cannot pile up sleeping requests beyond its limit;
-//! 3. a failed attempt is retried only when [`crate::retry`] says so, after a
+//! 3. a failed attempt is retried only when [`crate::upstream::retry`] says so, after a
 //!    full-jitter backoff or the provider's (capped) `Retry-After`. A 429
 //!    also slows the pacer down (and successes speed it back up), so a cycle
 //!    under a rate limit takes longer instead of losing rows;
@@ -25,11 +25,10 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-use crate::breaker::{Breaker, BreakerConfig, BreakerState, Outcome};
-use crate::budget::Budget;
-use crate::domain::{LookupKey, Quote};
-use crate::fare::{FareError, FareSource, Limits};
-use crate::retry::{Backoff, Jitter, RetryClass, Retryable};
+use crate::upstream::breaker::{Breaker, BreakerConfig, BreakerState, Outcome};
+use crate::upstream::budget::Budget;
+use crate::upstream::retry::{Backoff, Jitter, RetryClass, Retryable};
+use crate::upstream::{Limits, UpstreamError};
 
 /// Attempts a lookup gets when the provider keeps answering 429: more than
 /// for other failures, because a throttle is the provider asking us to slow
@@ -176,7 +175,7 @@ impl PoolStats {
         self.skipped.load(Ordering::Relaxed)
     }
 
-    /// Failed lookups by [`FareError::kind`].
+    /// Failed lookups by [`UpstreamError::kind`].
     pub fn errors_by_kind(&self) -> BTreeMap<String, u64> {
         let map = self
             .by_kind
@@ -218,7 +217,7 @@ impl PoolStats {
         window.push_back(latency);
     }
 
-    fn record_error(&self, error: &FareError) {
+    fn record_error(&self, error: &UpstreamError) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut map = self
             .by_kind
@@ -269,7 +268,7 @@ pub struct PoolHealth {
 /// Generic over the kind of provider: fare sources (the default) and
 /// flight-status providers share the same guarded call
 /// ([`ProviderPool::guarded`]).
-pub struct ProviderPool<S: ?Sized = dyn FareSource> {
+pub struct ProviderPool<S: ?Sized> {
     name: &'static str,
     source: Arc<S>,
     limits: Limits,
@@ -294,73 +293,9 @@ impl<S: ?Sized> std::fmt::Debug for ProviderPool<S> {
     }
 }
 
-impl ProviderPool<dyn FareSource> {
-    /// Wraps `source` with `limits`, the default backoff and breaker.
-    pub fn new(source: Arc<dyn FareSource>, limits: Limits) -> Self {
-        Self::with_policy(source, limits, Backoff::default(), BreakerConfig::default())
-    }
-
-    /// Wraps `source` with explicit retry and breaker settings.
-    pub fn with_policy(
-        source: Arc<dyn FareSource>,
-        limits: Limits,
-        backoff: Backoff,
-        breaker: BreakerConfig,
-    ) -> Self {
-        Self::build(source.name(), source, limits, backoff, breaker)
-    }
-
-    /// Asks the provider for `key`'s cheapest quote, within the limits,
-    /// retrying what is worth retrying.
-    pub async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, FareError> {
-        let key = *key;
-        self.guarded(&key, move |source: Arc<dyn FareSource>| async move {
-            source.cheapest(&key).await
-        })
-        .await
-    }
-}
-
-impl ProviderPool<dyn crate::status::StatusProvider> {
-    /// Wraps a flight-status provider with `limits` and a breaker.
-    pub fn for_status(
-        provider: Arc<dyn crate::status::StatusProvider>,
-        limits: Limits,
-        breaker: BreakerConfig,
-    ) -> Self {
-        Self::build(
-            provider.name(),
-            provider,
-            limits,
-            Backoff::default(),
-            breaker,
-        )
-    }
-
-    /// Whether the provider can answer this kind of query at all.
-    pub fn source_supports(&self, query: &crate::status::StatusQuery) -> bool {
-        self.source.supports(query)
-    }
-
-    /// Looks flights up, within the limits, retrying what is worth retrying.
-    pub async fn flights(
-        &self,
-        query: &crate::status::StatusQuery,
-    ) -> Result<Vec<crate::status::FlightStatus>, FareError> {
-        let owned = query.clone();
-        self.guarded(
-            query,
-            move |provider: Arc<dyn crate::status::StatusProvider>| {
-                let query = owned.clone();
-                async move { provider.flights(&query).await }
-            },
-        )
-        .await
-    }
-}
-
 impl<S: ?Sized + Send + Sync> ProviderPool<S> {
-    fn build(
+    /// Wraps `source` (named `name`) with `limits`, `backoff` and `breaker`.
+    pub fn build(
         name: &'static str,
         source: Arc<S>,
         limits: Limits,
@@ -379,6 +314,11 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             budget: None,
             stats: PoolStats::default(),
         }
+    }
+
+    /// The provider behind the pool.
+    pub fn source(&self) -> &Arc<S> {
+        &self.source
     }
 
     /// Limits the provider to a daily budget of requests.
@@ -434,16 +374,16 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
 
     /// Runs `call` against the provider under the pool's whole policy: the
     /// breaker, then per attempt a permit, a pacer slot, the budget and a hard
-    /// timeout, retrying what [`crate::retry`] says is worth retrying.
+    /// timeout, retrying what [`crate::upstream::retry`] says is worth retrying.
     /// `what` names the request in logs.
     pub async fn guarded<T, F, Fut>(
         &self,
         what: &(dyn std::fmt::Display + Sync),
         call: F,
-    ) -> Result<T, FareError>
+    ) -> Result<T, UpstreamError>
     where
         F: Fn(Arc<S>) -> Fut,
-        Fut: std::future::Future<Output = Result<T, FareError>>,
+        Fut: std::future::Future<Output = Result<T, UpstreamError>>,
     {
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
@@ -455,7 +395,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .clone();
                 // The failover names the provider; the message says why.
-                return Err(FareError::CircuitOpen(match reason {
+                return Err(UpstreamError::CircuitOpen(match reason {
                     Some(reason) => reason,
                     None => format!("it has failed repeatedly ({rejected})"),
                 }));
@@ -477,7 +417,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
                 }
                 Err(error) => error,
             };
-            let throttled = matches!(error, FareError::RateLimited { .. });
+            let throttled = matches!(error, UpstreamError::RateLimited { .. });
             if throttled {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                 let interval = self.pacer.slow_down().await;
@@ -508,7 +448,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         if let Err(error) = &result {
             self.stats.record_error(error);
             match error {
-                FareError::QuotaExhausted(_) => {
+                UpstreamError::QuotaExhausted(_) => {
                     let until = until_next_month();
                     tracing::warn!(
                         provider = self.name(),
@@ -520,7 +460,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
                     );
                     self.breaker.trip_for(until);
                 }
-                FareError::Auth(_) => {
+                UpstreamError::Auth(_) => {
                     self.set_trip_reason(format!(
                         "its credentials were rejected; not retried for {} minutes",
                         AUTH_FAILURE_OPEN_FOR.as_secs() / 60
@@ -555,10 +495,10 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
     }
 
     /// One request: permit, pacer slot, budget, provider call under the hard timeout.
-    async fn attempt<T, F, Fut>(&self, call: &F) -> Result<T, FareError>
+    async fn attempt<T, F, Fut>(&self, call: &F) -> Result<T, UpstreamError>
     where
         F: Fn(Arc<S>) -> Fut,
-        Fut: std::future::Future<Output = Result<T, FareError>>,
+        Fut: std::future::Future<Output = Result<T, UpstreamError>>,
     {
         // The semaphore is never closed, so acquire cannot fail; if it ever
         // did, going ahead unthrottled beats failing the lookup.
@@ -568,7 +508,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         if let Some(budget) = &self.budget {
             if !budget.try_spend() {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                return Err(FareError::BudgetSpent(format!(
+                return Err(UpstreamError::BudgetSpent(format!(
                     "its daily budget of {} searches is spent until 00:00 UTC",
                     budget.per_day()
                 )));
@@ -582,7 +522,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         let outcome =
             match tokio::time::timeout(self.limits.timeout, call(self.source.clone())).await {
                 Ok(result) => result,
-                Err(_) => Err(FareError::Timeout(self.limits.timeout)),
+                Err(_) => Err(UpstreamError::Timeout(self.limits.timeout)),
             };
         let elapsed = started.elapsed();
         self.stats.record_latency(elapsed);

@@ -1,82 +1,35 @@
-//! Several providers behind one lookup, in priority order.
-//!
-//! A [`Failover`] walks its [`ProviderPool`]s in order. Each pool already
-//! owns its retries, circuit breaker and daily budget, so the walk is simple:
-//! - an answer ends it, and "no offers" **is** an answer;
-//! - a failure (after the pool's own retries), a 429 that outlasted them, an
-//!   open circuit or a spent budget falls through to the next provider;
-//! - when every provider failed, the error names each one and its cause.
-//!
-//! With [`Strategy::Compare`], the first `k` providers are asked at once and
-//! the cheapest answer wins, for users who want the best price rather than
-//! the first one. Providers whose circuit is open or budget spent are
-//! passed over there too, so the next healthy one takes their place.
-//!
-//! The same walk serves any kind of provider; fare lookups are the first user.
+//! Fare providers in priority order behind one lookup: the walk described
+//! in [`crate::upstream::failover`], applied to fare searches.
 
-use std::fmt;
 use std::sync::Arc;
 
 use futures::future::join_all;
 
+use super::FarePool;
 use crate::domain::{LookupKey, Quote};
-use crate::fare::FareError;
-use crate::pool::{PoolHealth, ProviderPool};
-
-/// How providers are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// The first provider (in priority order) that answers.
-    #[default]
-    FirstAnswer,
-    /// Ask the first `k` available providers at once; keep the cheapest.
-    Compare(usize),
-}
-
-/// Every provider failed for one lookup: each one's cause, in the order tried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllFailed {
-    /// (provider, what went wrong).
-    pub attempts: Vec<(&'static str, FareError)>,
-}
-
-impl fmt::Display for AllFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.attempts.is_empty() {
-            return f.write_str("no fare source is configured");
-        }
-        for (i, (provider, error)) in self.attempts.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{provider}: {error}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for AllFailed {}
+pub use crate::upstream::failover::{AllFailed, Strategy};
+use crate::upstream::pool::PoolHealth;
 
 /// Fare providers in priority order.
 #[derive(Debug)]
 pub struct Failover {
-    pools: Vec<Arc<ProviderPool>>,
+    pools: Vec<Arc<FarePool>>,
     strategy: Strategy,
 }
 
 impl Failover {
     /// Providers in priority order (the first is asked first).
-    pub fn new(pools: Vec<Arc<ProviderPool>>, strategy: Strategy) -> Self {
+    pub fn new(pools: Vec<Arc<FarePool>>, strategy: Strategy) -> Self {
         Self { pools, strategy }
     }
 
     /// A single provider.
-    pub fn single(pool: Arc<ProviderPool>) -> Self {
+    pub fn single(pool: Arc<FarePool>) -> Self {
         Self::new(vec![pool], Strategy::FirstAnswer)
     }
 
     /// The providers, in priority order.
-    pub fn pools(&self) -> &[Arc<ProviderPool>] {
+    pub fn pools(&self) -> &[Arc<FarePool>] {
         &self.pools
     }
 
@@ -128,7 +81,7 @@ impl Failover {
         let mut remaining = self.pools.iter();
         // Ask k at a time; providers that fail are replaced by the next ones.
         loop {
-            let batch: Vec<&Arc<ProviderPool>> =
+            let batch: Vec<&Arc<FarePool>> =
                 remaining.by_ref().take(k - answers.len().min(k)).collect();
             if batch.is_empty() {
                 break;

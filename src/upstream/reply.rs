@@ -1,6 +1,6 @@
 //! What every fare source does with an HTTP reply, in one place: send the
 //! request and read the capped body, map transport failures and error
-//! statuses to [`FareError`], check that a reply is JSON, and quote a reply
+//! statuses to [`UpstreamError`], check that a reply is JSON, and quote a reply
 //! safely in a message.
 //!
 //! Quoted text ends up in logs, reports and possibly an SMS, so it is
@@ -24,9 +24,9 @@ use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::FareError;
-use crate::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
-use crate::retry::parse_retry_after;
+use super::UpstreamError;
+use crate::upstream::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
+use crate::upstream::retry::parse_retry_after;
 
 /// Longest excerpt of an unreadable body that goes into an error message.
 const EXCERPT_CHARS: usize = 200;
@@ -56,7 +56,7 @@ impl Reply {
         request: reqwest::RequestBuilder,
         timeout: Duration,
         secrets: &[&str],
-    ) -> Result<Self, FareError> {
+    ) -> Result<Self, UpstreamError> {
         let response = request
             .send()
             .await
@@ -67,7 +67,7 @@ impl Reply {
             .await
             .map_err(|e| match e {
                 BodyError::TooLarge { limit } => {
-                    FareError::Decode(format!("reply larger than {limit} bytes"))
+                    UpstreamError::Decode(format!("reply larger than {limit} bytes"))
                 }
                 BodyError::Transport(e) => transport_error(e, timeout, secrets),
             })?;
@@ -95,21 +95,21 @@ impl Reply {
         &'r self,
         what: &str,
         secrets: &[&str],
-    ) -> Result<T, FareError> {
+    ) -> Result<T, UpstreamError> {
         parse_json(self.content_type(), &self.body, what, secrets)
     }
 }
 
 /// Maps a failed transfer: a timeout (reported as `timeout`), a body that
 /// could not be decoded, and otherwise a connection problem.
-fn transport_error(error: reqwest::Error, timeout: Duration, secrets: &[&str]) -> FareError {
+fn transport_error(error: reqwest::Error, timeout: Duration, secrets: &[&str]) -> UpstreamError {
     if error.is_timeout() {
-        FareError::Timeout(timeout)
+        UpstreamError::Timeout(timeout)
     } else if error.is_decode() {
-        FareError::Decode(describe(error, secrets))
+        UpstreamError::Decode(describe(error, secrets))
     } else {
         // Connect failures, and connections that broke mid-transfer.
-        FareError::Connect(describe(error, secrets))
+        UpstreamError::Connect(describe(error, secrets))
     }
 }
 
@@ -140,19 +140,19 @@ pub(crate) fn error_for_status(
     retry_after: Option<Duration>,
     code: Option<String>,
     message: String,
-) -> FareError {
+) -> UpstreamError {
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return FareError::RateLimited { retry_after };
+        return UpstreamError::RateLimited { retry_after };
     }
     let status_code = status.as_u16();
     if status.is_client_error() {
-        FareError::Rejected {
+        UpstreamError::Rejected {
             status: status_code,
             code,
             message,
         }
     } else {
-        FareError::Upstream {
+        UpstreamError::Upstream {
             status: status_code,
             code,
             message,
@@ -173,7 +173,7 @@ pub(crate) fn ensure_json(
     body: &[u8],
     what: &str,
     secrets: &[&str],
-) -> Result<(), FareError> {
+) -> Result<(), UpstreamError> {
     let Some(content_type) = content_type else {
         return Ok(());
     };
@@ -186,7 +186,7 @@ pub(crate) fn ensure_json(
     if media_type == "application/json" || media_type.ends_with("+json") {
         return Ok(());
     }
-    Err(FareError::Decode(format!(
+    Err(UpstreamError::Decode(format!(
         "{what}: expected JSON, got `{}`: {}",
         one_line(content_type, secrets, CONTENT_TYPE_CHARS),
         excerpt(body, secrets)
@@ -200,10 +200,10 @@ pub(crate) fn parse_json<'b, T: Deserialize<'b>>(
     body: &'b [u8],
     what: &str,
     secrets: &[&str],
-) -> Result<T, FareError> {
+) -> Result<T, UpstreamError> {
     ensure_json(content_type, body, what, secrets)?;
     serde_json::from_slice(body).map_err(|e| {
-        FareError::Decode(format!(
+        UpstreamError::Decode(format!(
             "{what}: {}: {}",
             // The parser's message may quote a string from the body.
             one_line(&e.to_string(), secrets, MESSAGE_CHARS),
@@ -367,12 +367,14 @@ mod tests {
         let err = ensure_json(Some("text/html"), b"<html>", "offers", &[]).unwrap_err();
         assert_eq!(
             err,
-            FareError::Decode("offers: expected JSON, got `text/html`: <html>".to_owned())
+            UpstreamError::Decode("offers: expected JSON, got `text/html`: <html>".to_owned())
         );
         let err = ensure_json(Some("text/html"), b"<html>", "search reply", &[]).unwrap_err();
         assert_eq!(
             err,
-            FareError::Decode("search reply: expected JSON, got `text/html`: <html>".to_owned())
+            UpstreamError::Decode(
+                "search reply: expected JSON, got `text/html`: <html>".to_owned()
+            )
         );
     }
 
@@ -395,7 +397,7 @@ mod tests {
         let wait = Some(Duration::from_secs(3));
         assert_eq!(
             error_for_status(StatusCode::TOO_MANY_REQUESTS, wait, None, "slow".into()),
-            FareError::RateLimited { retry_after: wait }
+            UpstreamError::RateLimited { retry_after: wait }
         );
         assert_eq!(
             error_for_status(
@@ -404,7 +406,7 @@ mod tests {
                 Some("c".into()),
                 "bad".into()
             ),
-            FareError::Rejected {
+            UpstreamError::Rejected {
                 status: 400,
                 code: Some("c".into()),
                 message: "bad".into()
@@ -412,7 +414,7 @@ mod tests {
         );
         assert_eq!(
             error_for_status(StatusCode::BAD_GATEWAY, None, None, "down".into()),
-            FareError::Upstream {
+            UpstreamError::Upstream {
                 status: 502,
                 code: None,
                 message: "down".into()
