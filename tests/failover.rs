@@ -157,12 +157,13 @@ async fn an_open_circuit_stops_calling_the_primary() {
     for _ in 0..5 {
         assert!(chain.cheapest(&key("LHR")).await.unwrap().is_some());
     }
-    // Two lookups (two attempts each) opened the circuit; the rest skipped it.
-    assert_eq!(searches(&primary.received_requests().await.unwrap()), 4);
+    // The breaker counts requests: the first lookup's two failed attempts
+    // opened the circuit, and every later lookup skipped the primary.
+    assert_eq!(searches(&primary.received_requests().await.unwrap()), 2);
     let health = chain.health();
     assert_eq!(health[0].breaker, "open");
-    assert_eq!(health[0].skipped, 3);
-    assert_eq!(health[0].errors_by_kind.get("upstream"), Some(&2));
+    assert_eq!(health[0].skipped, 4);
+    assert_eq!(health[0].errors_by_kind.get("upstream"), Some(&1));
     assert_eq!(searches(&secondary.received_requests().await.unwrap()), 5);
 }
 

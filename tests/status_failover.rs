@@ -138,7 +138,7 @@ async fn the_primary_is_used_again_once_it_recovers() {
     let primary = Arc::new(
         MockStatus::new()
             .named("primary")
-            .fail_next(3, upstream_down())
+            .fail_next(1, upstream_down())
             .with_flight("LH400", date(), Scenario::OnTime),
     );
     let secondary = Arc::new(MockStatus::new().named("secondary").with_flight(
@@ -146,8 +146,9 @@ async fn the_primary_is_used_again_once_it_recovers() {
         date(),
         Scenario::OnTime,
     ));
-    // Three failures outlast the pool's three attempts. No answer cache,
-    // so every lookup walks the providers.
+    // The breaker counts requests: the first failure opens the circuit
+    // (threshold 1), and the lookup fails over at once instead of retrying.
+    // No answer cache, so every lookup walks the providers.
     let failover =
         StatusFailover::new(vec![pool(&primary, 1), pool(&secondary, 5)], Duration::ZERO);
     assert_eq!(

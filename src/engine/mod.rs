@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use jiff::Timestamp;
-use tokio::sync::Semaphore;
 
 use crate::cache::QuoteCache;
 use crate::domain::{LookupKey, Quote, Recipient};
@@ -38,18 +37,19 @@ use crate::notify::Notifier;
 use crate::route::Route;
 use crate::rules::{self, AlertState, Decision};
 use crate::store::{Store, StoreError};
-use crate::upstream::pool::Pacer;
+use crate::upstream::arc::{Controller, ControllerConfig};
 
 use report::{base_report, inactive_report};
 pub use report::{AlertOutcome, Cheapest, CycleReport, RouteReport, RouteStatus, Summary};
 pub use watches::WatchReport;
 
-/// How hard the notifier may be driven.
+/// The most the notifier may be driven: ceilings for its adaptive
+/// controller ([`crate::upstream::arc`]), which finds the operating point.
 #[derive(Debug, Clone, Copy)]
 pub struct NotifyLimits {
-    /// Sends in flight at once.
+    /// Ceiling on sends in flight at once.
     pub max_concurrency: usize,
-    /// Sends started per second; `0` is unlimited.
+    /// Ceiling on sends started per second; `0` is unlimited.
     pub rate_per_sec: f64,
     /// Hard bound on one send, after which its outcome is unknown.
     pub timeout: Duration,
@@ -76,11 +76,10 @@ pub struct Engine {
     clock: crate::upstream::budget::DayClock,
 }
 
-/// One notification channel with its own concurrency, pacing and timeout.
+/// One notification channel with its own adaptive controller and timeout.
 struct Channel {
     notifier: Arc<dyn Notifier>,
-    permits: Semaphore,
-    pacer: Pacer,
+    controller: Controller,
     timeout: Duration,
 }
 
@@ -88,8 +87,11 @@ impl Channel {
     fn new(notifier: Arc<dyn Notifier>, limits: NotifyLimits) -> Self {
         Self {
             notifier,
-            permits: Semaphore::new(limits.max_concurrency.max(1)),
-            pacer: Pacer::new(limits.rate_per_sec),
+            controller: Controller::new(ControllerConfig::new(
+                limits.max_concurrency,
+                limits.rate_per_sec,
+                limits.timeout,
+            )),
             timeout: limits.timeout,
         }
     }
@@ -265,7 +267,7 @@ impl Engine {
         progress: Arc<dyn Progress>,
     ) -> Result<CycleReport, EngineError> {
         let started = tokio::time::Instant::now();
-        self.load_budgets().await;
+        self.load_provider_state().await;
         let requests_before = self.fares.requests();
         // Everything a decision depends on is read before any lookup: if the
         // store cannot be read, nothing is sent.
@@ -406,9 +408,26 @@ impl Engine {
         })
     }
 
-    /// Seeds each provider's daily budget with what earlier runs spent today.
-    async fn load_budgets(&self) {
+    /// Seeds each provider's daily budget with what earlier runs spent
+    /// today, and a fresh process's controllers with the operating point
+    /// the last run learned (so a cron run does not rediscover a rate limit
+    /// by tripping over it).
+    async fn load_provider_state(&self) {
         for pool in self.fares.pools() {
+            if let Ok(Some(saved)) = self.store.kv_get(&health_key(pool.name())).await {
+                let point = serde_json::from_str::<SavedHealth>(&saved)
+                    .ok()
+                    .and_then(|s| s.health.operating_point);
+                if let Some(point) = point {
+                    if pool.controller().resume_from(point) {
+                        tracing::debug!(
+                            provider = pool.name(),
+                            ?point,
+                            "starting from the last run's operating point"
+                        );
+                    }
+                }
+            }
             let Some(budget) = pool.budget() else {
                 continue;
             };

@@ -30,6 +30,7 @@ use crate::notify::{Delivery, NotifyError};
 use crate::route::Route;
 use crate::rules::AlertState;
 use crate::store::{Intent, IntentStatus};
+use crate::upstream::arc::Signal;
 use crate::upstream::retry::{retry, Backoff, Jitter};
 
 /// One message for the outbox: about `subject` (a route id, or a watched
@@ -333,20 +334,33 @@ impl Engine {
 /// ambiguous is never retried here; the outbox reconciles it first.
 const SEND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4), 3);
 
-/// Sends within the channel's concurrency, pacing and hard timeout,
-/// retrying only what was certainly not processed.
+/// Sends within the channel's adaptive concurrency and pacing and its hard
+/// timeout, retrying only what was certainly not processed.
 async fn send(channel: &Channel, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
     let mut jitter = Jitter::from_entropy();
     retry(&SEND_BACKOFF, &mut jitter, |_attempt| async {
-        let _permit = channel.permits.acquire().await.ok();
-        channel.pacer.wait().await;
-        match tokio::time::timeout(channel.timeout, channel.notifier.send(to, body)).await {
-            Ok(result) => result,
-            Err(_) => Err(NotifyError::Ambiguous(format!(
-                "no answer within {:?}",
-                channel.timeout
-            ))),
-        }
+        let Some(ticket) = channel.controller.acquire(|| false).await else {
+            return Err(NotifyError::Unreachable("the channel is closed".into()));
+        };
+        let result =
+            match tokio::time::timeout(channel.timeout, channel.notifier.send(to, body)).await {
+                Ok(result) => result,
+                Err(_) => Err(NotifyError::Ambiguous(format!(
+                    "no answer within {:?}",
+                    channel.timeout
+                ))),
+            };
+        let rtt = ticket.started().elapsed();
+        ticket.finish(match &result {
+            Ok(_) | Err(NotifyError::Permanent { .. }) => Signal::Answered { rtt },
+            // Twilio's 20429: the account's concurrency cap.
+            Err(NotifyError::RateLimited { retry_after, .. }) => Signal::Refused {
+                retry_after: *retry_after,
+            },
+            Err(NotifyError::Ambiguous(_)) => Signal::Overloaded,
+            Err(_) => Signal::Failed,
+        });
+        result
     })
     .await
 }

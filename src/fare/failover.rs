@@ -33,12 +33,17 @@ impl Failover {
         &self.pools
     }
 
-    /// How many lookups a cycle should keep in flight: every provider's
-    /// concurrency limit is its own, so the fan-out may fill the first one.
+    /// How many lookups a cycle should keep in flight: each provider's
+    /// controller gates its own requests, so the fan-out only has to be wide
+    /// enough for every provider to reach its ceiling (a lookup waits in at
+    /// most one provider's queue at a time). Lookups beyond it wait in the
+    /// cycle's stream, costing nothing.
     pub fn max_concurrency(&self) -> usize {
         self.pools
-            .first()
-            .map_or(1, |p| p.limits().max_concurrency.max(1))
+            .iter()
+            .map(|p| p.limits().max_concurrency.max(1))
+            .fold(0usize, usize::saturating_add)
+            .max(1)
     }
 
     /// Requests sent to every provider so far.

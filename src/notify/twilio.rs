@@ -45,22 +45,24 @@ use crate::upstream::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
 /// Twilio's API host, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 
-/// How many Twilio requests farewatch keeps in flight at once.
+/// The most Twilio requests farewatch ever keeps in flight at once: a
+/// ceiling for the adaptive controller ([`crate::upstream::arc`]), which
+/// starts at 50 and finds the account's real cap by itself.
 ///
 /// Twilio caps concurrent REST requests per account and answers 20429
-/// (HTTP 429) above the cap, without publishing the number. Alerts are few,
-/// so 10 in flight is far below any plausible cap while still overlapping
-/// round trips when a cycle fires several alerts.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 10;
+/// (HTTP 429) above the cap, without publishing the number; the controller
+/// halves its window on a 20429 and grows it back while sends succeed.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 100;
 
-/// Message-create requests per second farewatch sends to Twilio.
+/// A ceiling on Twilio requests started per second; `0` is none.
 ///
 /// Twilio queues messages sent faster than the sender's throughput (a US long
 /// code sends 1 segment/s) and only refuses new ones (21611) once a `From`
 /// number's queue holds 10 hours of sends; the account-wide ceiling is 2000
-/// segments/s (63017). 10 requests/s keeps bursts small without making a
-/// large cycle wait on the client side.
-pub const DEFAULT_RATE_PER_SEC: f64 = 10.0;
+/// segments/s (63017). What it refuses at once is concurrency (20429), which
+/// the controller handles, so by default there is no client-side pace: 23
+/// alerts go out in one round trip, not over 2.3 seconds.
+pub const DEFAULT_RATE_PER_SEC: f64 = 0.0;
 
 /// Pages of the message list [`Twilio::find_sent`] reads before giving up.
 ///

@@ -18,8 +18,9 @@
 //! time. The caller reports what happened through [`Permit::record`]:
 //! [`Outcome::Success`], [`Outcome::Failure`], or [`Outcome::Neutral`] for an
 //! answer that says nothing about the provider's health (a 400 for a bad
-//! airport). Record once per lookup, after retries ([`crate::upstream::retry`]), so one
-//! bad lookup counts once.
+//! airport, a 429). Record once per request, retries included: a dead
+//! provider then opens within its first window of requests, and the
+//! retries still queued fail over instead of going out.
 //!
 //! A permit dropped without a record (a cancelled lookup) counts as neutral
 //! and frees its probe slot, so a cancelled probe can never wedge the
@@ -38,13 +39,14 @@ use tokio::time::Instant;
 
 use crate::upstream::UpstreamError;
 
-/// Consecutive failures that open a closed circuit.
+/// Consecutive failed requests that open a closed circuit.
 ///
-/// One failure is noise and two may be one unlucky moment; five in a row
-/// (with every lookup already retried, see [`crate::upstream::retry`]) means the
-/// provider is down rather than slow. Five is also vector's
-/// `UNHEALTHY_AMOUNT_OF_ERRORS` and the flight-status issue's figure.
-pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+/// Counted per request, retries included, so a dead provider is detected
+/// within its first window of requests and its retries never go out. One
+/// failure is noise; ten in a row means the provider is down rather than
+/// flaky: a provider failing a random 30 % of requests has odds of about
+/// 1 in 170,000 per request of starting such a run.
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 10;
 
 /// How long a circuit stays open the first time it opens.
 ///
@@ -180,21 +182,23 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The health signal in a fare lookup's final result (after retries).
+    /// The health signal in one request's result.
     ///
     /// `Ok` (offers or none) is a success. `Rejected` is neutral: the
-    /// provider worked and our request was wrong. Everything else is a
-    /// failure, `RateLimited` included: a provider still refusing after the
-    /// retries (SerpApi's 429 also means "out of searches") is one to fail
-    /// over from. `Auth` and `QuotaExhausted` are failures too, and moreover
-    /// [`UpstreamError::opens_circuit`]: trip the breaker for them.
-    pub fn of_fare<T>(result: &Result<T, UpstreamError>) -> Outcome {
+    /// provider worked and our request was wrong. `RateLimited` is neutral
+    /// too: a provider asking us to slow down is healthy, and slowing down is
+    /// the controller's job ([`crate::upstream::arc`]); a lookup refused too
+    /// often fails over by itself. Everything else is a failure. `Auth` and
+    /// `QuotaExhausted` moreover [`UpstreamError::opens_circuit`]: the pool
+    /// trips the breaker for them.
+    pub fn of_request<T>(result: &Result<T, UpstreamError>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
             // A bad request says nothing about the provider's health, and a
             // skipped lookup never reached it.
             Err(
                 UpstreamError::Rejected { .. }
+                | UpstreamError::RateLimited { .. }
                 | UpstreamError::CircuitOpen(_)
                 | UpstreamError::BudgetSpent(_),
             ) => Outcome::Neutral,
@@ -202,7 +206,6 @@ impl Outcome {
                 UpstreamError::Timeout(_)
                 | UpstreamError::Connect(_)
                 | UpstreamError::Auth(_)
-                | UpstreamError::RateLimited { .. }
                 | UpstreamError::QuotaExhausted(_)
                 | UpstreamError::Upstream { .. }
                 | UpstreamError::Decode(_),
@@ -852,7 +855,7 @@ mod tests {
             ),
             (
                 Err(UpstreamError::RateLimited { retry_after: None }),
-                Outcome::Failure,
+                Outcome::Neutral,
             ),
             (
                 Err(UpstreamError::QuotaExhausted("38195".into())),
@@ -869,7 +872,7 @@ mod tests {
             (Err(UpstreamError::Decode("eof".into())), Outcome::Failure),
         ];
         for (result, outcome) in table {
-            assert_eq!(Outcome::of_fare(&result), outcome, "{result:?}");
+            assert_eq!(Outcome::of_request(&result), outcome, "{result:?}");
         }
     }
 }

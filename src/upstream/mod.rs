@@ -6,6 +6,8 @@
 //! # Layout
 //! - [`pool`]: one [`pool::ProviderPool`] per provider: the guarded call
 //!   (breaker, adaptive concurrency, pacing, budget, timeout, retries).
+//! - [`arc`]: the adaptive concurrency and pacing controller that finds each
+//!   provider's operating point by itself.
 //! - [`breaker`]: the circuit breaker, a named state machine.
 //! - [`retry`]: which failures are retried, full-jitter backoff, capped
 //!   `Retry-After`, the retry budget.
@@ -14,6 +16,7 @@
 //! - [`http`]: the one pooled HTTP client and capped body reading.
 //! - `reply` (crate-private): what every provider does with an HTTP reply.
 
+pub mod arc;
 pub mod breaker;
 pub mod budget;
 pub mod failover;

@@ -1,19 +1,28 @@
 //! One [`ProviderPool`] per provider: the single place that owns how hard
-//! that provider is driven and how its failures are handled — concurrency,
-//! pacing, timeout, retries with backoff, the circuit breaker and counters.
+//! that provider is driven and how its failures are handled — the adaptive
+//! concurrency and pacing controller ([`crate::upstream::arc`]), timeouts,
+//! retries, the retry budget, the circuit breaker, the daily budget and the
+//! counters.
 //!
-//! One lookup goes through these steps, in this order:
-//! 1. the circuit breaker: an open circuit fails the lookup at once
-//!    ([`UpstreamError::CircuitOpen`]), so a dead provider costs nothing;
-//! 2. for each attempt: a concurrency permit, then the pacer's slot, then the
-//!    provider call under a hard timeout. Taking the permit first means a
-//!    slow provider cannot pile up sleeping requests beyond its limit;
-//! 3. a failed attempt is retried only when [`crate::upstream::retry`] says so, after a
-//!    full-jitter backoff or the provider's (capped) `Retry-After`. A 429
-//!    also slows the pacer down (and successes speed it back up), so a cycle
-//!    under a rate limit takes longer instead of losing rows;
-//! 4. the final outcome is recorded once in the breaker. Quota exhaustion and
-//!    rejected credentials open the circuit straight away.
+//! One lookup goes through these steps, outermost first; each retry goes
+//! through all of them again, so it never waits while holding a slot:
+//! 1. **the circuit breaker**: an open circuit fails the attempt at once
+//!    ([`UpstreamError::CircuitOpen`]), so the failover moves to the next
+//!    provider. Lookups queued behind a provider whose circuit opens, and
+//!    retries sleeping in their backoff, are woken and fail over too;
+//! 2. **the controller's turn**: a free slot under the adaptive limit and the
+//!    pace's next start (decided now, never reserved in advance);
+//! 3. **the daily budget**, spent just before sending: every request bills;
+//! 4. **the request**, under the adaptive timeout;
+//! 5. what the answer said feeds the controller (latency, refusal, overload)
+//!    and the breaker (per request: a 429 or a 400 says nothing about the
+//!    provider's health);
+//! 6. a failure is retried when [`crate::upstream::retry`] says so and the
+//!    [`RetryBudget`] allows, after a full-jitter backoff. A 429 from a
+//!    provider that is accepting other requests is the controller's business:
+//!    the lookup queues again, without backoff and outside the retry budget,
+//!    up to [`RATE_LIMITED_MAX_ATTEMPTS`]. A 429 from one that accepts nothing
+//!    (out of quota, say) is an ordinary failure.
 //!
 //! Everything waits on tokio's clock, so tests drive it with `tokio::time::pause`.
 
@@ -22,109 +31,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::upstream::arc::{Controller, ControllerConfig, OperatingPoint, Signal};
 use crate::upstream::breaker::{Breaker, BreakerConfig, BreakerState, Outcome};
 use crate::upstream::budget::Budget;
-use crate::upstream::retry::{Backoff, Jitter, RetryClass, Retryable};
+use crate::upstream::retry::{Backoff, Jitter, RetryBudget, RetryClass, Retryable};
 use crate::upstream::{Limits, UpstreamError};
 
-/// Attempts a lookup gets when the provider keeps answering 429: more than
-/// for other failures, because a throttle is the provider asking us to slow
-/// down (which the pacer does), not a sign the lookup cannot succeed.
-pub const RATE_LIMITED_MAX_ATTEMPTS: u32 = 8;
-
-/// The slowest the pacer backs off to after repeated 429s (one request
-/// every this long). Past it, retries' own backoff takes over.
-pub const MAX_PACING_INTERVAL: Duration = Duration::from_secs(5);
-
-/// The pacing interval the pacer starts from after a 429 when no rate limit
-/// was configured (unlimited): ten requests a second.
-const FIRST_THROTTLED_INTERVAL: Duration = Duration::from_millis(100);
+/// Times a lookup may be refused with 429 before it gives up on the
+/// provider (and fails over): the controller slows down on each refusal, so
+/// a lookup refused this often is facing a provider that is out of quota,
+/// not one that wants a slower pace.
+pub const RATE_LIMITED_MAX_ATTEMPTS: u32 = 12;
 
 /// How long rejected credentials keep a provider's circuit open: retrying
 /// them every lookup would only fill the log. The next cycle tries again.
 const AUTH_FAILURE_OPEN_FOR: Duration = Duration::from_secs(10 * 60);
-
-/// Spaces request starts evenly (a token bucket of burst 1), and slows down
-/// when the provider throttles us.
-///
-/// Request *i* starts no earlier than `first + i * interval`. With burst 1 the
-/// provider never sees more than the configured rate over any window, which
-/// is what the documented per-second limits (e.g. Amadeus's "no more than 1
-/// request every 100 ms") ask for. On a 429 the interval doubles (up to
-/// [`MAX_PACING_INTERVAL`]); each success takes a tenth off again, down to
-/// the configured interval: multiplicative decrease, gradual recovery.
-#[derive(Debug)]
-pub struct Pacer {
-    base: Option<Duration>,
-    state: Mutex<PacerState>,
-}
-
-#[derive(Debug)]
-struct PacerState {
-    interval: Option<Duration>,
-    next_slot: Option<Instant>,
-}
-
-impl Pacer {
-    /// A pacer for `rate_per_sec` starts per second; `0` (or less) means unlimited.
-    pub fn new(rate_per_sec: f64) -> Self {
-        let base = (rate_per_sec > 0.0 && rate_per_sec.is_finite())
-            .then(|| Duration::from_secs_f64(1.0 / rate_per_sec));
-        Self {
-            base,
-            state: Mutex::new(PacerState {
-                interval: base,
-                next_slot: None,
-            }),
-        }
-    }
-
-    /// Waits until this caller's slot.
-    pub async fn wait(&self) {
-        let slot = {
-            let mut state = self.state.lock().await;
-            let Some(interval) = state.interval else {
-                return;
-            };
-            let now = Instant::now();
-            let slot = state.next_slot.map_or(now, |n| n.max(now));
-            state.next_slot = Some(slot + interval);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-    }
-
-    /// The provider throttled us: halve the rate. Returns the new interval.
-    pub async fn slow_down(&self) -> Duration {
-        let mut state = self.state.lock().await;
-        let next = state
-            .interval
-            .map_or(FIRST_THROTTLED_INTERVAL, |i| i.saturating_mul(2))
-            .min(MAX_PACING_INTERVAL);
-        state.interval = Some(next);
-        next
-    }
-
-    /// A request succeeded: recover a tenth of the way towards the configured rate.
-    pub async fn speed_up(&self) {
-        let mut state = self.state.lock().await;
-        if let Some(current) = state.interval {
-            let floor = self.base.unwrap_or(Duration::ZERO);
-            if current > floor {
-                let next = current.mul_f64(0.9);
-                state.interval = if next <= floor { self.base } else { Some(next) };
-            }
-        }
-    }
-
-    /// The interval in force (`None`: unlimited).
-    pub async fn interval(&self) -> Option<Duration> {
-        self.state.lock().await.interval
-    }
-}
 
 /// How many recent request latencies are kept for percentiles: enough for
 /// stable p99s, small enough to stay flat in memory however long it runs.
@@ -261,21 +185,26 @@ pub struct PoolHealth {
     pub latency: Option<Latency>,
     /// The daily budget, when one is set.
     pub budget: Option<BudgetHealth>,
+    /// Where the adaptive controller stands: the next run starts from it.
+    #[serde(default)]
+    pub operating_point: Option<OperatingPoint>,
 }
 
-/// A fare source with its limits, retry policy and circuit breaker.
+/// A provider with its controller, retry policy, breaker and budget.
 ///
-/// Generic over the kind of provider: fare sources (the default) and
-/// flight-status providers share the same guarded call
-/// ([`ProviderPool::guarded`]).
+/// Generic over the kind of provider: fare sources (`crate::fare::FarePool`)
+/// and flight-status providers (`crate::status::failover::StatusPool`) share
+/// the same guarded call ([`ProviderPool::guarded`]).
 pub struct ProviderPool<S: ?Sized> {
     name: &'static str,
     source: Arc<S>,
     limits: Limits,
-    permits: Semaphore,
-    pacer: Pacer,
+    controller: Arc<Controller>,
     backoff: Backoff,
+    retry_budget: RetryBudget,
     breaker: Breaker,
+    /// Wakes retries sleeping in their backoff when the circuit opens.
+    tripped: Notify,
     /// Why the breaker was forced open (quota, credentials), for the message
     /// of every lookup it skips; `None` when it opened on failures.
     trip_reason: std::sync::Mutex<Option<String>>,
@@ -293,8 +222,16 @@ impl<S: ?Sized> std::fmt::Debug for ProviderPool<S> {
     }
 }
 
+/// How one attempt ended, for the retry loop.
+enum Next<T> {
+    Done(Result<T, UpstreamError>),
+    Throttled(UpstreamError),
+    Failed(UpstreamError),
+}
+
 impl<S: ?Sized + Send + Sync> ProviderPool<S> {
-    /// Wraps `source` (named `name`) with `limits`, `backoff` and `breaker`.
+    /// Wraps `source` (named `name`) with `limits` as ceilings, `backoff`
+    /// and `breaker`; the controller starts from its defaults.
     pub fn build(
         name: &'static str,
         source: Arc<S>,
@@ -304,10 +241,15 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
     ) -> Self {
         Self {
             name,
-            permits: Semaphore::new(limits.max_concurrency.max(1)),
-            pacer: Pacer::new(limits.rate_per_sec),
+            controller: Arc::new(Controller::new(ControllerConfig::new(
+                limits.max_concurrency,
+                limits.rate_per_sec,
+                limits.timeout,
+            ))),
             breaker: Breaker::new(name, breaker),
+            tripped: Notify::new(),
             trip_reason: std::sync::Mutex::new(None),
+            retry_budget: RetryBudget::new(),
             source,
             limits,
             backoff,
@@ -337,9 +279,14 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         self.name
     }
 
-    /// The limits in force.
+    /// The configured limits: ceilings for the controller.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The adaptive controller.
+    pub fn controller(&self) -> &Controller {
+        &self.controller
     }
 
     /// The provider's counters.
@@ -352,7 +299,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         self.breaker.state()
     }
 
-    /// Counters and breaker state, for reports.
+    /// Counters, breaker state and operating point, for reports.
     pub fn health(&self) -> PoolHealth {
         PoolHealth {
             name: self.name().to_owned(),
@@ -369,13 +316,26 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
                 spent: b.spent_today().1,
                 remaining: b.remaining(),
             }),
+            operating_point: Some(self.controller.operating_point()),
         }
     }
 
-    /// Runs `call` against the provider under the pool's whole policy: the
-    /// breaker, then per attempt a permit, a pacer slot, the budget and a hard
-    /// timeout, retrying what [`crate::upstream::retry`] says is worth retrying.
-    /// `what` names the request in logs.
+    /// The open circuit's message for a skipped lookup.
+    fn circuit_open(&self, why: impl std::fmt::Display) -> UpstreamError {
+        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        let reason = self
+            .trip_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        // The failover names the provider; the message says why.
+        UpstreamError::CircuitOpen(
+            reason.unwrap_or_else(|| format!("it has failed repeatedly ({why})")),
+        )
+    }
+
+    /// Runs `call` against the provider under the pool's whole policy (see
+    /// the module docs). `what` names the request in logs.
     pub async fn guarded<T, F, Fut>(
         &self,
         what: &(dyn std::fmt::Display + Sync),
@@ -385,92 +345,57 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         F: Fn(Arc<S>) -> Fut,
         Fut: std::future::Future<Output = Result<T, UpstreamError>>,
     {
-        let permit = match self.breaker.try_acquire() {
-            Ok(permit) => permit,
-            Err(rejected) => {
-                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                let reason = self
-                    .trip_reason
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                // The failover names the provider; the message says why.
-                return Err(UpstreamError::CircuitOpen(match reason {
-                    Some(reason) => reason,
-                    None => format!("it has failed repeatedly ({rejected})"),
-                }));
-            }
-        };
         let mut jitter = Jitter::from_entropy();
-        let mut attempt: u32 = 0;
+        let mut failures: u32 = 0;
+        let mut refusals: u32 = 0;
         let result = loop {
-            let result = self.attempt(&call).await;
-            let error = match &result {
-                Ok(_) => {
-                    self.pacer.speed_up().await;
-                    // A success means the circuit let us through again.
-                    self.trip_reason
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .take();
-                    break result;
+            let error = match self.attempt(&call, failures + refusals == 0).await {
+                Next::Done(result) => break result,
+                Next::Throttled(error) => {
+                    refusals += 1;
+                    if refusals >= RATE_LIMITED_MAX_ATTEMPTS {
+                        break Err(error);
+                    }
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-                Err(error) => error,
+                Next::Failed(error) => error,
             };
-            let throttled = matches!(error, UpstreamError::RateLimited { .. });
-            if throttled {
-                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                let interval = self.pacer.slow_down().await;
-                tracing::warn!(
-                    provider = self.name(),
-                    per_sec = format!("{:.2}", 1.0 / interval.as_secs_f64()),
-                    "provider answered 429: slowing down"
-                );
-            }
-            let max_attempts = if throttled {
-                RATE_LIMITED_MAX_ATTEMPTS.max(self.backoff.max_attempts())
-            } else {
-                self.backoff.max_attempts()
-            };
+            failures += 1;
             let RetryClass::Retry { after } = error.retry_class() else {
-                break result;
+                break Err(error);
             };
-            if attempt + 1 >= max_attempts {
-                break result;
+            if failures >= self.backoff.max_attempts() {
+                break Err(error);
             }
-            let delay = self.backoff.delay_for(attempt, after, &mut jitter);
-            tracing::info!(provider = self.name(), request = %what, attempt = attempt + 1, %error, ?delay, "retrying");
+            if !self.retry_budget.try_withdraw() {
+                tracing::info!(provider = self.name(), request = %what, %error, "retry budget spent: not retrying");
+                break Err(error);
+            }
+            let delay = self.backoff.delay_for(failures - 1, after, &mut jitter);
+            tracing::info!(provider = self.name(), request = %what, attempt = failures, %error, ?delay, "retrying");
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(delay).await;
-            attempt += 1;
+            // A circuit that opens meanwhile sends the lookup elsewhere at once.
+            let tripped = self.tripped.notified();
+            tokio::pin!(tripped);
+            tripped.as_mut().enable();
+            if self.breaker_refusing() {
+                break Err(self.circuit_open("while waiting to retry"));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = tripped => break Err(self.circuit_open("while waiting to retry")),
+            }
         };
 
-        if let Err(error) = &result {
+        // A lookup skipped at an open circuit is counted as skipped, not as an error.
+        if let Some(error) = result
+            .as_ref()
+            .err()
+            .filter(|e| !matches!(e, UpstreamError::CircuitOpen(_)))
+        {
             self.stats.record_error(error);
-            match error {
-                UpstreamError::QuotaExhausted(_) => {
-                    let until = until_next_month();
-                    tracing::warn!(
-                        provider = self.name(),
-                        reopens_in_hours = until.as_secs() / 3600,
-                        "quota exhausted: no more lookups until the quota renews"
-                    );
-                    self.set_trip_reason(
-                        "its quota is exhausted until the 1st of next month (UTC)".into(),
-                    );
-                    self.breaker.trip_for(until);
-                }
-                UpstreamError::Auth(_) => {
-                    self.set_trip_reason(format!(
-                        "its credentials were rejected; not retried for {} minutes",
-                        AUTH_FAILURE_OPEN_FOR.as_secs() / 60
-                    ));
-                    self.breaker.trip_for(AUTH_FAILURE_OPEN_FOR);
-                }
-                _ => {}
-            }
         }
-        permit.record(Outcome::of_fare(&result));
         // Exported only when the daemon serves /metrics (no-ops otherwise).
         let outcome = match &result {
             Ok(_) => "ok",
@@ -478,13 +403,18 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         };
         metrics::counter!("farewatch_lookups_total", "provider" => self.name, "outcome" => outcome)
             .increment(1);
-        let state = match self.breaker.state().name() {
-            "closed" => 0.0,
-            "half_open" => 1.0,
-            _ => 2.0,
+        let state = match self.breaker.state() {
+            BreakerState::Closed { .. } => 0.0,
+            BreakerState::HalfOpen { .. } => 1.0,
+            BreakerState::Open { .. } => 2.0,
         };
         metrics::gauge!("farewatch_breaker_state", "provider" => self.name).set(state);
         result
+    }
+
+    /// Whether the breaker would refuse a request now.
+    fn breaker_refusing(&self) -> bool {
+        matches!(self.breaker.state(), BreakerState::Open { until } if until > Instant::now())
     }
 
     fn set_trip_reason(&self, reason: String) {
@@ -494,41 +424,156 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
     }
 
-    /// One request: permit, pacer slot, budget, provider call under the hard timeout.
-    async fn attempt<T, F, Fut>(&self, call: &F) -> Result<T, UpstreamError>
+    /// One request: the controller's turn, the breaker, the budget, then the
+    /// provider call under the adaptive timeout.
+    async fn attempt<T, F, Fut>(&self, call: &F, first: bool) -> Next<T>
     where
         F: Fn(Arc<S>) -> Fut,
         Fut: std::future::Future<Output = Result<T, UpstreamError>>,
     {
-        // The semaphore is never closed, so acquire cannot fail; if it ever
-        // did, going ahead unthrottled beats failing the lookup.
-        let _permit = self.permits.acquire().await.ok();
-        self.pacer.wait().await;
+        let Some(ticket) = self.controller.acquire(|| self.breaker_refusing()).await else {
+            return Next::Done(Err(self.circuit_open("while queued")));
+        };
+        let permit = match self.breaker.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejected) => return Next::Done(Err(self.circuit_open(rejected))),
+        };
         // Every request bills a search, retries included: spend just before sending.
         if let Some(budget) = &self.budget {
             if !budget.try_spend() {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                return Err(UpstreamError::BudgetSpent(format!(
+                return Next::Done(Err(UpstreamError::BudgetSpent(format!(
                     "its daily budget of {} searches is spent until 00:00 UTC",
                     budget.per_day()
-                )));
+                ))));
             }
         }
+        if first {
+            self.retry_budget.deposit();
+        }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        // The provider sets its own HTTP timeout; this outer one also bounds
-        // everything around it (token refresh, body reads) so a hung
-        // upstream can never stall a cycle.
-        let outcome =
-            match tokio::time::timeout(self.limits.timeout, call(self.source.clone())).await {
-                Ok(result) => result,
-                Err(_) => Err(UpstreamError::Timeout(self.limits.timeout)),
-            };
+        let started = ticket.started();
+        // The provider sets its own HTTP timeout; this one also bounds
+        // everything around it (token refresh, body reads) and shrinks to
+        // the provider's observed latency, so a hung request costs about a
+        // few round trips, not the configured timeout.
+        let request = hints::CONTROLLER.scope(self.controller.clone(), call(self.source.clone()));
+        tokio::pin!(request);
+        let outcome = loop {
+            let deadline = ticket.deadline();
+            // Re-read the deadline now and then: it tightens as answers are timed.
+            let check = deadline.min(Instant::now() + DEADLINE_RECHECK);
+            tokio::select! {
+                result = &mut request => break result,
+                () = tokio::time::sleep_until(check) => {
+                    let timeout = self.controller.timeout();
+                    if Instant::now() >= started + timeout {
+                        break Err(UpstreamError::Timeout(timeout));
+                    }
+                }
+            }
+        };
         let elapsed = started.elapsed();
         self.stats.record_latency(elapsed);
         metrics::histogram!("farewatch_provider_latency_seconds", "provider" => self.name)
             .record(elapsed.as_secs_f64());
-        outcome
+        ticket.finish(signal_of(&outcome, elapsed));
+        permit.record(Outcome::of_request(&outcome));
+        if let Err(error) = &outcome {
+            self.note_failure(error);
+        } else {
+            // A success means the circuit let us through again.
+            self.trip_reason
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+        }
+        if self.breaker_refusing() {
+            // Wake whoever waits on this provider: they go elsewhere now.
+            self.controller.wake();
+            self.tripped.notify_waiters();
+        }
+        match outcome {
+            Ok(value) => Next::Done(Ok(value)),
+            Err(error @ UpstreamError::RateLimited { .. }) => {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                // A provider that accepts others' requests is pacing us: queue
+                // again. One that accepts nothing may be out of quota: that is
+                // a failure, retried within the budget, then failed over.
+                if self.controller.accepting() {
+                    Next::Throttled(error)
+                } else {
+                    Next::Failed(error)
+                }
+            }
+            Err(error) => Next::Failed(error),
+        }
+    }
+
+    /// Quota exhaustion and rejected credentials open the circuit at once.
+    fn note_failure(&self, error: &UpstreamError) {
+        match error {
+            UpstreamError::QuotaExhausted(_) => {
+                let until = until_next_month();
+                tracing::warn!(
+                    provider = self.name(),
+                    reopens_in_hours = until.as_secs() / 3600,
+                    "quota exhausted: no more lookups until the quota renews"
+                );
+                self.set_trip_reason(
+                    "its quota is exhausted until the 1st of next month (UTC)".into(),
+                );
+                self.breaker.trip_for(until);
+            }
+            UpstreamError::Auth(_) => {
+                self.set_trip_reason(format!(
+                    "its credentials were rejected; not retried for {} minutes",
+                    AUTH_FAILURE_OPEN_FOR.as_secs() / 60
+                ));
+                self.breaker.trip_for(AUTH_FAILURE_OPEN_FOR);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How often a request in flight re-reads its adaptive deadline.
+const DEADLINE_RECHECK: Duration = Duration::from_millis(250);
+
+/// What an attempt's outcome tells the controller.
+fn signal_of<T>(outcome: &Result<T, UpstreamError>, rtt: Duration) -> Signal {
+    match outcome {
+        // A 4xx is a quick, healthy answer to a bad question.
+        Ok(_) | Err(UpstreamError::Rejected { .. }) => Signal::Answered { rtt },
+        Err(UpstreamError::RateLimited { retry_after }) => Signal::Refused {
+            retry_after: *retry_after,
+        },
+        Err(UpstreamError::Timeout(_)) => Signal::Overloaded,
+        Err(UpstreamError::Upstream {
+            status: 503 | 504, ..
+        }) => Signal::Overloaded,
+        Err(_) => Signal::Failed,
+    }
+}
+
+/// Rate-limit headers reach the controller of the pool that sent the
+/// request, without every provider having to pass them up: the pool runs
+/// each call inside a task-local holding its controller, and the shared
+/// reply plumbing reports what it sees.
+pub(crate) mod hints {
+    use std::sync::Arc;
+
+    use crate::upstream::arc::{Controller, RateHint};
+
+    tokio::task_local! {
+        pub(super) static CONTROLLER: Arc<Controller>;
+    }
+
+    /// Reports an answer's rate-limit headers to the current pool's controller.
+    pub(crate) fn observe(headers: &reqwest::header::HeaderMap) {
+        if let Some(hint) = RateHint::from_headers(headers) {
+            let _ = CONTROLLER.try_with(|controller| controller.hint(hint));
+        }
     }
 }
 
@@ -550,58 +595,6 @@ fn until_next_month() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn pacer_spaces_starts_at_the_rate() {
-        let pacer = Arc::new(Pacer::new(10.0));
-        let start = Instant::now();
-        let mut handles = Vec::new();
-        for _ in 0..5 {
-            let p = pacer.clone();
-            handles.push(tokio::spawn(async move {
-                p.wait().await;
-                Instant::now()
-            }));
-        }
-        let mut times: Vec<Duration> = Vec::new();
-        for h in handles {
-            times.push(h.await.unwrap() - start);
-        }
-        times.sort();
-        let expected: Vec<Duration> = (0..5).map(|i| Duration::from_millis(100 * i)).collect();
-        assert_eq!(times, expected);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn unlimited_pacer_never_waits() {
-        let pacer = Pacer::new(0.0);
-        let start = Instant::now();
-        for _ in 0..100 {
-            pacer.wait().await;
-        }
-        assert_eq!(Instant::now(), start);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn pacer_halves_the_rate_on_429_and_recovers_to_the_configured_rate() {
-        let pacer = Pacer::new(10.0);
-        assert_eq!(pacer.slow_down().await, Duration::from_millis(200));
-        assert_eq!(pacer.slow_down().await, Duration::from_millis(400));
-        for _ in 0..100 {
-            pacer.speed_up().await;
-        }
-        assert_eq!(
-            pacer.interval().await,
-            Some(Duration::from_millis(100)),
-            "never faster than configured"
-        );
-        let unlimited = Pacer::new(0.0);
-        assert_eq!(unlimited.slow_down().await, FIRST_THROTTLED_INTERVAL);
-        for _ in 0..10 {
-            unlimited.slow_down().await;
-        }
-        assert_eq!(unlimited.interval().await, Some(MAX_PACING_INTERVAL));
-    }
 
     #[test]
     fn next_month_is_less_than_a_month_away() {

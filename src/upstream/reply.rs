@@ -63,6 +63,8 @@ impl Reply {
             .map_err(|e| transport_error(e, timeout, secrets))?;
         let status = response.status();
         let headers = response.headers().clone();
+        // Rate-limit headers set the provider's pace directly.
+        crate::upstream::pool::hints::observe(&headers);
         let body = read_body_capped(response, MAX_BODY_BYTES)
             .await
             .map_err(|e| match e {

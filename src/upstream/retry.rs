@@ -368,6 +368,86 @@ fn parse_http_date(value: &str) -> Option<Timestamp> {
         .map(|zoned| zoned.timestamp())
 }
 
+/// Retries allowed over a window, as a share of the requests sent in it.
+pub const RETRY_BUDGET_RATIO: f64 = 0.2;
+
+/// Retries always allowed per window, so a quiet provider can still retry.
+pub const RETRY_BUDGET_MIN: f64 = 10.0;
+
+/// The window a [`RetryBudget`] counts over.
+pub const RETRY_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+
+/// Caps retries at a share of the traffic (Finagle's retry budget): over the
+/// last [`RETRY_BUDGET_WINDOW`], retries may be at most [`RETRY_BUDGET_MIN`]
+/// plus [`RETRY_BUDGET_RATIO`] of first attempts. A failing provider then
+/// receives at most about 1.2 times the requests it would have without
+/// retries, not three times: past the budget a failed lookup goes to the
+/// next source instead of back to the same one.
+///
+/// Counts decay exponentially over the window, on tokio's clock.
+#[derive(Debug)]
+pub struct RetryBudget {
+    inner: std::sync::Mutex<BudgetCounts>,
+}
+
+#[derive(Debug)]
+struct BudgetCounts {
+    requests: f64,
+    retries: f64,
+    at: tokio::time::Instant,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RetryBudget {
+    /// An empty budget (only the minimum is available).
+    pub fn new() -> Self {
+        Self {
+            inner: std::sync::Mutex::new(BudgetCounts {
+                requests: 0.0,
+                retries: 0.0,
+                at: tokio::time::Instant::now(),
+            }),
+        }
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, BudgetCounts> {
+        let mut counts = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = tokio::time::Instant::now();
+        let elapsed = now.duration_since(counts.at).as_secs_f64();
+        if elapsed > 0.0 {
+            let keep = (-elapsed / RETRY_BUDGET_WINDOW.as_secs_f64()).exp();
+            counts.requests *= keep;
+            counts.retries *= keep;
+            counts.at = now;
+        }
+        counts
+    }
+
+    /// A first attempt was sent.
+    pub fn deposit(&self) {
+        self.counts().requests += 1.0;
+    }
+
+    /// Takes one retry from the budget; `false` when it is spent.
+    pub fn try_withdraw(&self) -> bool {
+        let mut counts = self.counts();
+        if counts.retries + 1.0 <= RETRY_BUDGET_MIN + RETRY_BUDGET_RATIO * counts.requests {
+            counts.retries += 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// A small seedable PRNG (SplitMix64) for jitter.
 ///
 /// Not for anything secret. Seed it with [`Jitter::seeded`] in tests for
@@ -499,6 +579,19 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_budget_allows_a_share_of_the_traffic() {
+        let budget = RetryBudget::new();
+        for _ in 0..100 {
+            budget.deposit();
+        }
+        let granted = (0..100).filter(|_| budget.try_withdraw()).count();
+        assert_eq!(granted, 30, "10 always, plus 20 % of 100 requests");
+        // The window moves on: old traffic and old retries fade out together.
+        tokio::time::advance(RETRY_BUDGET_WINDOW * 5).await;
+        assert!(budget.try_withdraw(), "the minimum is back");
+    }
 
     fn upstream() -> UpstreamError {
         UpstreamError::Upstream {
