@@ -82,9 +82,9 @@ fn index_of(origin: &str) -> usize {
     usize::from(b[1] - b'A') * 26 + usize::from(b[2] - b'A')
 }
 
-/// Recipient number `i`: distinct valid UK mobiles.
+/// Recipient number `i`: distinct valid UK mobiles (`+447911123400` on).
 fn phone(i: usize) -> String {
-    format!("+4479111234{i:02}")
+    format!("+447911{:06}", 123_400 + i)
 }
 
 /// A one-way GBP route from `origin` to JFK, 30 days out.
