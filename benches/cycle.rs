@@ -261,6 +261,8 @@ fn bench_cycle(c: &mut Criterion) {
                     max_concurrency: 10,
                     rate_per_sec: 0.0,
                     timeout: Duration::from_secs(10),
+                    settle_delay: farewatch::engine::DEFAULT_SETTLE_DELAY,
+                    settle_bound: farewatch::engine::DEFAULT_SETTLE_BOUND,
                 },
                 store: store.clone(),
                 dry_run: false,

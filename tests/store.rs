@@ -326,7 +326,8 @@ async fn intent_lifecycle_new_pending_sent() {
     assert_eq!(
         store.open_intent(&i).await.unwrap(),
         IntentStatus::Pending {
-            body: i.body.clone()
+            body: i.body.clone(),
+            created_at: i.created_at,
         }
     );
     store

@@ -468,42 +468,40 @@ fn page(messages: Vec<Value>, next_page_uri: Option<&str>) -> ResponseTemplate {
     json_response(200, body.to_string())
 }
 
-const NEXT_PAGE_URI: &str = "/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Messages.json?To=%2B15558675310&DateSent%3E=2023-08-24&PageSize=100&Page=1&PageToken=PAnext";
+const NEXT_PAGE_URI: &str = "/2010-04-01/Accounts/ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/Messages.json?To=%2B15558675310&PageSize=100&Page=1&PageToken=PAnext";
 
 /// 05:00 UTC on the day the fixture's message was created (05:01:45).
 fn since() -> Timestamp {
     "2023-08-24T05:00:00Z".parse().unwrap()
 }
 
-/// First page: near misses only (other body, inbound, created too early).
+/// First page, newest first: near misses only (another body, an inbound
+/// message with the same body), all created after `since`, so the search
+/// goes on. No `DateSent` filter: it would hide queued messages.
 async fn mount_first_page(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path(MESSAGES_PATH))
         .and(header("authorization", EXPECTED_AUTHORIZATION))
         .and(query_param("To", TO))
-        .and(query_param("DateSent>", "2023-08-24"))
         .and(query_param("PageSize", "100"))
-        .and(RawQueryContains("DateSent%3E=2023-08-24"))
+        // `+` percent-encoded: a raw `+` would reach Twilio as a space.
+        .and(RawQueryContains("To=%2B15558675310"))
+        .and(query_param_is_missing("DateSent>"))
+        .and(query_param_is_missing("DateSent"))
         .and(query_param_is_missing("PageToken"))
         .respond_with(page(
             vec![
                 listed(
                     "SMother",
                     "a different alert",
-                    "Thu, 24 Aug 2023 05:02:00 +0000",
+                    "Thu, 24 Aug 2023 05:03:00 +0000",
                     "outbound-api",
                 ),
                 listed(
                     "SMinbound",
                     BODY,
-                    "Thu, 24 Aug 2023 05:03:00 +0000",
+                    "Thu, 24 Aug 2023 05:02:30 +0000",
                     "inbound",
-                ),
-                listed(
-                    "SMtooearly",
-                    BODY,
-                    "Thu, 24 Aug 2023 04:40:00 +0000",
-                    "outbound-api",
                 ),
             ],
             Some(NEXT_PAGE_URI),
@@ -522,12 +520,20 @@ async fn find_sent_follows_the_next_page_to_the_match() {
         .and(header("authorization", EXPECTED_AUTHORIZATION))
         .and(query_param("PageToken", "PAnext"))
         .respond_with(page(
-            vec![listed(
-                "SMmatch",
-                BODY,
-                "Thu, 24 Aug 2023 05:01:45 +0000",
-                "outbound-api",
-            )],
+            vec![
+                listed(
+                    "SMmatch",
+                    BODY,
+                    "Thu, 24 Aug 2023 05:01:45 +0000",
+                    "outbound-api",
+                ),
+                listed(
+                    "SMtooearly",
+                    BODY,
+                    "Thu, 24 Aug 2023 04:40:00 +0000",
+                    "outbound-api",
+                ),
+            ],
             None,
         ))
         .expect(1)
@@ -540,6 +546,80 @@ async fn find_sent_follows_the_next_page_to_the_match() {
         .unwrap();
 
     assert_eq!(found.as_deref(), Some("SMmatch"));
+}
+
+/// A message just accepted is `queued` with `date_sent: null` (Twilio fills
+/// it in when the carrier takes it): reconciliation must still find it.
+#[tokio::test]
+async fn find_sent_finds_a_queued_message_without_a_date_sent() {
+    let server = MockServer::start().await;
+    let mut queued = listed(
+        "SMqueued",
+        BODY,
+        "Thu, 24 Aug 2023 05:01:45 +0000",
+        "outbound-api",
+    );
+    queued["status"] = json!("queued");
+    queued["date_sent"] = Value::Null;
+    Mock::given(method("GET"))
+        .and(path(MESSAGES_PATH))
+        .and(query_param_is_missing("DateSent>"))
+        .and(query_param_is_missing("DateSent"))
+        .respond_with(page(vec![queued], None))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let found = twilio(&server.uri())
+        .find_sent(&to(), BODY, since())
+        .await
+        .unwrap();
+
+    assert_eq!(found.as_deref(), Some("SMqueued"));
+}
+
+/// Newest first: once a page reaches back past `since` (minus the skew),
+/// older pages cannot hold the message, so they are not read.
+#[tokio::test]
+async fn find_sent_stops_at_a_page_reaching_back_past_since() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(MESSAGES_PATH))
+        .and(query_param_is_missing("PageToken"))
+        .respond_with(page(
+            vec![
+                listed(
+                    "SMother",
+                    "a different alert",
+                    "Thu, 24 Aug 2023 05:02:00 +0000",
+                    "outbound-api",
+                ),
+                listed(
+                    "SMyesterday",
+                    BODY,
+                    "Wed, 23 Aug 2023 05:01:45 +0000",
+                    "outbound-api",
+                ),
+            ],
+            Some(NEXT_PAGE_URI),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(MESSAGES_PATH))
+        .and(query_param("PageToken", "PAnext"))
+        .respond_with(page(vec![], None))
+        .expect(0)
+        .mount(&server)
+        .await;
+
+    let found = twilio(&server.uri())
+        .find_sent(&to(), BODY, since())
+        .await
+        .unwrap();
+
+    assert_eq!(found, None, "yesterday's identical text is not this alert");
 }
 
 #[tokio::test]

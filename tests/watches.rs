@@ -66,6 +66,9 @@ async fn each_change_of_a_watched_flight_is_alerted_once() {
             max_concurrency: 2,
             rate_per_sec: 0.0,
             timeout: Duration::from_secs(5),
+            // Real clock: settle unknown outcomes in milliseconds, not seconds.
+            settle_delay: Duration::from_millis(5),
+            settle_bound: Duration::from_secs(5),
         },
         store: store.clone(),
         dry_run: false,

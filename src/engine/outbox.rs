@@ -5,10 +5,23 @@
 //! - an intent (route, alert number, recipient, the exact body) is written
 //!   *before* sending, and marked sent with the provider's message id after;
 //!   without a durable intent nothing is sent;
-//! - an intent left pending (an ambiguous failure, or a crash mid-send) is
-//!   never resent blindly: every cycle first lists what the channel actually
-//!   delivered ([`Notifier::find_sent`]); found means sent (its id is
-//!   recorded), not found means the stored message may be sent again;
+//! - a send whose outcome is unknown (timeout, 5xx, connection lost after
+//!   writing) is settled **within the cycle** when the channel can list what
+//!   it sent ([`Notifier::can_list_sent`]): after [`Settle::delay`] the
+//!   outbox lists that recipient's messages since the intent was written
+//!   ([`Notifier::find_sent`]); found means sent (its id is recorded), not
+//!   found means the same stored text is sent again under the same intent
+//!   key; this repeats with full-jitter backoff for at most
+//!   [`Settle::bound`]. Only what is still unknown then waits for the next
+//!   cycle;
+//! - an intent left pending (still unknown after the bound, or a crash
+//!   mid-send) is never resent blindly: every cycle first lists what the
+//!   channel actually delivered; found means sent, not found means the
+//!   stored message may be sent again;
+//! - a channel that cannot list what it sent (Slack, Discord, webhooks) is
+//!   not retried within the cycle after an unknown outcome: its intent stays
+//!   pending and is resent once by the next cycle, at least once rather than
+//!   exactly once (README, Channels);
 //! - the route's new alert state is saved in the same transaction as the
 //!   last recipient's record, so an alert is complete exactly when its state
 //!   is saved. Until then its intents keep their keys, and a retry texts only
@@ -31,7 +44,7 @@ use crate::route::Route;
 use crate::rules::AlertState;
 use crate::store::{Intent, IntentStatus};
 use crate::upstream::arc::Signal;
-use crate::upstream::retry::{retry, Backoff, Jitter};
+use crate::upstream::retry::{retry, Backoff, Jitter, Retryable};
 
 /// One message for the outbox: about `subject` (a route id, or a watched
 /// flight), its `seq`-th alert, to every recipient.
@@ -67,6 +80,19 @@ pub(super) struct Delivered {
 /// Twilio's code for a recipient who replied STOP.
 const TWILIO_UNSUBSCRIBED: u32 = 21610;
 
+/// How a channel settles a send whose outcome is unknown, within the cycle
+/// ([`super::NotifyLimits::settle_delay`] and `settle_bound`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settle {
+    /// Wait before the first look-up, and the base of the backoff between
+    /// later rounds.
+    pub(super) delay: Duration,
+    /// No round starts whose wait would end later than this after the first
+    /// unknown outcome; so one message takes at most this plus one send and
+    /// one look-up (each bounded by the channel's timeout).
+    pub(super) bound: Duration,
+}
+
 impl Engine {
     /// Settles intents left pending by an earlier cycle or run; returns the
     /// keys confirmed undelivered (safe to send again this cycle).
@@ -87,6 +113,12 @@ impl Engine {
             else {
                 continue;
             };
+            if !channel.notifier.can_list_sent() {
+                // Nothing to look up: resent once this cycle, at least once.
+                tracing::info!(key = %intent.key, channel = %intent.channel, "an earlier send has an unknown outcome and the channel cannot list what it sent: sending it again");
+                resendable.insert(intent.key);
+                continue;
+            }
             match channel
                 .notifier
                 .find_sent(&to, &intent.body, intent.created_at)
@@ -200,11 +232,12 @@ impl Engine {
                 body: out.body.to_owned(),
                 created_at: Timestamp::now(),
             };
-            let text = match self.store.open_intent(&intent).await {
-                Ok(IntentStatus::New) => out.body.to_owned(),
-                Ok(IntentStatus::Pending { body: stored }) if context.resendable.contains(&key) => {
-                    stored
-                }
+            let (text, since) = match self.store.open_intent(&intent).await {
+                Ok(IntentStatus::New) => (out.body.to_owned(), intent.created_at),
+                Ok(IntentStatus::Pending {
+                    body: stored,
+                    created_at,
+                }) if context.resendable.contains(&key) => (stored, created_at),
                 Ok(IntentStatus::Pending { .. }) => {
                     done.failed += 1;
                     done.errors.push(format!(
@@ -230,7 +263,7 @@ impl Engine {
                     continue;
                 }
             };
-            match send(slot, recipient, &text).await {
+            match send_settled(slot, recipient, &text, since, out.what).await {
                 Ok(delivery) => {
                     done.sent += 1;
                     tracing::info!(what = out.what, %recipient, id = %delivery.id, "alert sent");
@@ -271,7 +304,8 @@ impl Engine {
                     }
                 }
                 Err(error) => {
-                    // Left pending: retried (after reconciliation) next cycle.
+                    // Still unknown after settling, or refused for now: left
+                    // pending, reconciled (then resent if not found) next cycle.
                     done.failed += 1;
                     done.errors.push(format!("{channel}: {recipient}: {error}"));
                     done.complete = false;
@@ -338,29 +372,103 @@ const SEND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration:
 /// timeout, retrying only what was certainly not processed.
 async fn send(channel: &Channel, to: &Recipient, body: &str) -> Result<Delivery, NotifyError> {
     let mut jitter = Jitter::from_entropy();
-    retry(&SEND_BACKOFF, &mut jitter, |_attempt| async {
-        let Some(ticket) = channel.controller.acquire(|| false).await else {
-            return Err(NotifyError::Unreachable("the channel is closed".into()));
-        };
-        let result =
-            match tokio::time::timeout(channel.timeout, channel.notifier.send(to, body)).await {
-                Ok(result) => result,
-                Err(_) => Err(NotifyError::Ambiguous(format!(
-                    "no answer within {:?}",
-                    channel.timeout
-                ))),
-            };
-        let rtt = ticket.started().elapsed();
-        ticket.finish(match &result {
-            Ok(_) | Err(NotifyError::Permanent { .. }) => Signal::Answered { rtt },
-            // Twilio's 20429: the account's concurrency cap.
-            Err(NotifyError::RateLimited { retry_after, .. }) => Signal::Refused {
-                retry_after: *retry_after,
-            },
-            Err(NotifyError::Ambiguous(_)) => Signal::Overloaded,
-            Err(_) => Signal::Failed,
-        });
-        result
+    retry(&SEND_BACKOFF, &mut jitter, |_attempt| {
+        through_controller(channel, channel.notifier.send(to, body))
     })
     .await
+}
+
+/// One request to a channel: a turn from its controller, the hard timeout
+/// (after which the outcome is unknown), and what the answer says fed back.
+async fn through_controller<T>(
+    channel: &Channel,
+    request: impl std::future::Future<Output = Result<T, NotifyError>>,
+) -> Result<T, NotifyError> {
+    let Some(ticket) = channel.controller.acquire(|| false).await else {
+        return Err(NotifyError::Unreachable("the channel is closed".into()));
+    };
+    let result = match tokio::time::timeout(channel.timeout, request).await {
+        Ok(result) => result,
+        Err(_) => Err(NotifyError::Ambiguous(format!(
+            "no answer within {:?}",
+            channel.timeout
+        ))),
+    };
+    let rtt = ticket.started().elapsed();
+    ticket.finish(match &result {
+        Ok(_) | Err(NotifyError::Permanent { .. }) => Signal::Answered { rtt },
+        // Twilio's 20429: the account's concurrency cap.
+        Err(NotifyError::RateLimited { retry_after, .. }) => Signal::Refused {
+            retry_after: *retry_after,
+        },
+        Err(NotifyError::Ambiguous(_)) => Signal::Overloaded,
+        Err(_) => Signal::Failed,
+    });
+    result
+}
+
+/// Sends, then settles an unknown outcome within the cycle when the channel
+/// can list what it sent: wait, look the message up (sent since `since`,
+/// the intent's creation), record it if found, send the same text again if
+/// not, and repeat with full-jitter backoff within [`Settle::bound`].
+///
+/// Returns the delivery (sent now, or found already sent), a refusal, or the
+/// last unknown outcome, which leaves the intent pending. A channel that
+/// cannot list is never resent here (see [`Notifier::can_list_sent`]).
+///
+/// [`Notifier::can_list_sent`]: crate::notify::Notifier::can_list_sent
+async fn send_settled(
+    channel: &Channel,
+    to: &Recipient,
+    body: &str,
+    since: Timestamp,
+    what: &str,
+) -> Result<Delivery, NotifyError> {
+    let mut unknown = match send(channel, to, body).await {
+        Err(NotifyError::Ambiguous(detail)) if channel.notifier.can_list_sent() => detail,
+        settled => return settled,
+    };
+    let settle = channel.settle;
+    // Round n waits the settle delay plus a full-jitter draw from
+    // [0, delay * 2^(n-1)] (none before the first look-up), capped at 8 delays.
+    let backoff = Backoff::new(settle.delay, settle.delay.saturating_mul(8), u32::MAX);
+    let mut jitter = Jitter::from_entropy();
+    let started = tokio::time::Instant::now();
+    for round in 0u32.. {
+        let wait = match round.checked_sub(1) {
+            None => settle.delay,
+            Some(retry) => settle.delay + backoff.delay(retry, &mut jitter),
+        };
+        if started.elapsed() + wait > settle.bound {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        // Look-ups count against the channel's limits like sends do.
+        let found = through_controller(channel, channel.notifier.find_sent(to, body, since)).await;
+        match found {
+            Ok(Some(id)) => {
+                tracing::info!(what, %to, %id, round, "an unconfirmed send was delivered: recorded");
+                return Ok(Delivery { id, segments: None });
+            }
+            Ok(None) => {
+                tracing::info!(what, %to, round, "an unconfirmed send was not delivered: sending it again");
+                match send(channel, to, body).await {
+                    Err(NotifyError::Ambiguous(detail)) => unknown = detail,
+                    settled => return settled,
+                }
+            }
+            // A look-up is a read: a timeout, a 5xx or a throttle may pass.
+            Err(error) if error.should_retry() || matches!(error, NotifyError::Ambiguous(_)) => {
+                tracing::info!(what, %to, %error, round, "could not list sent messages; trying again");
+            }
+            Err(error) => {
+                tracing::warn!(what, %to, %error, "could not list sent messages; left for the next cycle");
+                break;
+            }
+        }
+    }
+    Err(NotifyError::Ambiguous(format!(
+        "{unknown}; still unknown after reconciling within {:?}",
+        settle.bound
+    )))
 }

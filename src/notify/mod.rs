@@ -21,10 +21,23 @@ pub trait Notifier: Send + Sync + 'static {
     /// Sends `body` to `to`. Succeeds only once the provider has accepted the message.
     async fn send(&self, to: &Recipient, body: &str) -> Result<Delivery, NotifyError>;
 
+    /// Whether [`Notifier::find_sent`] really lists what the provider
+    /// accepted, so that "not found" means "not sent".
+    ///
+    /// The outbox decides on it: an unknown outcome on a channel that can
+    /// list is reconciled within the cycle and sent again only when not
+    /// found (exactly once in effect). A channel that cannot (Slack, Discord,
+    /// webhooks: the default) is resent once per later cycle, never within
+    /// the cycle: at least once, rather than exactly once.
+    fn can_list_sent(&self) -> bool {
+        false
+    }
+
     /// Looks for a message with exactly `body` already accepted for `to`
     /// since `since`, returning its id. This is how the outbox settles a send
     /// whose outcome is unknown (a timeout, a 5xx, a crash) before deciding to
-    /// send again. A channel that cannot list what it sent answers `None`.
+    /// send again. A channel that cannot list what it sent answers `None`
+    /// (and says so in [`Notifier::can_list_sent`]).
     async fn find_sent(
         &self,
         to: &Recipient,

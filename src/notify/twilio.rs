@@ -24,15 +24,14 @@
 //! | connection refused, DNS, TLS (before sending) | `Unreachable` | yes: nothing was sent |
 //!
 //! The Messages API has **no idempotency key**, so an ambiguous outcome must
-//! be reconciled (see [`Twilio::find_sent`]) before a resend, or accepted as
-//! at-most-once delivery.
+//! be reconciled (see [`Twilio::find_sent`]) before a resend; the outbox
+//! does that within the cycle (`src/engine/outbox.rs`).
 
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::fmt::rfc2822::DateTimeParser;
-use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -66,9 +65,10 @@ pub const DEFAULT_RATE_PER_SEC: f64 = 0.0;
 
 /// Pages of the message list [`Twilio::find_sent`] reads before giving up.
 ///
-/// The list is filtered by recipient and day, so one page of 100 normally
-/// holds everything; 5 pages (500 messages to one number in a day or two)
-/// bounds the work if a filter is ignored or a number is very busy.
+/// The list is that one recipient's messages, newest first, and the search
+/// stops at the first page reaching back past the intent's creation time,
+/// so one page of 100 normally settles it; 5 pages (500 messages to one
+/// number within minutes) bounds the work if the number is very busy.
 pub const MAX_RECONCILE_PAGES: usize = 5;
 
 /// How far before `since` a message may have been created and still count as
@@ -164,13 +164,17 @@ impl Twilio {
     ///
     /// This is how an [`NotifyError::Ambiguous`] send is reconciled before a
     /// resend, since Twilio has no idempotency key. It lists
-    /// `Messages.json?To=…&DateSent>=YYYY-MM-DD&PageSize=100` and follows
-    /// `next_page_uri` for at most [`MAX_RECONCILE_PAGES`] pages.
+    /// `Messages.json?To=…&PageSize=100`, which Twilio serves newest first,
+    /// and follows `next_page_uri` until a page reaches back past `since`
+    /// (minus the skew), for at most [`MAX_RECONCILE_PAGES`] pages.
     ///
-    /// A match counts whatever its status (a `failed` message was still
-    /// accepted). Twilio filters on `date_sent`, which stays empty while a
-    /// message is queued, so a message still in Twilio's queue may not be
-    /// listed yet: `Ok(None)` means "not found now", not "never sent".
+    /// There is deliberately **no `DateSent` filter**: Twilio leaves
+    /// `date_sent` empty while a message is queued, so such a filter hides
+    /// exactly the messages whose fate is in question (just accepted, not yet
+    /// handed to the carrier). Matching is on `date_created`, which Twilio
+    /// sets on acceptance. A match counts whatever its status (a `queued` or
+    /// `failed` message was still accepted), so `Ok(None)` means Twilio has
+    /// no such message.
     ///
     /// # Errors
     ///
@@ -185,9 +189,6 @@ impl Twilio {
         let earliest = since
             .checked_sub(RECONCILE_CLOCK_SKEW)
             .unwrap_or(Timestamp::MIN);
-        let day = earliest.to_zoned(TimeZone::UTC).date().to_string();
-        // reqwest form-encodes query keys, so `DateSent>` goes out as
-        // `DateSent%3E`, the spelling Twilio expects.
         let mut request = self
             .client
             .get(
@@ -195,11 +196,7 @@ impl Twilio {
                     .clone()
                     .map_err(NotifyError::Unreachable)?,
             )
-            .query(&[
-                ("To", to.as_str()),
-                ("DateSent>", day.as_str()),
-                ("PageSize", PAGE_SIZE),
-            ]);
+            .query(&[("To", to.as_str()), ("PageSize", PAGE_SIZE)]);
         for _ in 0..MAX_RECONCILE_PAGES {
             let bytes = self.execute(request).await?;
             match search_page(&bytes, to, body, earliest)? {
@@ -323,6 +320,11 @@ impl Notifier for Twilio {
         read_created(&bytes)
     }
 
+    /// Twilio lists the account's messages: see [`Twilio::find_sent`].
+    fn can_list_sent(&self) -> bool {
+        true
+    }
+
     async fn find_sent(
         &self,
         to: &Recipient,
@@ -358,8 +360,12 @@ pub(crate) fn read_created(bytes: &[u8]) -> Result<Delivery, NotifyError> {
     })
 }
 
-/// Reads one page of the message list: the SID of a message matching
-/// [`ListedMessage::is_match`], or else the next page's URI, if any.
+/// Reads one page of the message list (newest first): the SID of a message
+/// matching [`ListedMessage::is_match`], or else the next page's URI when
+/// the search must go on: there is one, and every message on this page was
+/// created at or after `earliest` (a page reaching back past it ends the
+/// search; checking the whole page tolerates messages created in the same
+/// second listed slightly out of order).
 pub(crate) fn search_page(
     bytes: &[u8],
     to: &E164,
@@ -375,6 +381,13 @@ pub(crate) fn search_page(
         .find(|m| m.is_match(to, body, earliest))
     {
         return Ok((Some(found.sid.clone()), None));
+    }
+    let reached_earlier = page
+        .messages
+        .iter()
+        .any(|m| m.created().is_some_and(|created| created < earliest));
+    if reached_earlier {
+        return Ok((None, None));
     }
     Ok((None, page.next_page_uri.filter(|uri| !uri.is_empty())))
 }
@@ -636,12 +649,21 @@ struct ListedMessage {
     to: Option<String>,
     #[serde(default)]
     direction: Option<String>,
-    /// RFC 2822, e.g. `Thu, 24 Aug 2023 05:01:45 +0000`.
+    /// RFC 2822, e.g. `Thu, 24 Aug 2023 05:01:45 +0000`; set when Twilio
+    /// accepts the message. (`date_sent` is not read: it stays `null` while
+    /// the message is queued.)
     #[serde(default)]
     date_created: Option<String>,
 }
 
 impl ListedMessage {
+    /// When Twilio accepted the message, if the date can be read.
+    fn created(&self) -> Option<Timestamp> {
+        self.date_created
+            .as_deref()
+            .and_then(|d| RFC2822.parse_timestamp(d).ok())
+    }
+
     fn is_match(&self, to: &E164, body: &str, earliest: Timestamp) -> bool {
         let outbound = self
             .direction
@@ -649,11 +671,7 @@ impl ListedMessage {
             .is_some_and(|d| d.starts_with("outbound"));
         // The server filters on `To` already; a fake or a future API might not.
         let same_recipient = self.to.as_deref().is_none_or(|t| t == to.as_str());
-        let recent = self
-            .date_created
-            .as_deref()
-            .and_then(|d| RFC2822.parse_timestamp(d).ok())
-            .is_some_and(|created| created >= earliest);
+        let recent = self.created().is_some_and(|created| created >= earliest);
         outbound && same_recipient && recent && self.body.as_deref() == Some(body)
     }
 }

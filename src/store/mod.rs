@@ -368,6 +368,9 @@ pub enum IntentStatus {
     Pending {
         /// The body stored with the intent.
         body: String,
+        /// When the intent was first written: every attempt to send it was
+        /// made since, so reconciliation looks no further back.
+        created_at: Timestamp,
     },
     /// Accepted by the provider.
     Sent {

@@ -30,9 +30,9 @@ impl Store {
             if inserted == 1 {
                 return Ok(IntentStatus::New);
             }
-            let (status, message_id, error, body) = conn
+            let (status, message_id, error, body, created_at) = conn
                 .prepare_cached(
-                    "SELECT status, message_id, error, body FROM outbox WHERE key = ?1",
+                    "SELECT status, message_id, error, body, created_at FROM outbox WHERE key = ?1",
                 )?
                 .query_row(params![intent.key], |row| {
                     Ok((
@@ -40,10 +40,14 @@ impl Store {
                         row.get::<_, Option<String>>(1)?,
                         row.get::<_, Option<String>>(2)?,
                         row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
                     ))
                 })?;
             match status.as_str() {
-                "pending" => Ok(IntentStatus::Pending { body }),
+                "pending" => Ok(IntentStatus::Pending {
+                    body,
+                    created_at: ts_from_sql(&created_at, "outbox", &intent.key)?,
+                }),
                 "sent" => Ok(IntentStatus::Sent {
                     message_id: message_id.unwrap_or_default(),
                 }),

@@ -4,10 +4,17 @@
 //! way Twilio does: a `POST .../Messages.json` that is *accepted* is stored
 //! (SID, `To`, `Body`, RFC 2822 dates, as in
 //! `tests/fixtures/notify/twilio-message-created.json`) whatever the client
-//! then sees, and `GET .../Messages.json?To=..&DateSent>=..` lists it. So a
-//! lost acknowledgement (accepted, answered 500) is visible to reconciliation
-//! exactly as it would be on the real API, and [`TwilioFake::accepted`] is
-//! the ground truth of what recipients' phones received.
+//! then sees, and `GET .../Messages.json` lists it. So a lost acknowledgement
+//! (accepted, answered 500) is visible to reconciliation exactly as it would
+//! be on the real API, and [`TwilioFake::accepted`] is the ground truth of
+//! what recipients' phones received.
+//!
+//! The list behaves like Twilio's: newest first (by `date_created`), filtered
+//! by `To`, `PageSize` messages a page (50 by default) with a `next_page_uri`
+//! relative to the host while more remain, and an accepted message stays
+//! `queued` with `date_sent: null` until [`TwilioFake::hand_to_carrier`]. A
+//! `DateSent`/`DateSent>`/`DateSent<` filter, like Twilio's, compares
+//! `date_sent`, so it never lists a queued message.
 //!
 //! What each POST does is decided by a deterministic plan keyed by the
 //! POST's index (0-based, in arrival order): see [`Post`].
@@ -30,6 +37,9 @@ pub enum Post {
     Accept,
     /// Accept the message, then answer 500: the acknowledgement is lost.
     LoseAck,
+    /// Answer 500 *without* accepting: just as ambiguous to the client, but
+    /// nothing reached the phone, so reconciliation finds nothing.
+    ServerError,
     /// Answer 429 / 20429 without accepting: "never processed".
     Throttle,
     /// Accept the message, then hold the 201 back for this long (a send the
@@ -58,6 +68,8 @@ pub struct Accepted {
 struct State {
     plan: PostPlan,
     accepted: Vec<Accepted>,
+    /// When each accepted message left the queue (`date_sent`), by index.
+    sent_at: Vec<Option<Timestamp>>,
     posts: u64,
     lists: u64,
 }
@@ -91,6 +103,7 @@ impl TwilioFake {
         let state = Arc::new(Mutex::new(State {
             plan: Arc::new(plan),
             accepted: Vec::new(),
+            sent_at: Vec::new(),
             posts: 0,
             lists: 0,
         }));
@@ -154,6 +167,16 @@ impl TwilioFake {
         self.lock().accepted.clone()
     }
 
+    /// Every message still queued leaves the queue now: it gets a
+    /// `date_sent` and the status `sent`, as when Twilio hands it to the
+    /// carrier.
+    pub fn hand_to_carrier(&self) {
+        let now = Timestamp::now();
+        for sent in &mut self.lock().sent_at {
+            sent.get_or_insert(now);
+        }
+    }
+
     /// POSTs received (accepted or not).
     pub fn posts(&self) -> u64 {
         self.lock().posts
@@ -190,7 +213,7 @@ impl Respond for Responder {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if request.method == wiremock::http::Method::GET {
             state.lists += 1;
-            return ResponseTemplate::new(200).set_body_json(list_page(&state.accepted, request));
+            return ResponseTemplate::new(200).set_body_json(list_page(&state, request));
         }
 
         let n = state.posts;
@@ -219,6 +242,8 @@ impl Respond for Responder {
                 fixture("notify/twilio-error-20429.json"),
                 "application/json",
             )
+        } else if fault == Post::ServerError {
+            server_error()
         } else {
             let message = Accepted {
                 sid: format!("SM{:032x}", n + 1),
@@ -227,18 +252,16 @@ impl Respond for Responder {
                 body,
                 date_created: Timestamp::now(),
             };
-            let resource = resource(&message, "queued");
+            let resource = resource(&message, None);
             state.accepted.push(message);
+            state.sent_at.push(None);
             match fault {
                 Post::Accept => ResponseTemplate::new(201).set_body_json(resource),
                 Post::AcceptThenHang(delay) => ResponseTemplate::new(201)
                     .set_body_json(resource)
                     .set_delay(delay),
-                Post::LoseAck => ResponseTemplate::new(500).set_body_json(json!({
-                    "code": 20500, "message": "An internal server error has occurred",
-                    "more_info": "https://www.twilio.com/docs/errors/20500", "status": 500
-                })),
-                Post::Throttle => unreachable!(),
+                Post::LoseAck => server_error(),
+                Post::Throttle | Post::ServerError => unreachable!(),
             }
         };
         // Signal after the message is stored, so a waiter sees it accepted.
@@ -248,8 +271,17 @@ impl Respond for Responder {
     }
 }
 
-/// The message resource in the shape of the fixture.
-fn resource(message: &Accepted, status: &str) -> Value {
+/// Twilio's 500 (20500) body.
+fn server_error() -> ResponseTemplate {
+    ResponseTemplate::new(500).set_body_json(json!({
+        "code": 20500, "message": "An internal server error has occurred",
+        "more_info": "https://www.twilio.com/docs/errors/20500", "status": 500
+    }))
+}
+
+/// The message resource in the shape of the fixture: `queued` with
+/// `date_sent: null` until it has a `sent_at`, then `sent`.
+fn resource(message: &Accepted, sent_at: Option<Timestamp>) -> Value {
     let mut value: Value =
         serde_json::from_str(&fixture("notify/twilio-message-created.json")).unwrap();
     let date = rfc2822(message.date_created);
@@ -262,51 +294,86 @@ fn resource(message: &Accepted, status: &str) -> Value {
     value["from"] = message.from.clone().into();
     value["body"] = message.body.clone().into();
     value["messaging_service_sid"] = Value::Null;
-    value["status"] = status.into();
+    value["status"] = if sent_at.is_some() { "sent" } else { "queued" }.into();
     value["date_created"] = date.clone().into();
-    value["date_sent"] = date.clone().into();
-    value["date_updated"] = date.into();
+    value["date_sent"] = sent_at.map_or(Value::Null, |at| rfc2822(at).into());
+    value["date_updated"] = rfc2822(sent_at.unwrap_or(message.date_created)).into();
     value["subresource_uris"]["media"] = uri.replace(".json", "/Media.json").into();
     value["uri"] = uri.into();
     value
 }
 
-/// One page of the message list, filtered by `To` and `DateSent>` (a day)
-/// as Twilio does; always the last page.
-fn list_page(accepted: &[Accepted], request: &Request) -> Value {
+/// Twilio's default page size for list calls.
+const DEFAULT_PAGE_SIZE: usize = 50;
+
+/// One page of the message list, as Twilio serves it: newest first, `To`
+/// and `DateSent` filters (on `date_sent`, so never a queued message),
+/// `PageSize` (default 50, at most 1000) and `Page`, with `next_page_uri`
+/// while more remain.
+fn list_page(state: &State, request: &Request) -> Value {
     let mut to = None;
-    let mut since_day: Option<jiff::civil::Date> = None;
+    let mut page_size = DEFAULT_PAGE_SIZE;
+    let mut page = 0usize;
+    let mut sent_filter: Option<(std::cmp::Ordering, jiff::civil::Date)> = None;
+    let mut kept: Vec<(String, String)> = Vec::new();
     for (key, value) in request.url.query_pairs() {
         match key.as_ref() {
-            "To" => to = Some(value.into_owned()),
-            "DateSent>" | "DateSent>=" => since_day = value.parse().ok(),
+            "To" => to = Some(value.to_string()),
+            "PageSize" => page_size = value.parse().unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 1000),
+            "Page" => page = value.parse().unwrap_or(0),
+            "DateSent" => sent_filter = value.parse().ok().map(|d| (std::cmp::Ordering::Equal, d)),
+            "DateSent>" | "DateSent>=" => {
+                sent_filter = value.parse().ok().map(|d| (std::cmp::Ordering::Greater, d))
+            }
+            "DateSent<" | "DateSent<=" => {
+                sent_filter = value.parse().ok().map(|d| (std::cmp::Ordering::Less, d))
+            }
             _ => {}
         }
+        if !matches!(key.as_ref(), "Page" | "PageToken") {
+            kept.push((key.into_owned(), value.into_owned()));
+        }
     }
-    let messages: Vec<Value> = accepted
+    let mut listed: Vec<(&Accepted, Option<Timestamp>)> = state
+        .accepted
         .iter()
-        .rev() // newest first, like Twilio
-        .filter(|m| to.as_deref().is_none_or(|t| t == m.to))
-        .filter(|m| {
-            since_day
-                .is_none_or(|day| m.date_created.to_zoned(jiff::tz::TimeZone::UTC).date() >= day)
+        .zip(state.sent_at.iter().copied())
+        .filter(|(m, _)| to.as_deref().is_none_or(|t| t == m.to))
+        .filter(|(_, sent)| match sent_filter {
+            None => true,
+            Some((ordering, day)) => sent.is_some_and(|at| {
+                let sent_day = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+                sent_day == day || sent_day.cmp(&day) == ordering
+            }),
         })
-        .map(|m| resource(m, "sent"))
         .collect();
-    let uri = format!(
-        "{}?{}",
-        request.url.path(),
-        request.url.query().unwrap_or("")
-    );
+    // Newest first; among equal creation times, the later accepted first.
+    listed.reverse();
+    listed.sort_by_key(|(m, _)| std::cmp::Reverse(m.date_created));
+    let start = page.saturating_mul(page_size).min(listed.len());
+    let end = (start + page_size).min(listed.len());
+    let messages: Vec<Value> = listed[start..end]
+        .iter()
+        .map(|(m, sent)| resource(m, *sent))
+        .collect();
+    let page_uri = |n: usize| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(kept.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        query.append_pair("Page", &n.to_string());
+        if n > 0 {
+            query.append_pair("PageToken", &format!("PASM{:032x}", n));
+        }
+        format!("{}?{}", request.url.path(), query.finish())
+    };
     json!({
         "messages": messages,
-        "end": messages.len().saturating_sub(1),
-        "first_page_uri": uri,
-        "next_page_uri": null,
-        "page": 0,
-        "page_size": 100,
-        "previous_page_uri": null,
-        "start": 0,
-        "uri": uri,
+        "end": end.saturating_sub(1),
+        "first_page_uri": page_uri(0),
+        "next_page_uri": (end < listed.len()).then(|| page_uri(page + 1)),
+        "page": page,
+        "page_size": page_size,
+        "previous_page_uri": (page > 0).then(|| page_uri(page - 1)),
+        "start": start,
+        "uri": page_uri(page),
     })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use farewatch::domain::Recipient;
-use farewatch::engine::{Engine, NotifyLimits};
+use farewatch::engine::{Engine, NotifyLimits, DEFAULT_SETTLE_BOUND, DEFAULT_SETTLE_DELAY};
 use farewatch::notify::discord::{self, Discord, DiscordConfig};
 use farewatch::notify::slack::{self, Slack, SlackConfig};
 use farewatch::notify::webhook::{self, Webhook, WebhookConfig};
@@ -22,18 +22,30 @@ const SLACK_LIMITS: NotifyLimits = NotifyLimits {
     max_concurrency: 1,
     rate_per_sec: 1.0,
     timeout: Duration::from_secs(15),
+    // Unused: these channels cannot list what they posted, so an unknown
+    // outcome is resent by the next cycle, never settled within one.
+    settle_delay: DEFAULT_SETTLE_DELAY,
+    settle_bound: DEFAULT_SETTLE_BOUND,
 };
 /// Discord allows 5 requests per 2 seconds per webhook.
 const DISCORD_LIMITS: NotifyLimits = NotifyLimits {
     max_concurrency: 2,
     rate_per_sec: 2.5,
     timeout: Duration::from_secs(15),
+    // Unused: these channels cannot list what they posted, so an unknown
+    // outcome is resent by the next cycle, never settled within one.
+    settle_delay: DEFAULT_SETTLE_DELAY,
+    settle_bound: DEFAULT_SETTLE_BOUND,
 };
 /// A receiver of our own: modest, it may be a small service.
 const WEBHOOK_LIMITS: NotifyLimits = NotifyLimits {
     max_concurrency: 4,
     rate_per_sec: 10.0,
     timeout: Duration::from_secs(15),
+    // Unused: these channels cannot list what they posted, so an unknown
+    // outcome is resent by the next cycle, never settled within one.
+    settle_delay: DEFAULT_SETTLE_DELAY,
+    settle_bound: DEFAULT_SETTLE_BOUND,
 };
 
 /// Registers every configured channel on the engine; returns how many.

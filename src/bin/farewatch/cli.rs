@@ -128,4 +128,10 @@ pub struct ConfigArgs {
     pub twilio_rate_limit: Option<f64>,
     #[arg(long, env = "TWILIO_TIMEOUT", hide = true, default_value = "15s")]
     pub twilio_timeout: String,
+    /// Wait before looking up a send with an unknown outcome (default 2s).
+    #[arg(long, env = "TWILIO_SETTLE_DELAY", hide = true)]
+    pub twilio_settle_delay: Option<String>,
+    /// Longest one message is reconciled within a run (default 30s).
+    #[arg(long, env = "TWILIO_SETTLE_BOUND", hide = true)]
+    pub twilio_settle_bound: Option<String>,
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use farewatch::cache::QuoteCache;
 use farewatch::domain::Currency;
 use farewatch::domain::Recipient;
-use farewatch::engine::{Engine, EngineError, EngineParts, NotifyLimits};
+use farewatch::engine::{
+    Engine, EngineError, EngineParts, NotifyLimits, DEFAULT_SETTLE_BOUND, DEFAULT_SETTLE_DELAY,
+};
 use farewatch::fare::failover::{Failover, Strategy};
 use farewatch::notify::console::ConsoleNotifier;
 use farewatch::notify::twilio::{self, Sender, Twilio, TwilioConfig};
@@ -304,6 +306,14 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
             .unwrap_or(twilio::DEFAULT_RATE_PER_SEC),
         // The notifier's own timeout fires first; this bounds everything around it.
         timeout: twilio_timeout + Duration::from_secs(5),
+        settle_delay: match non_empty(&cfg.twilio_settle_delay) {
+            Some(raw) => parse_duration("TWILIO_SETTLE_DELAY", raw)?,
+            None => DEFAULT_SETTLE_DELAY,
+        },
+        settle_bound: match non_empty(&cfg.twilio_settle_bound) {
+            Some(raw) => parse_duration("TWILIO_SETTLE_BOUND", raw)?,
+            None => DEFAULT_SETTLE_BOUND,
+        },
     };
 
     let engine = Engine::new(EngineParts {
