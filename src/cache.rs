@@ -38,6 +38,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
 use crate::domain::{LookupKey, Quote};
+use crate::redact::scrub;
+// The one redaction helper, also known here to the flight snapshots.
+pub(crate) use crate::redact::redact_url;
 
 /// Default time a quote stays cached.
 pub const DEFAULT_QUOTE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -410,99 +413,9 @@ pub async fn connect_redis(url: &str) -> Result<ConnectionManager, CacheError> {
     }
 }
 
-/// `url` with any password replaced by `***`, safe for logs and messages.
-///
-/// Handles `scheme://user:pass@host`, `scheme://:pass@host`, a bare
-/// `scheme://secret@host` (redacted whole, in case it is a password), and
-/// `pass=` / `password=` query parameters. When in doubt it redacts more.
-pub fn redact_url(url: &str) -> String {
-    let (head, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    let rest = match rest.rfind('@') {
-        Some(at) if !head.is_empty() => {
-            let (userinfo, host) = rest.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***{host}"),
-                None => format!("***{host}"),
-            }
-        }
-        _ => rest.to_owned(),
-    };
-    let rest = match rest.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, _))
-                        if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
-                    {
-                        format!("{k}=***")
-                    }
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => rest,
-    };
-    format!("{head}{rest}")
-}
-
-/// Removes the URL's password from a library message, should it ever echo it.
-fn scrub(message: &str, url: &str) -> String {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return message.to_owned();
-    };
-    let mut out = message.to_owned();
-    if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
-        out = out.replace(password, "***");
-    }
-    for (k, v) in parsed.query_pairs() {
-        if (k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password")) && !v.is_empty() {
-            out = out.replace(v.as_ref(), "***");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("redis://:secret@host:6379/0"),
-            "redis://:***@host:6379/0"
-        );
-        assert_eq!(
-            redact_url("rediss://user:p%40ss@cache.example/"),
-            "rediss://user:***@cache.example/"
-        );
-        assert_eq!(redact_url("redis://secret@host/"), "redis://***@host/");
-        // An unencoded `@` or `/` in the password still does not leak.
-        let odd = redact_url("redis://:se/cr@t@host/");
-        assert_eq!(odd, "redis://:***@host/");
-        assert_eq!(
-            redact_url("redis+unix:///run/redis.sock?db=1&pass=secret"),
-            "redis+unix:///run/redis.sock?db=1&pass=***"
-        );
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6379/"),
-            "redis://127.0.0.1:6379/"
-        );
-    }
-
-    #[test]
-    fn scrub_removes_an_echoed_password() {
-        assert_eq!(
-            scrub("auth failed for hunter22", "redis://:hunter22@h/"),
-            "auth failed for ***"
-        );
-        assert_eq!(scrub("refused", "redis://h/"), "refused");
-    }
 
     #[test]
     fn warnings_are_rate_limited() {

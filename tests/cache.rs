@@ -254,6 +254,19 @@ async fn unreachable_redis_fails_fast_without_the_password() {
 }
 
 #[tokio::test]
+async fn a_malformed_url_is_an_error_without_the_password() {
+    for url in [
+        "redis//:hunter2-pw@127.0.0.1:6379",
+        "redis://:hunter2-pw@127.0.0.1:port/0",
+        "redis://:hunter2-pw@[::1/",
+    ] {
+        let err = QuoteCache::redis(url, DEFAULT_QUOTE_TTL).await.unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
+}
+
+#[tokio::test]
 async fn an_invalid_url_is_an_error_without_the_password() {
     let err = QuoteCache::redis("http://:hunter2-pw@cache.example/", DEFAULT_QUOTE_TTL)
         .await

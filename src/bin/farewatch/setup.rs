@@ -38,8 +38,8 @@ pub enum SetupError {
 /// Where the sheet comes from.
 #[derive(Debug)]
 enum SheetSource {
-    /// A path or URL.
-    Location(String),
+    /// A path or URL, and its name in messages (a URL without credentials).
+    Location { location: String, shown: String },
     /// The demo's built-in example (no routes.csv in the working directory).
     BuiltIn,
 }
@@ -62,7 +62,7 @@ impl Configured {
     /// The sheet's name for messages.
     pub fn sheet_name(&self) -> &str {
         match &self.sheet {
-            SheetSource::Location(l) => l,
+            SheetSource::Location { shown, .. } => shown,
             SheetSource::BuiltIn => demo_sheet::NAME,
         }
     }
@@ -74,7 +74,7 @@ impl Configured {
             today: jiff::Zoned::now().date(),
         };
         let sheet = match &self.sheet {
-            SheetSource::Location(location) => {
+            SheetSource::Location { location, .. } => {
                 sheet::load(location, &self.client, &options).await?
             }
             SheetSource::BuiltIn => {
@@ -92,6 +92,7 @@ impl Configured {
     ) -> Result<(Vec<farewatch::status::watch::Watch>, usize), SetupError> {
         let bytes = sheet::read_source(location, &self.client).await?;
         let today = jiff::Zoned::now().date();
+        let location = &sheet::display_name(location);
         let list = farewatch::status::watch::parse(location, &bytes, today).map_err(|e| {
             SetupError::Invalid {
                 name: "--flights",
@@ -251,7 +252,6 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
         Some(url) => match QuoteCache::redis(url, quote_ttl).await {
             Ok(cache) => cache,
             Err(error) => {
-                tracing::warn!("{error}; using an in-process quote cache instead");
                 eprintln!("warning: {error}; using an in-process quote cache instead");
                 QuoteCache::memory(quote_ttl)
             }
@@ -323,7 +323,10 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     let sheet = if args.demo && args.routes == "routes.csv" && !Path::new("routes.csv").exists() {
         SheetSource::BuiltIn
     } else {
-        SheetSource::Location(args.routes.clone())
+        SheetSource::Location {
+            location: args.routes.clone(),
+            shown: sheet::display_name(&args.routes),
+        }
     };
 
     Ok(Configured {
