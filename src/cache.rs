@@ -27,6 +27,9 @@
 //!
 //! The in-process backend uses the same keys in a `HashMap`, with expiry on
 //! tokio's clock; expired entries read as misses and are pruned as the map grows.
+//!
+//! A TTL of zero turns the cache off ([`QuoteCache::off`]): every lookup is
+//! a miss and nothing is written, to Redis or memory.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -42,7 +45,7 @@ use crate::redact::scrub;
 // The one redaction helper, also known here to the flight snapshots.
 pub(crate) use crate::redact::redact_url;
 
-/// Default time a quote stays cached.
+/// Default time a quote stays cached (a TTL of zero turns the cache off).
 pub const DEFAULT_QUOTE_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// The key prefix unless [`QuoteCache::with_prefix`] sets another.
@@ -115,6 +118,8 @@ pub struct QuoteCache {
 
 #[derive(Clone)]
 enum Backend {
+    /// No cache: a zero TTL.
+    Off,
     Memory(Arc<Mutex<MemoryMap>>),
     Redis(Arc<RedisBackend>),
 }
@@ -148,8 +153,20 @@ impl fmt::Debug for QuoteCache {
 }
 
 impl QuoteCache {
-    /// An in-process cache.
+    /// No cache: every lookup misses and nothing is stored.
+    pub fn off() -> Self {
+        Self {
+            prefix: Arc::from(DEFAULT_PREFIX),
+            ttl: Duration::ZERO,
+            backend: Backend::Off,
+        }
+    }
+
+    /// An in-process cache; [`QuoteCache::off`] when `ttl` is zero.
     pub fn memory(ttl: Duration) -> Self {
+        if ttl.is_zero() {
+            return Self::off();
+        }
         Self {
             prefix: Arc::from(DEFAULT_PREFIX),
             ttl,
@@ -163,8 +180,12 @@ impl QuoteCache {
     /// A Redis cache at `url`.
     ///
     /// Connects (and sends a `PING`) within [`REDIS_CONNECT_TIMEOUT`], so an
-    /// unreachable Redis fails fast.
+    /// unreachable Redis fails fast. With a zero `ttl` it is
+    /// [`QuoteCache::off`] and Redis is not contacted at all.
     pub async fn redis(url: &str, ttl: Duration) -> Result<Self, CacheError> {
+        if ttl.is_zero() {
+            return Ok(Self::off());
+        }
         let conn = connect_redis(url).await?;
         let shown = redact_url(url);
         Ok(Self {
@@ -210,9 +231,10 @@ impl QuoteCache {
         self.ttl
     }
 
-    /// `"redis"` or `"memory"`.
+    /// `"redis"`, `"memory"` or `"off"`.
     pub fn kind(&self) -> &'static str {
         match self.backend {
+            Backend::Off => "off",
             Backend::Memory(_) => "memory",
             Backend::Redis(_) => "redis",
         }
@@ -223,9 +245,11 @@ impl QuoteCache {
         if keys.is_empty() {
             return Vec::new();
         }
-        let names: Vec<String> = keys.iter().map(|k| self.key_for(provider, k)).collect();
+        let names = || -> Vec<String> { keys.iter().map(|k| self.key_for(provider, k)).collect() };
         match &self.backend {
+            Backend::Off => vec![None; keys.len()],
             Backend::Memory(map) => {
+                let names = names();
                 let now = Instant::now();
                 let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
                 names
@@ -240,15 +264,16 @@ impl QuoteCache {
                     })
                     .collect()
             }
-            Backend::Redis(redis) => redis.get_many(&names).await,
+            Backend::Redis(redis) => redis.get_many(&names()).await,
         }
     }
 
     /// Caches a provider's answer. Never call this with an error.
     pub async fn put(&self, provider: &str, key: &LookupKey, answer: &CachedAnswer) {
-        let name = self.key_for(provider, key);
         match &self.backend {
+            Backend::Off => {}
             Backend::Memory(map) => {
+                let name = self.key_for(provider, key);
                 let now = Instant::now();
                 let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
                 if map.entries.len() >= map.prune_at {
@@ -257,7 +282,11 @@ impl QuoteCache {
                 }
                 map.entries.insert(name, (answer.clone(), now + self.ttl));
             }
-            Backend::Redis(redis) => redis.put(&name, answer, self.ttl).await,
+            Backend::Redis(redis) => {
+                redis
+                    .put(&self.key_for(provider, key), answer, self.ttl)
+                    .await;
+            }
         }
     }
 }

@@ -691,6 +691,41 @@ async fn flights_without_a_status_provider_stop_the_run_before_anything_is_sent(
 }
 
 #[tokio::test]
+async fn a_zero_quote_ttl_turns_the_cache_off_and_never_contacts_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    for ttl in ["0", "0s"] {
+        let mut cmd = configured(dir.path(), &amadeus, &twilio);
+        // Nothing listens on port 1: any attempt to use Redis would warn.
+        cmd.env("FAREWATCH_QUOTE_TTL", ttl)
+            .env("REDIS_URL", "redis://127.0.0.1:1/")
+            .args(["check", "--dry-run", "--format", "json"]);
+        let run = run(cmd).await;
+        assert_eq!(run.code, 0, "FAREWATCH_QUOTE_TTL={ttl}: {}", run.stderr);
+        assert!(!run.stderr.contains("Redis"), "{}", run.stderr);
+        assert_eq!(run.json()["summary"]["cache_hits"], 0);
+    }
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.env("FAREWATCH_QUOTE_TTL", "soon").args(["check"]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("FAREWATCH_QUOTE_TTL: `soon` is not a duration"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_redis_url_never_shows_its_password() {
     let dir = tempfile::tempdir().unwrap();
     for url in [

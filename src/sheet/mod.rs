@@ -20,7 +20,7 @@
 //! | `currency` | no | ISO 4217: `EUR`, `GBP`, `USD` | [`SheetOptions::default_currency`] |
 //! | `adults` | no | 1 to 9 | 1 |
 //! | `min_drop` | no | how much lower than the last alert a price must be to alert again: an amount `25` or a percentage `5%` | 0 |
-//! | `cooldown` | no | least time between two alerts for the row: `6h`, `30m`, `1d`, `1w`, `2h 30m` (a day is 24 hours) | none |
+//! | `cooldown` | no | least time between two alerts for the row: `6h`, `30m`, `1d`, `1w`, `2h 30m` (a day is 24 hours); `0` means none | none |
 //! | `active` | no | `true`/`false`, `yes`/`no`, `y`/`n`, `1`/`0` | true |
 //! | `label` | no | free text shown in alerts | none |
 //!

@@ -93,7 +93,7 @@ pub struct ConfigArgs {
     /// Currency for rows that do not name one.
     #[arg(long, env = "FAREWATCH_CURRENCY", default_value = "EUR")]
     pub currency: String,
-    /// How long a quote stays cached, e.g. 5m.
+    /// How long a quote stays cached, e.g. 5m; 0 turns the quote cache off.
     #[arg(long, env = "FAREWATCH_QUOTE_TTL", default_value = "5m")]
     pub quote_ttl: String,
     /// Redis for the quote cache (without it the cache is in-process).
