@@ -27,6 +27,9 @@
 //!
 //! The in-process backend uses the same keys in a `HashMap`, with expiry on
 //! tokio's clock; expired entries read as misses and are pruned as the map grows.
+//!
+//! A TTL of zero turns the cache off ([`QuoteCache::off`]): every lookup is
+//! a miss and nothing is written, to Redis or memory.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,8 +41,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
 use crate::domain::{LookupKey, Quote};
+use crate::redact::scrub;
+// The one redaction helper, also known here to the flight snapshots.
+pub(crate) use crate::redact::redact_url;
 
-/// Default time a quote stays cached.
+/// Default time a quote stays cached (a TTL of zero turns the cache off).
 pub const DEFAULT_QUOTE_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// The key prefix unless [`QuoteCache::with_prefix`] sets another.
@@ -112,6 +118,8 @@ pub struct QuoteCache {
 
 #[derive(Clone)]
 enum Backend {
+    /// No cache: a zero TTL.
+    Off,
     Memory(Arc<Mutex<MemoryMap>>),
     Redis(Arc<RedisBackend>),
 }
@@ -145,8 +153,20 @@ impl fmt::Debug for QuoteCache {
 }
 
 impl QuoteCache {
-    /// An in-process cache.
+    /// No cache: every lookup misses and nothing is stored.
+    pub fn off() -> Self {
+        Self {
+            prefix: Arc::from(DEFAULT_PREFIX),
+            ttl: Duration::ZERO,
+            backend: Backend::Off,
+        }
+    }
+
+    /// An in-process cache; [`QuoteCache::off`] when `ttl` is zero.
     pub fn memory(ttl: Duration) -> Self {
+        if ttl.is_zero() {
+            return Self::off();
+        }
         Self {
             prefix: Arc::from(DEFAULT_PREFIX),
             ttl,
@@ -160,8 +180,12 @@ impl QuoteCache {
     /// A Redis cache at `url`.
     ///
     /// Connects (and sends a `PING`) within [`REDIS_CONNECT_TIMEOUT`], so an
-    /// unreachable Redis fails fast.
+    /// unreachable Redis fails fast. With a zero `ttl` it is
+    /// [`QuoteCache::off`] and Redis is not contacted at all.
     pub async fn redis(url: &str, ttl: Duration) -> Result<Self, CacheError> {
+        if ttl.is_zero() {
+            return Ok(Self::off());
+        }
         let conn = connect_redis(url).await?;
         let shown = redact_url(url);
         Ok(Self {
@@ -207,9 +231,10 @@ impl QuoteCache {
         self.ttl
     }
 
-    /// `"redis"` or `"memory"`.
+    /// `"redis"`, `"memory"` or `"off"`.
     pub fn kind(&self) -> &'static str {
         match self.backend {
+            Backend::Off => "off",
             Backend::Memory(_) => "memory",
             Backend::Redis(_) => "redis",
         }
@@ -220,9 +245,11 @@ impl QuoteCache {
         if keys.is_empty() {
             return Vec::new();
         }
-        let names: Vec<String> = keys.iter().map(|k| self.key_for(provider, k)).collect();
+        let names = || -> Vec<String> { keys.iter().map(|k| self.key_for(provider, k)).collect() };
         match &self.backend {
+            Backend::Off => vec![None; keys.len()],
             Backend::Memory(map) => {
+                let names = names();
                 let now = Instant::now();
                 let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
                 names
@@ -237,15 +264,16 @@ impl QuoteCache {
                     })
                     .collect()
             }
-            Backend::Redis(redis) => redis.get_many(&names).await,
+            Backend::Redis(redis) => redis.get_many(&names()).await,
         }
     }
 
     /// Caches a provider's answer. Never call this with an error.
     pub async fn put(&self, provider: &str, key: &LookupKey, answer: &CachedAnswer) {
-        let name = self.key_for(provider, key);
         match &self.backend {
+            Backend::Off => {}
             Backend::Memory(map) => {
+                let name = self.key_for(provider, key);
                 let now = Instant::now();
                 let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
                 if map.entries.len() >= map.prune_at {
@@ -254,7 +282,11 @@ impl QuoteCache {
                 }
                 map.entries.insert(name, (answer.clone(), now + self.ttl));
             }
-            Backend::Redis(redis) => redis.put(&name, answer, self.ttl).await,
+            Backend::Redis(redis) => {
+                redis
+                    .put(&self.key_for(provider, key), answer, self.ttl)
+                    .await;
+            }
         }
     }
 }
@@ -410,99 +442,9 @@ pub async fn connect_redis(url: &str) -> Result<ConnectionManager, CacheError> {
     }
 }
 
-/// `url` with any password replaced by `***`, safe for logs and messages.
-///
-/// Handles `scheme://user:pass@host`, `scheme://:pass@host`, a bare
-/// `scheme://secret@host` (redacted whole, in case it is a password), and
-/// `pass=` / `password=` query parameters. When in doubt it redacts more.
-pub fn redact_url(url: &str) -> String {
-    let (head, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    let rest = match rest.rfind('@') {
-        Some(at) if !head.is_empty() => {
-            let (userinfo, host) = rest.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***{host}"),
-                None => format!("***{host}"),
-            }
-        }
-        _ => rest.to_owned(),
-    };
-    let rest = match rest.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, _))
-                        if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
-                    {
-                        format!("{k}=***")
-                    }
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => rest,
-    };
-    format!("{head}{rest}")
-}
-
-/// Removes the URL's password from a library message, should it ever echo it.
-fn scrub(message: &str, url: &str) -> String {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return message.to_owned();
-    };
-    let mut out = message.to_owned();
-    if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
-        out = out.replace(password, "***");
-    }
-    for (k, v) in parsed.query_pairs() {
-        if (k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password")) && !v.is_empty() {
-            out = out.replace(v.as_ref(), "***");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("redis://:secret@host:6379/0"),
-            "redis://:***@host:6379/0"
-        );
-        assert_eq!(
-            redact_url("rediss://user:p%40ss@cache.example/"),
-            "rediss://user:***@cache.example/"
-        );
-        assert_eq!(redact_url("redis://secret@host/"), "redis://***@host/");
-        // An unencoded `@` or `/` in the password still does not leak.
-        let odd = redact_url("redis://:se/cr@t@host/");
-        assert_eq!(odd, "redis://:***@host/");
-        assert_eq!(
-            redact_url("redis+unix:///run/redis.sock?db=1&pass=secret"),
-            "redis+unix:///run/redis.sock?db=1&pass=***"
-        );
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6379/"),
-            "redis://127.0.0.1:6379/"
-        );
-    }
-
-    #[test]
-    fn scrub_removes_an_echoed_password() {
-        assert_eq!(
-            scrub("auth failed for hunter22", "redis://:hunter22@h/"),
-            "auth failed for ***"
-        );
-        assert_eq!(scrub("refused", "redis://h/"), "refused");
-    }
 
     #[test]
     fn warnings_are_rate_limited() {

@@ -28,6 +28,7 @@
 //! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
 //! - [`links`]: Google Flights deep links (`tfs`) for alerts.
+//! - [`redact`]: credentials out of URLs before they are shown.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
@@ -42,6 +43,7 @@ pub mod fare;
 pub mod fuzzing;
 pub mod links;
 pub mod notify;
+pub mod redact;
 pub mod route;
 pub mod rules;
 pub mod sheet;

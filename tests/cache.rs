@@ -113,6 +113,19 @@ async fn memory_entries_expire_after_the_ttl() {
     assert_eq!(cache.get_many("amadeus", &[key]).await, vec![Some(None)]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_zero_ttl_caches_nothing() {
+    let cache = QuoteCache::memory(Duration::ZERO);
+    assert_eq!(cache.kind(), "off");
+    let key = lookup("LHR", "JFK", None);
+    cache.put("amadeus", &key, &Some(quote(289_00))).await;
+    cache.put("amadeus", &key, &None).await;
+    assert_eq!(
+        cache.get_many("amadeus", &[key, key]).await,
+        vec![None, None]
+    );
+}
+
 // ---------------------------------------------------------------- redis
 
 fn redis_url() -> String {
@@ -251,6 +264,39 @@ async fn unreachable_redis_fails_fast_without_the_password() {
     assert!(msg.contains("redis://:***@127.0.0.1:1/"), "{msg}");
     assert!(!msg.contains("hunter2"), "{msg}");
     assert!(!format!("{err:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn a_zero_ttl_never_writes_to_redis() {
+    // Not even a connection: a Redis that is not there is no error.
+    let off = QuoteCache::redis("redis://127.0.0.1:1/", Duration::ZERO)
+        .await
+        .expect("a zero TTL does not connect");
+    assert_eq!(off.kind(), "off");
+
+    let prefix = unique_prefix("zero-ttl");
+    let cache = QuoteCache::redis(&redis_url(), Duration::ZERO)
+        .await
+        .unwrap()
+        .with_prefix(prefix.clone());
+    let key = lookup("LHR", "JFK", None);
+    cache.put("amadeus", &key, &Some(quote(289_00))).await;
+    assert_eq!(cache.get_many("amadeus", &[key]).await, vec![None]);
+    let keys: Vec<String> = raw(redis::cmd("KEYS").arg(format!("{prefix}:*"))).await;
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_url_is_an_error_without_the_password() {
+    for url in [
+        "redis//:hunter2-pw@127.0.0.1:6379",
+        "redis://:hunter2-pw@127.0.0.1:port/0",
+        "redis://:hunter2-pw@[::1/",
+    ] {
+        let err = QuoteCache::redis(url, DEFAULT_QUOTE_TTL).await.unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
 }
 
 #[tokio::test]

@@ -689,3 +689,168 @@ async fn flights_without_a_status_provider_stop_the_run_before_anything_is_sent(
         "no fare alert went out"
     );
 }
+
+#[tokio::test]
+async fn a_zero_quote_ttl_turns_the_cache_off_and_never_contacts_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456,x",
+            days_from_today(30)
+        )],
+    );
+    for ttl in ["0", "0s"] {
+        let mut cmd = configured(dir.path(), &amadeus, &twilio);
+        // Nothing listens on port 1: any attempt to use Redis would warn.
+        cmd.env("FAREWATCH_QUOTE_TTL", ttl)
+            .env("REDIS_URL", "redis://127.0.0.1:1/")
+            .args(["check", "--dry-run", "--format", "json"]);
+        let run = run(cmd).await;
+        assert_eq!(run.code, 0, "FAREWATCH_QUOTE_TTL={ttl}: {}", run.stderr);
+        assert!(!run.stderr.contains("Redis"), "{}", run.stderr);
+        assert_eq!(run.json()["summary"]["cache_hits"], 0);
+    }
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.env("FAREWATCH_QUOTE_TTL", "soon").args(["check"]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("FAREWATCH_QUOTE_TTL: `soon` is not a duration"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_redis_url_never_shows_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "redis//:hunter2-redis-secret@127.0.0.1:6379",
+        "redis://:hunter2-redis-secret@127.0.0.1:port/0",
+        "redis://user:hunter2-redis-secret@exa mple/",
+    ] {
+        let mut cmd = farewatch(dir.path());
+        cmd.env("REDIS_URL", url)
+            .args(["check", "--demo", "--format", "json"]);
+        let run = run(cmd).await;
+        assert_eq!(run.code, 0, "{url}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.matches("is not a usable Redis URL").count(),
+            1,
+            "reported once: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("hunter2-redis-secret") && !run.stdout.contains("hunter2"),
+            "{url} leaked: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Credentials a routes URL may carry: basic auth and query-string tokens.
+const URL_SECRETS: [&str; 3] = ["pw-in-userinfo", "tok-in-query", "key-in-query"];
+
+fn routes_url(base: &str) -> String {
+    let (scheme, host) = base.split_once("://").unwrap();
+    format!(
+        "{scheme}://sheets:{}@{host}/r.csv?gid=0&token={}&key={}",
+        URL_SECRETS[0], URL_SECRETS[1], URL_SECRETS[2]
+    )
+}
+
+fn assert_no_url_secret(run: &Run) {
+    for secret in URL_SECRETS {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{secret} leaked:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_routes_url_never_shows_its_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[]).await;
+    let twilio = twilio_accepting().await;
+    // Nothing listens on port 1.
+    let url = routes_url("http://127.0.0.1:1");
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["-vv", "check", "--routes", &url]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot download routes sheet http://sheets:***@127.0.0.1:1/r.csv?gid=0&token=***&key=***"),
+        "{}",
+        run.stderr
+    );
+    assert_no_url_secret(&run);
+}
+
+#[tokio::test]
+async fn a_routes_url_is_named_without_credentials_in_row_errors_and_status_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let amadeus = amadeus(&[("LHR", "fares/amadeus-flight-offers-LHR-JFK.json")]).await;
+    let twilio = twilio_accepting().await;
+    let sheet_server = MockServer::start().await;
+    let csv = format!(
+        "origin,destination,depart_date,max_price,currency,phone\nLHR,JFK,{},350,GBP,+447911123456\nLH,JFK,{},350,GBP,+447911123456\n",
+        days_from_today(30),
+        days_from_today(30)
+    );
+    Mock::given(method("GET"))
+        .and(path("/r.csv"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(csv, "text/csv"))
+        .mount(&sheet_server)
+        .await;
+    let url = routes_url(&sheet_server.uri());
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["-vv", "check", "--routes", &url]);
+    let partial = run(cmd).await;
+    assert_eq!(partial.code, 2, "one bad row: {}", partial.stderr);
+    assert!(
+        partial
+            .stderr
+            .contains("r.csv?gid=0&token=***&key=***:3: origin"),
+        "{}",
+        partial.stderr
+    );
+    assert_no_url_secret(&partial);
+
+    let missing = routes_url(&format!("{}/gone", sheet_server.uri()));
+    let mut cmd = configured(dir.path(), &amadeus, &twilio);
+    cmd.args(["check", "--routes", &missing]);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("answered HTTP 404"), "{}", run.stderr);
+    assert_no_url_secret(&run);
+}
+
+#[tokio::test]
+async fn help_never_shows_secret_environment_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = routes_url("https://sheets.example");
+    for args in [
+        &["check", "--help"][..],
+        &["daemon", "--help"],
+        &["providers", "--help"],
+    ] {
+        let mut cmd = farewatch(dir.path());
+        cmd.env("FAREWATCH_ROUTES", &url)
+            .env("FAREWATCH_FLIGHTS", &url)
+            .env("REDIS_URL", &url)
+            .env("DATABASE_URL", &url)
+            .args(args);
+        let run = run(cmd).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("FAREWATCH_ROUTES"), "{}", run.stdout);
+        assert_no_url_secret(&run);
+    }
+}

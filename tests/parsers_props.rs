@@ -51,7 +51,7 @@ const SHEETS: &[&[u8]] = fixtures!("data/sheets":
 const FULL_SHEET: &[u8] = b"origin,destination,depart_date,return_date,max_price,currency,adults,min_drop,cooldown,active,label,phone
 LHR|LGW,JFK,2027-03-01..2027-03-03,2027-03-08,349.99,GBP,2,5%,6h,yes,Summer \xe2\x86\x92 NYC,+442079460123|+14155552671
 lhr,cdg,2027-03-01,,99,,,25,1d,no,,+44 20 7946 0123
-LHR1|#REF!,x,2026-11-20..2026-11-30,,1.005,EUR,0,-5,0h,maybe,=SUM(A1),447700900123
+LHR1|#REF!,x,2026-11-20..2026-11-30,,1.005,EUR,0,-5,-1h,maybe,=SUM(A1),447700900123
 ";
 
 const OFFERS: &[&[u8]] = fixtures!("fixtures/fares":

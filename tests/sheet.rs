@@ -128,6 +128,22 @@ fn fills_defaults_when_optional_columns_are_absent() {
 }
 
 #[test]
+fn a_zero_cooldown_means_none() {
+    let sheet = parse(concat!(
+        "origin,destination,depart_date,max_price,cooldown,phone\n",
+        "LHR,JFK,2027-03-01,400,0,+442079460123\n",
+        "LHR,BOS,2027-03-01,400,0h,+442079460123\n",
+        "LHR,SFO,2027-03-01,400,6h,+442079460123\n",
+    ));
+    assert_eq!(errors(&sheet), Vec::<String>::new());
+    let cooldowns: Vec<_> = sheet.routes.iter().map(|r| r.rule.cooldown).collect();
+    assert_eq!(
+        cooldowns,
+        [None, None, Some(jiff::SignedDuration::from_hours(6))]
+    );
+}
+
+#[test]
 fn reports_each_bad_cell_with_file_line_and_column() {
     let sheet = parse(concat!(
         "origin,destination,depart_date,return_date,max_price,currency,adults,min_drop,cooldown,active,phone\n",
@@ -160,7 +176,7 @@ fn reports_each_bad_cell_with_file_line_and_column() {
             "routes.csv:8: currency: `EURO` is not a currency; expected an ISO 4217 code such as EUR",
             "routes.csv:9: adults: `10` is not a number of adults; expected a whole number from 1 to 9",
             "routes.csv:10: min_drop: `-5%` must be between 0% and 100%; expected an amount such as 25 or a percentage such as 5%",
-            "routes.csv:11: cooldown: `-6h` is not longer than zero; expected a duration such as 6h, 30m or 1d",
+            "routes.csv:11: cooldown: `-6h` is negative; expected a duration such as 6h, 30m or 1d, or 0 for none",
             "routes.csv:12: active: `maybe` is not true or false; expected true or false (yes/no, y/n, 1/0)",
             "routes.csv:13: phone: `07700900123` is not an E.164 phone number; expected a leading + and country code, like +447911123456",
             "routes.csv:14: phone: `+1 555 0100` is not a valid number for its country; expected E.164 such as +447911123456",

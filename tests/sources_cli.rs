@@ -245,3 +245,94 @@ async fn a_recipient_on_an_unconfigured_channel_is_a_row_error_naming_the_variab
     assert_eq!(json["summary"]["invalid_rows"], 1);
     assert_eq!(json["summary"]["alerts_sent"], 1, "the other row still ran");
 }
+
+/// The `fare_sources` entry named `name` in `farewatch providers --format json`.
+fn source<'j>(json: &'j Value, name: &str) -> &'j Value {
+    json["fare_sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {json}"))
+}
+
+#[tokio::test]
+async fn duffel_has_a_default_daily_budget_that_0_lifts_and_providers_explains_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = |budget: Option<&str>, format: &str| {
+        let mut cmd = farewatch(dir.path());
+        cmd.env("DUFFEL_ACCESS_TOKEN", "duffel_test_x")
+            .args(["providers", "--format", format]);
+        if let Some(budget) = budget {
+            cmd.env("DUFFEL_DAILY_BUDGET", budget);
+        }
+        cmd
+    };
+
+    let (code, json, stderr) = run(providers(None, "json")).await;
+    assert_eq!(code, 0, "{stderr}");
+    let duffel = source(&json, "duffel");
+    assert_eq!(duffel["daily_budget"], 1000);
+    assert_eq!(duffel["remaining_today"], 1000);
+    assert!(
+        source(&json, "serpapi")["daily_budget"].is_null(),
+        "other sources keep no default budget"
+    );
+
+    let (_, json, _) = run(providers(Some("250"), "json")).await;
+    assert_eq!(source(&json, "duffel")["daily_budget"], 250);
+    let (_, json, _) = run(providers(Some("0"), "json")).await;
+    assert!(
+        source(&json, "duffel")["daily_budget"].is_null(),
+        "0 is unlimited"
+    );
+
+    let output = providers(None, "human").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let duffel_line = text.lines().find(|l| l.contains("duffel")).unwrap();
+    assert!(
+        duffel_line.contains("budget 1000 of 1000 searches left today"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1,500"),
+        "the excess-search fee is explained: {text}"
+    );
+    assert!(text.contains("DUFFEL_DAILY_BUDGET"), "{text}");
+    assert!(
+        text.contains("Amadeus Self-Service shut on 2026-07-17") && text.contains("Enterprise"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_check_run_applies_duffels_default_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let duffel = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/air/offer_requests"))
+        // Rejected credentials: an answer that is not retried.
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            r#"{"errors":[{"type":"authentication_error","code":"unauthorized","title":"Unauthorized","message":"Invalid token"}]}"#,
+            "application/json",
+        ))
+        .mount(&duffel)
+        .await;
+    write_sheet(
+        dir.path(),
+        &[format!(
+            "LHR,JFK,{},350,GBP,+447911123456",
+            days_from_today(30)
+        )],
+    );
+    let mut cmd = farewatch(dir.path());
+    cmd.env("DUFFEL_ACCESS_TOKEN", "duffel_test_x")
+        .env("DUFFEL_BASE_URL", duffel.uri())
+        .args(["check", "--dry-run", "--format", "json"]);
+    let (_, json, stderr) = run(cmd).await;
+    let providers = json["summary"]["providers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(providers[0]["name"], "duffel");
+    assert_eq!(providers[0]["budget"]["per_day"], 1000, "{json}");
+}

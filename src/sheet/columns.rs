@@ -79,7 +79,7 @@ impl Column {
             Column::Phone => "E.164 numbers such as +14155550123, several joined by |",
             Column::Adults => "a whole number from 1 to 9",
             Column::MinDrop => "an amount such as 25 or a percentage such as 5%",
-            Column::Cooldown => "a duration such as 6h, 30m or 1d",
+            Column::Cooldown => "a duration such as 6h, 30m or 1d, or 0 for none",
             Column::Active => "true or false (yes/no, y/n, 1/0)",
             Column::Label => "any text",
         }

@@ -20,7 +20,7 @@
 //! | `currency` | no | ISO 4217: `EUR`, `GBP`, `USD` | [`SheetOptions::default_currency`] |
 //! | `adults` | no | 1 to 9 | 1 |
 //! | `min_drop` | no | how much lower than the last alert a price must be to alert again: an amount `25` or a percentage `5%` | 0 |
-//! | `cooldown` | no | least time between two alerts for the row: `6h`, `30m`, `1d`, `1w`, `2h 30m` (a day is 24 hours) | none |
+//! | `cooldown` | no | least time between two alerts for the row: `6h`, `30m`, `1d`, `1w`, `2h 30m` (a day is 24 hours); `0` means none | none |
 //! | `active` | no | `true`/`false`, `yes`/`no`, `y`/`n`, `1`/`0` | true |
 //! | `label` | no | free text shown in alerts | none |
 //!
@@ -45,7 +45,8 @@
 //!   UTF-8 (a UTF-8 byte-order mark is fine; UTF-16 is not), more than
 //!   [`MAX_SHEET_BYTES`] bytes or more than [`MAX_SHEET_ROWS`] rows.
 //! - [`load`] takes a path or an `http(s)://` link; for Google Sheets use
-//!   the "Publish to web" CSV link.
+//!   the "Publish to web" CSV link. A link is named in messages without its
+//!   credentials ([`display_name`]).
 
 mod columns;
 mod row;
@@ -96,7 +97,8 @@ pub struct SheetOptions {
 /// One bad row (or cell).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowError {
-    /// The sheet's name as shown to the user (`routes.csv`, or the URL).
+    /// The sheet's name as shown to the user (`routes.csv`, or the URL
+    /// without its credentials).
     pub source: String,
     /// 1-based line in the file where the row starts.
     pub line: usize,
@@ -154,16 +156,16 @@ pub enum SheetError {
     /// The sheet URL could not be downloaded.
     #[error("cannot download routes sheet {url}: {source}; check the link and the network")]
     Fetch {
-        /// The URL as given.
+        /// The URL, credentials redacted.
         url: String,
-        /// Why.
+        /// Why (without the URL, which may hold credentials).
         #[source]
         source: reqwest::Error,
     },
     /// The sheet URL answered with an error status.
     #[error("routes sheet {url} answered HTTP {status}; check that the link is the sheet's \"Publish to web\" CSV link and that it is still published")]
     HttpStatus {
-        /// The URL as given.
+        /// The URL, credentials redacted.
         url: String,
         /// The status received.
         status: reqwest::StatusCode,
@@ -171,7 +173,7 @@ pub enum SheetError {
     /// The sheet URL returned a web page instead of CSV.
     #[error("routes sheet {url} returned a web page, not CSV; the link must be the \"Publish to web\" CSV link (in Google Sheets: File > Share > Publish to web, choose Comma-separated values)")]
     NotCsv {
-        /// The URL as given.
+        /// The URL, credentials redacted.
         url: String,
     },
     /// The sheet is larger than [`MAX_SHEET_BYTES`].
@@ -375,14 +377,25 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
 ///
 /// A URL is fetched with `client` (which follows redirects, as Google's
 /// published links need) within [`SHEET_FETCH_TIMEOUT`]; the sheet is named
-/// by its URL in messages. A path is named as given.
+/// by its [`display_name`] in messages.
 pub async fn load(
     location: &str,
     client: &reqwest::Client,
     options: &SheetOptions,
 ) -> Result<Sheet, SheetError> {
     let bytes = read_source(location, client).await?;
-    parse(location, &bytes, options)
+    parse(&display_name(location), &bytes, options)
+}
+
+/// How a sheet at `location` is named in messages: a path as given, a URL
+/// without its credentials (user info and secret query parameters, see
+/// [`redact_url`](crate::redact::redact_url)).
+pub fn display_name(location: &str) -> String {
+    if is_url(location) {
+        crate::redact::redact_url(location)
+    } else {
+        location.to_owned()
+    }
 }
 
 /// Reads a CSV from a path or an http(s) URL, with the sheet's size cap and
@@ -439,9 +452,11 @@ fn read_file_blocking(path: &std::path::Path) -> std::io::Result<Option<Vec<u8>>
 }
 
 async fn fetch(url: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetError> {
-    let fetch_error = |source| SheetError::Fetch {
-        url: url.to_owned(),
-        source,
+    let shown = display_name(url);
+    // reqwest's message quotes the URL it was given; the shown one is enough.
+    let fetch_error = |source: reqwest::Error| SheetError::Fetch {
+        url: shown.clone(),
+        source: source.without_url(),
     };
     let response = client
         .get(url)
@@ -452,13 +467,11 @@ async fn fetch(url: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetErro
     let status = response.status();
     if !status.is_success() {
         return Err(SheetError::HttpStatus {
-            url: url.to_owned(),
+            url: shown.clone(),
             status,
         });
     }
-    let not_csv = || SheetError::NotCsv {
-        url: url.to_owned(),
-    };
+    let not_csv = || SheetError::NotCsv { url: shown.clone() };
     let declared_html = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -471,7 +484,7 @@ async fn fetch(url: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetErro
         .await
         .map_err(|e| match e {
             crate::upstream::http::BodyError::TooLarge { limit } => SheetError::TooLarge {
-                sheet: url.to_owned(),
+                sheet: shown.clone(),
                 limit,
             },
             crate::upstream::http::BodyError::Transport(source) => fetch_error(source),

@@ -369,7 +369,7 @@ impl<'r> RowParser<'_, 'r> {
         let column = Column::Cooldown;
         match self.cell(column) {
             Cell::Absent | Cell::Empty => Some(None),
-            Cell::Value(raw) => self.check(column, raw, parse_cooldown(raw)).map(Some),
+            Cell::Value(raw) => self.check(column, raw, parse_cooldown(raw)),
         }
     }
 
@@ -481,23 +481,29 @@ fn counted(n: u128, noun: &str) -> String {
 }
 
 /// Parses `6h`, `30m`, `1d`, `1w`, `2h 30m` or ISO 8601 `PT6H` into a
-/// positive duration; days count as 24 hours (a cooldown is elapsed time, not
-/// calendar days).
-fn parse_cooldown(raw: &str) -> Result<SignedDuration, String> {
+/// cooldown; days count as 24 hours (a cooldown is elapsed time, not
+/// calendar days). Zero (`0`, `0h`) means no cooldown, as an empty cell does.
+fn parse_cooldown(raw: &str) -> Result<Option<SignedDuration>, String> {
+    // A bare 0 needs no unit: zero of anything is zero.
+    if raw.bytes().all(|b| b == b'0') {
+        return Ok(None);
+    }
     let span: Span = raw.parse().map_err(|_| {
-        format!("`{raw}` is not a duration; expected a duration such as 6h, 30m or 1d")
+        format!(
+            "`{raw}` is not a duration; expected a duration such as 6h, 30m or 1d, or 0 for none"
+        )
     })?;
     let duration = span
         .to_duration(SpanRelativeTo::days_are_24_hours())
         .map_err(|_| {
             format!("`{raw}` uses months or years; expected hours, minutes, days or weeks, such as 6h or 2d")
         })?;
-    if !duration.is_positive() {
+    if duration.is_negative() {
         return Err(format!(
-            "`{raw}` is not longer than zero; expected a duration such as 6h, 30m or 1d"
+            "`{raw}` is negative; expected a duration such as 6h, 30m or 1d, or 0 for none"
         ));
     }
-    Ok(duration)
+    Ok(Some(duration).filter(|d| !d.is_zero()))
 }
 
 /// How many (departure, return) day combinations a row searches: every
@@ -681,33 +687,14 @@ mod tests {
 
     #[test]
     fn parses_cooldowns_in_friendly_units() {
-        assert_eq!(parse_cooldown("6h").unwrap(), SignedDuration::from_hours(6));
-        assert_eq!(
-            parse_cooldown("30m").unwrap(),
-            SignedDuration::from_mins(30)
-        );
-        assert_eq!(
-            parse_cooldown("1d").unwrap(),
-            SignedDuration::from_hours(24)
-        );
-        assert_eq!(
-            parse_cooldown("1w").unwrap(),
-            SignedDuration::from_hours(168)
-        );
-        assert_eq!(
-            parse_cooldown("2h 30m").unwrap(),
-            SignedDuration::from_mins(150)
-        );
-        assert_eq!(
-            parse_cooldown("PT6H").unwrap(),
-            SignedDuration::from_hours(6)
-        );
-        assert!(parse_cooldown("0h")
-            .unwrap_err()
-            .contains("not longer than zero"));
-        assert!(parse_cooldown("-6h")
-            .unwrap_err()
-            .contains("not longer than zero"));
+        let some = |raw: &str| parse_cooldown(raw).unwrap().unwrap();
+        assert_eq!(some("6h"), SignedDuration::from_hours(6));
+        assert_eq!(some("30m"), SignedDuration::from_mins(30));
+        assert_eq!(some("1d"), SignedDuration::from_hours(24));
+        assert_eq!(some("1w"), SignedDuration::from_hours(168));
+        assert_eq!(some("2h 30m"), SignedDuration::from_mins(150));
+        assert_eq!(some("PT6H"), SignedDuration::from_hours(6));
+        assert!(parse_cooldown("-6h").unwrap_err().contains("negative"));
         assert!(parse_cooldown("1mo")
             .unwrap_err()
             .contains("months or years"));
@@ -715,6 +702,13 @@ mod tests {
         assert!(parse_cooldown("soon")
             .unwrap_err()
             .contains("not a duration"));
+    }
+
+    #[test]
+    fn a_zero_cooldown_is_no_cooldown() {
+        for raw in ["0", "00", "0h", "0s", "0d", "PT0S"] {
+            assert_eq!(parse_cooldown(raw), Ok(None), "{raw}");
+        }
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl StoreLocation {
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         let raw = url.trim();
         let unsupported = |reason: &str| StoreError::UnsupportedUrl {
-            url: crate::cache::redact_url(raw),
+            url: crate::redact::redact_url(raw),
             reason: reason.to_owned(),
         };
         let Some((scheme, rest)) = raw.split_once(':') else {

@@ -1,5 +1,9 @@
 //! Command-line flags. Every flag that configures a provider can also come
 //! from the environment (or `.env`), and a flag beats the environment.
+//!
+//! A flag whose variable can hold a secret (a key, a token, or a URL, which
+//! may carry credentials) has `hide_env_values = true`, so `--help` never
+//! prints the value it found in the environment.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -53,11 +57,16 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The routes sheet: a CSV path or an http(s) URL (a Google Sheet published as CSV).
-    #[arg(long, env = "FAREWATCH_ROUTES", default_value = "routes.csv")]
+    #[arg(
+        long,
+        env = "FAREWATCH_ROUTES",
+        default_value = "routes.csv",
+        hide_env_values = true
+    )]
     pub routes: String,
     /// Watched flights (flights.csv): a path or URL; alerts on delays, gate
     /// changes, cancellations, departure and landing.
-    #[arg(long, env = "FAREWATCH_FLIGHTS")]
+    #[arg(long, env = "FAREWATCH_FLIGHTS", hide_env_values = true)]
     pub flights: Option<String>,
     /// Offline demo: built-in fare source, SMS printed instead of sent, no keys needed.
     #[arg(long)]
@@ -84,7 +93,7 @@ pub struct ConfigArgs {
     /// Currency for rows that do not name one.
     #[arg(long, env = "FAREWATCH_CURRENCY", default_value = "EUR")]
     pub currency: String,
-    /// How long a quote stays cached, e.g. 5m.
+    /// How long a quote stays cached, e.g. 5m; 0 turns the quote cache off.
     #[arg(long, env = "FAREWATCH_QUOTE_TTL", default_value = "5m")]
     pub quote_ttl: String,
     /// Redis for the quote cache (without it the cache is in-process).
@@ -94,7 +103,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    #[arg(long, env = "AMADEUS_CLIENT_ID", hide = true)]
+    #[arg(long, env = "AMADEUS_CLIENT_ID", hide = true, hide_env_values = true)]
     pub amadeus_client_id: Option<String>,
     #[arg(
         long,
@@ -103,7 +112,7 @@ pub struct ConfigArgs {
         hide_env_values = true
     )]
     pub amadeus_client_secret: Option<String>,
-    #[arg(long, env = "AMADEUS_BASE_URL", hide = true)]
+    #[arg(long, env = "AMADEUS_BASE_URL", hide = true, hide_env_values = true)]
     pub amadeus_base_url: Option<String>,
     #[arg(long, env = "AMADEUS_MAX_CONCURRENCY", hide = true)]
     pub amadeus_max_concurrency: Option<usize>,
@@ -112,7 +121,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "AMADEUS_TIMEOUT", hide = true, default_value = "20s")]
     pub amadeus_timeout: String,
 
-    #[arg(long, env = "TWILIO_ACCOUNT_SID", hide = true)]
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", hide = true, hide_env_values = true)]
     pub twilio_account_sid: Option<String>,
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide = true, hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
@@ -120,7 +129,7 @@ pub struct ConfigArgs {
     pub twilio_from: Option<String>,
     #[arg(long, env = "TWILIO_MESSAGING_SERVICE_SID", hide = true)]
     pub twilio_messaging_service_sid: Option<String>,
-    #[arg(long, env = "TWILIO_BASE_URL", hide = true)]
+    #[arg(long, env = "TWILIO_BASE_URL", hide = true, hide_env_values = true)]
     pub twilio_base_url: Option<String>,
     #[arg(long, env = "TWILIO_MAX_CONCURRENCY", hide = true)]
     pub twilio_max_concurrency: Option<usize>,

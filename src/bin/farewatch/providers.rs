@@ -10,7 +10,7 @@ use farewatch::engine::{health_key, SavedHealth};
 use farewatch::store::{Store, StoreLocation};
 
 use crate::cli::{Format, RunArgs};
-use crate::sources::{cli_has, credentials, env, DEFAULT_ORDER};
+use crate::sources::{cli_has, credentials, daily_budget, env, note, DEFAULT_ORDER};
 use crate::Exit;
 
 #[derive(Debug, serde::Serialize)]
@@ -22,10 +22,15 @@ struct SourceView {
     missing: Vec<&'static str>,
     /// Position in the failover order (1 = asked first), when it runs.
     priority: Option<usize>,
+    /// Searches per UTC day (`P_DAILY_BUDGET`, or the source's default);
+    /// `null` is unlimited.
     daily_budget: Option<u64>,
     spent_today: Option<u64>,
     remaining_today: Option<u64>,
     last_run: Option<SavedHealth>,
+    /// What to know before relying on the source (costs, shutdowns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -98,8 +103,10 @@ pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
         let missing = missing_vars(name);
         let configured = missing.is_empty();
         let position = running.iter().position(|n| *n == name).map(|p| p + 1);
-        let daily_budget = env(&format!("{}_DAILY_BUDGET", name.to_ascii_uppercase()))
-            .and_then(|b| b.parse().ok());
+        let daily_budget = daily_budget(name).unwrap_or_else(|error| {
+            eprintln!("warning: {error}; `farewatch check` will refuse it");
+            None
+        });
         let (mut spent_today, mut last_run) = (None, None);
         if let Some(store) = &store {
             if let Ok(Some(saved)) = store.kv_get(&format!("budget:{name}")).await {
@@ -125,6 +132,7 @@ pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
             spent_today: daily_budget.map(|_| spent_today.unwrap_or(0)),
             remaining_today,
             last_run,
+            note: note(name),
         });
     }
     let mut channels = Vec::new();
@@ -208,6 +216,9 @@ fn human(out: &mut impl Write, view: &View) -> std::io::Result<()> {
                 s.name,
                 s.missing.join(" and ")
             )?;
+            if let Some(note) = &s.note {
+                writeln!(out, "        note: {note}")?;
+            }
             continue;
         }
         let mut line = format!("  {order}  {:<14} configured", s.name);
@@ -215,6 +226,9 @@ fn human(out: &mut impl Write, view: &View) -> std::io::Result<()> {
             line.push_str(&format!(", budget {left} of {budget} searches left today"));
         }
         writeln!(out, "{line}")?;
+        if let Some(note) = &s.note {
+            writeln!(out, "        note: {note}")?;
+        }
         match &s.last_run {
             Some(saved) => {
                 let h = &saved.health;

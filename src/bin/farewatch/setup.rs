@@ -40,8 +40,8 @@ pub enum SetupError {
 /// Where the sheet comes from.
 #[derive(Debug)]
 enum SheetSource {
-    /// A path or URL.
-    Location(String),
+    /// A path or URL, and its name in messages (a URL without credentials).
+    Location { location: String, shown: String },
     /// The demo's built-in example (no routes.csv in the working directory).
     BuiltIn,
 }
@@ -64,7 +64,7 @@ impl Configured {
     /// The sheet's name for messages.
     pub fn sheet_name(&self) -> &str {
         match &self.sheet {
-            SheetSource::Location(l) => l,
+            SheetSource::Location { shown, .. } => shown,
             SheetSource::BuiltIn => demo_sheet::NAME,
         }
     }
@@ -76,7 +76,7 @@ impl Configured {
             today: jiff::Zoned::now().date(),
         };
         let sheet = match &self.sheet {
-            SheetSource::Location(location) => {
+            SheetSource::Location { location, .. } => {
                 sheet::load(location, &self.client, &options).await?
             }
             SheetSource::BuiltIn => {
@@ -94,6 +94,7 @@ impl Configured {
     ) -> Result<(Vec<farewatch::status::watch::Watch>, usize), SetupError> {
         let bytes = sheet::read_source(location, &self.client).await?;
         let today = jiff::Zoned::now().date();
+        let location = &sheet::display_name(location);
         let list = farewatch::status::watch::parse(location, &bytes, today).map_err(|e| {
             SetupError::Invalid {
                 name: "--flights",
@@ -178,18 +179,33 @@ impl Configured {
     }
 }
 
-/// Parses a duration such as `15m`, `6h`, `90s`.
+/// Parses a duration such as `15m`, `6h`, `90s`, for settings where zero
+/// means nothing (intervals, timeouts): zero is an error.
 pub fn parse_duration(name: &'static str, raw: &str) -> Result<Duration, SetupError> {
+    let duration = parse_duration_or_zero(name, raw)?;
+    if duration.is_zero() {
+        return Err(SetupError::Invalid {
+            name,
+            message: format!("`{raw}` must be longer than zero, such as 30s, 15m or 6h"),
+        });
+    }
+    Ok(duration)
+}
+
+/// Parses a duration that may be zero (`0`, `0s`), for settings where zero
+/// has a meaning, such as a TTL of zero for "do not cache".
+pub fn parse_duration_or_zero(name: &'static str, raw: &str) -> Result<Duration, SetupError> {
     let invalid = || SetupError::Invalid {
         name,
         message: format!("`{raw}` is not a duration; expected something like 30s, 15m or 6h"),
     };
-    let signed: jiff::SignedDuration = raw.trim().parse().map_err(|_| invalid())?;
-    let duration = Duration::try_from(signed).map_err(|_| invalid())?;
-    if duration.is_zero() {
-        return Err(invalid());
+    let raw_trimmed = raw.trim();
+    // A bare 0 needs no unit: zero of anything is zero.
+    if !raw_trimmed.is_empty() && raw_trimmed.bytes().all(|b| b == b'0') {
+        return Ok(Duration::ZERO);
     }
-    Ok(duration)
+    let signed: jiff::SignedDuration = raw_trimmed.parse().map_err(|_| invalid())?;
+    Duration::try_from(signed).map_err(|_| invalid())
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -204,7 +220,8 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
             name: "FAREWATCH_CURRENCY",
             message,
         })?;
-    let quote_ttl = parse_duration("FAREWATCH_QUOTE_TTL", &cfg.quote_ttl)?;
+    // Zero turns the quote cache off.
+    let quote_ttl = parse_duration_or_zero("FAREWATCH_QUOTE_TTL", &cfg.quote_ttl)?;
     let client = farewatch::upstream::http::build_client();
 
     // SMS is needed unless the demo or a dry run prints instead, or the user
@@ -250,10 +267,10 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     let pools = sources::build_pools(&selected, args, &client, &store)?;
 
     let cache = match non_empty(&cfg.redis_url) {
+        _ if quote_ttl.is_zero() => QuoteCache::off(),
         Some(url) => match QuoteCache::redis(url, quote_ttl).await {
             Ok(cache) => cache,
             Err(error) => {
-                tracing::warn!("{error}; using an in-process quote cache instead");
                 eprintln!("warning: {error}; using an in-process quote cache instead");
                 QuoteCache::memory(quote_ttl)
             }
@@ -333,7 +350,10 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     let sheet = if args.demo && args.routes == "routes.csv" && !Path::new("routes.csv").exists() {
         SheetSource::BuiltIn
     } else {
-        SheetSource::Location(args.routes.clone())
+        SheetSource::Location {
+            location: args.routes.clone(),
+            shown: sheet::display_name(&args.routes),
+        }
     };
 
     Ok(Configured {

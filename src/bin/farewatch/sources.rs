@@ -3,7 +3,9 @@
 //! `FARE_SOURCES=serpapi,duffel,amadeus` sets the priority. Without it,
 //! every source whose credentials are set runs, in [`DEFAULT_ORDER`]. Each
 //! source `P` also reads `P_BASE_URL`, `P_MAX_CONCURRENCY`, `P_RATE_LIMIT`
-//! (requests per second, 0 = unlimited), `P_TIMEOUT` and `P_DAILY_BUDGET`.
+//! (requests per second, 0 = unlimited), `P_TIMEOUT` and `P_DAILY_BUDGET`
+//! (searches per UTC day, 0 = unlimited; unset, the source's default from
+//! [`default_daily_budget`], unlimited for most).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +27,10 @@ use crate::cli::RunArgs;
 use crate::setup::{parse_duration, SetupError};
 
 /// The default priority: live Google prices first (SerpApi), then
-/// booking-grade prices (Duffel), the legacy Amadeus and Kiwi APIs for users
-/// who still hold keys, and last Travelpayouts, whose prices are cached
-/// searches of other users (cheap, but up to days old).
+/// booking-grade prices (Duffel), Amadeus (Enterprise credentials since
+/// Self-Service shut) and Kiwi for users who still hold keys, and last
+/// Travelpayouts, whose prices are cached searches of other users (cheap,
+/// but up to days old).
 pub const DEFAULT_ORDER: [&str; 5] = ["serpapi", "duffel", "amadeus", "tequila", "travelpayouts"];
 
 /// A non-empty, trimmed environment variable.
@@ -48,6 +51,50 @@ fn env_parse<T: std::str::FromStr>(
             name,
             message: format!("`{raw}` is not {what}"),
         }),
+    }
+}
+
+/// The daily budget a source has when `P_DAILY_BUDGET` is unset: Duffel's
+/// [`duffel::DEFAULT_DAILY_BUDGET`] (its excess-search fees), none for the
+/// others.
+pub fn default_daily_budget(name: &str) -> Option<u64> {
+    match name {
+        "duffel" => Some(duffel::DEFAULT_DAILY_BUDGET),
+        _ => None,
+    }
+}
+
+/// A source's daily budget: `P_DAILY_BUDGET` (0 = unlimited), else its
+/// [`default_daily_budget`].
+pub fn daily_budget(name: &str) -> Result<Option<u64>, SetupError> {
+    let var: &'static str =
+        Box::leak(format!("{}_DAILY_BUDGET", name.to_ascii_uppercase()).into_boxed_str());
+    let per_day: Option<u64> =
+        env_parse(var, "a whole number of searches per day (0 = unlimited)")?;
+    Ok(match per_day {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => default_daily_budget(name),
+    })
+}
+
+/// What a user should know about a source before relying on it, shown by
+/// `farewatch providers` (the README's Fare sources table says the same).
+pub fn note(name: &str) -> Option<String> {
+    match name {
+        "duffel" => Some(format!(
+            "Duffel bills every search past a 1,500:1 search-to-book ratio, which a \
+             search-only alert engine reaches quickly; hence a default budget of {} \
+             searches a day (DUFFEL_DAILY_BUDGET, 0 = unlimited)",
+            duffel::DEFAULT_DAILY_BUDGET
+        )),
+        "amadeus" => Some(
+            "Amadeus Self-Service shut on 2026-07-17 and its keys stopped working; \
+             kept for Amadeus Enterprise credentials (set AMADEUS_BASE_URL to the \
+             host Amadeus gives you)"
+                .to_owned(),
+        ),
+        _ => None,
     }
 }
 
@@ -110,14 +157,6 @@ impl SourceEnv {
             rate_per_sec: rate.unwrap_or(defaults.rate_per_sec),
             timeout: defaults.timeout,
         })
-    }
-
-    fn budget(&self) -> Result<Option<Budget>, SetupError> {
-        let per_day: Option<u64> = env_parse(
-            self.var("DAILY_BUDGET"),
-            "a whole number of searches per day",
-        )?;
-        Ok(per_day.map(|n| Budget::new(n, DayClock::system())))
     }
 }
 
@@ -288,9 +327,10 @@ fn build(
         }
     };
     let limits = env.limits(source.default_limits())?;
+    let budget = daily_budget(source.name())?;
     let mut pool = FarePool::new(source, limits);
-    if let Some(budget) = env.budget()? {
-        pool = pool.with_budget(budget);
+    if let Some(per_day) = budget {
+        pool = pool.with_budget(Budget::new(per_day, DayClock::system()));
     }
     Ok(pool)
 }

@@ -1,5 +1,9 @@
 //! Amadeus Self-Service Flight Offers Search v2 with OAuth2 client credentials.
 //!
+//! Amadeus Self-Service shut on 2026-07-17 and its keys stopped working; the
+//! source is kept for Amadeus Enterprise credentials, pointed at the
+//! Enterprise host with `AMADEUS_BASE_URL`.
+//!
 //! One [`Amadeus`] per process: it fetches an access token on first need
 //! (or takes one saved by an earlier run from the [`TokenCache`]), shares it
 //! across concurrent lookups, and when Amadeus rejects it refreshes it once

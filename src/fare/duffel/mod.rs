@@ -3,7 +3,7 @@
 //! | | |
 //! |---|---|
 //! | **needs** | a Duffel access token, `DUFFEL_ACCESS_TOKEN` (self-service sign-up at duffel.com). A test token (`duffel_test_…`) only ever sees Duffel's fictional test airline, so its prices are not real fares; a live token (`duffel_live_…`) needs the account activated for live mode |
-//! | **costs** | no fee per search while an account books at least one order per 1,500 searches; past that ratio, $0.005 per excess search (duffel.com/pricing when this was written). farewatch never books, so count on **$5 per 1,000 lookups**. Duffel also says it may not suit metasearch-style, look-only use |
+//! | **costs** | no fee per search while an account books at least one order per 1,500 searches; past that ratio, $0.005 per excess search (duffel.com/pricing when this was written). farewatch never books, so count on **$5 per 1,000 lookups**, and by default spends at most [`DEFAULT_DAILY_BUDGET`] searches a day (`DUFFEL_DAILY_BUDGET`, 0 = unlimited). Duffel also says it may not suit metasearch-style, look-only use |
 //! | **prices** | **live** and **booking-grade**: the total Duffel would charge to book the offer now, for every passenger, taxes included, in the offer's `total_currency` (the account's billing currency; it cannot be chosen per request). Offers expire, typically within 30 minutes |
 //! | **limits** | per endpoint, reported in `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` (60 per window in the example we have); a 429 says `rate_limit_exceeded`. Defaults here: 1 lookup a second, 5 in flight ([`Duffel::default_limits`](crate::fare::FareSource::default_limits)) |
 //!
@@ -92,6 +92,14 @@ const RATE_PER_SEC: f64 = 1.0;
 /// farewatch a light user of those fan-outs, and of a paid search budget
 /// (see the module docs), at the cost of a slower cycle.
 const MAX_CONCURRENCY: usize = 5;
+
+/// Searches a day unless `DUFFEL_DAILY_BUDGET` says otherwise (0 lifts it).
+/// Duffel charges for every search past 1,500 per booked order ($0.005
+/// each when this was written, see the module docs), and farewatch only ever
+/// searches, so an account reaches that ratio quickly and every search after
+/// it is billed. A thousand a day caps that at about $5 a day, and still
+/// covers about ten lookups every 15 minutes, or forty every hour.
+pub const DEFAULT_DAILY_BUDGET: u64 = 1_000;
 
 /// Added to every message about rejected credentials.
 const CREDENTIALS_HINT: &str = "check DUFFEL_ACCESS_TOKEN";
