@@ -319,7 +319,7 @@ async fn a_filter_for_delayed_flights_asks_for_late_scheduled_ones() {
         .and(query_is(vec![
             ("dep_iata", "KWI"),
             ("flight_status", "scheduled"),
-            ("min_delay_dep", "1"),
+            ("min_delay_dep", "15"),
             ("limit", "100"),
             ("access_key", ACCESS_KEY),
         ]))

@@ -27,6 +27,13 @@ pub use crate::upstream::UpstreamError as StatusError;
 /// How long a departure may slip before the flight counts as disrupted.
 pub const DISRUPTION_DELAY_MINUTES: i64 = 15;
 
+/// Whether a flight this many minutes late counts as late: airlines call a
+/// flight within 15 minutes on time, so every provider's mapping (and
+/// [`FlightStatus::is_disrupted`]) asks this one question.
+pub fn is_late(delay_minutes: Option<i64>) -> bool {
+    delay_minutes.is_some_and(|m| m >= DISRUPTION_DELAY_MINUTES)
+}
+
 /// Where a flight stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,11 +110,7 @@ impl FlightStatus {
                 | FlightState::Cancelled
                 | FlightState::Diverted
                 | FlightState::Incident
-        ) || self
-            .departure
-            .delay_minutes
-            .or(self.arrival.delay_minutes)
-            .is_some_and(|m| m >= DISRUPTION_DELAY_MINUTES)
+        ) || is_late(self.departure.delay_minutes.or(self.arrival.delay_minutes))
     }
 }
 

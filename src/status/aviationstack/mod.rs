@@ -27,7 +27,8 @@
 //!   gate and delay are still filled in.
 //! - **State.** `flight_status` maps one to one onto [`FlightState`]
 //!   (`unknown` or anything unheard-of is [`FlightState::Unknown`]), except
-//!   that a `scheduled` flight with a departure `delay` of a minute or more
+//!   that a `scheduled` flight with a departure `delay` of
+//!   [`DISRUPTION_DELAY_MINUTES`](super::DISRUPTION_DELAY_MINUTES) or more
 //!   and no actual departure time is [`FlightState::Delayed`].
 //! - **Codeshares.** Aviationstack lists each marketing flight of a
 //!   codeshare as its own `data[]` entry, carrying `flight.codeshared` (the
@@ -41,7 +42,7 @@
 //! - **Filters are honoured exactly.** A filter by state returns only
 //!   flights in that state *as mapped here*: asking for `Scheduled` leaves
 //!   out scheduled flights that are [`FlightState::Delayed`], and asking for
-//!   `Delayed` sends `flight_status=scheduled&min_delay_dep=1`. A filter by
+//!   `Delayed` sends `flight_status=scheduled&min_delay_dep=15`. A filter by
 //!   [`FlightState::Unknown`] is not supported. A flight lookup on a date
 //!   drops any entry whose `flight_date` is another day. A `limit` of 0
 //!   returns an empty list without asking; larger limits are capped at
@@ -92,7 +93,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
+use super::{
+    is_late, Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery,
+};
 use crate::upstream::reply::{error_for_status, excerpt, Reply};
 
 use wire::{text, Lenient};
@@ -119,9 +122,9 @@ const FLIGHTS_PATH: &str = "/v1/flights";
 /// Added to every message about a rejected key.
 const KEY_HINT: &str = "check AVIATIONSTACK_ACCESS_KEY";
 
-/// A departure at least this many minutes late, not yet off the gate, is
-/// [`FlightState::Delayed`].
-const DELAYED_AFTER_MINUTES: i64 = 1;
+/// `min_delay_dep` for a filter by [`FlightState::Delayed`]: the 15-minute
+/// rule ([`super::DISRUPTION_DELAY_MINUTES`]), so the API does the filtering.
+const MIN_DELAY_DEP: &str = "15";
 
 /// How to reach Aviationstack.
 ///
@@ -329,7 +332,7 @@ fn status_filter(state: FlightState) -> Option<(&'static str, Option<&'static st
         FlightState::Scheduled => ("scheduled", None),
         // Delayed is "scheduled, and late": ask for exactly that, then keep
         // only those with no actual departure yet.
-        FlightState::Delayed => ("scheduled", Some("1")),
+        FlightState::Delayed => ("scheduled", Some(MIN_DELAY_DEP)),
         FlightState::Active => ("active", None),
         FlightState::Landed => ("landed", None),
         FlightState::Cancelled => ("cancelled", None),
@@ -503,10 +506,7 @@ fn state(flight_status: Option<&str>, departure: &Endpoint) -> FlightState {
     };
     match flight_status.to_ascii_lowercase().as_str() {
         "scheduled" => {
-            let late = departure
-                .delay_minutes
-                .is_some_and(|m| m >= DELAYED_AFTER_MINUTES);
-            if late && departure.actual.is_none() {
+            if is_late(departure.delay_minutes) && departure.actual.is_none() {
                 FlightState::Delayed
             } else {
                 FlightState::Scheduled
@@ -743,12 +743,22 @@ mod tests {
     }
 
     #[test]
+    fn the_delayed_filter_asks_for_the_15_minute_rule() {
+        assert_eq!(
+            MIN_DELAY_DEP,
+            crate::status::DISRUPTION_DELAY_MINUTES.to_string()
+        );
+    }
+
+    #[test]
     fn states_map_with_delayed_for_late_scheduled_flights() {
         let mut departure = Endpoint::default();
         assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);
         departure.delay_minutes = Some(0);
         assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);
-        departure.delay_minutes = Some(1);
+        departure.delay_minutes = Some(14);
+        assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);
+        departure.delay_minutes = Some(15);
         assert_eq!(state(Some("Scheduled"), &departure), FlightState::Delayed);
         departure.actual = Some(Timestamp::UNIX_EPOCH);
         assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);
