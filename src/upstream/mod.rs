@@ -13,6 +13,8 @@
 //! - [`failover`]: several providers in priority order behind one lookup.
 //! - [`http`]: the one pooled HTTP client and capped body reading.
 //! - `reply` (crate-private): what every provider does with an HTTP reply.
+//! - `wire` (crate-private): lenient JSON building blocks shared by the
+//!   providers' private wire types.
 
 pub mod breaker;
 pub mod budget;
@@ -21,6 +23,7 @@ pub mod http;
 pub mod pool;
 pub(crate) mod reply;
 pub mod retry;
+pub(crate) mod wire;
 
 use std::time::Duration;
 

@@ -52,6 +52,7 @@ use tracing::Instrument;
 use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
 use crate::upstream::reply::{ensure_json, error_for_status, one_line, Reply, MESSAGE_CHARS};
 use crate::upstream::retry::parse_retry_after;
+use crate::upstream::wire::non_blank;
 
 /// OpenSky's REST API.
 pub const DEFAULT_BASE_URL: &str = "https://opensky-network.org/api";
@@ -397,19 +398,6 @@ fn to_status(record: wire::Flight, fetched_at: Timestamp) -> Result<FlightStatus
     })
 }
 
-/// The text without its padding, or `None` when nothing is left.
-fn non_blank(text: Option<String>) -> Option<String> {
-    let text = text?;
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        None
-    } else if trimmed.len() == text.len() {
-        Some(text)
-    } else {
-        Some(trimmed.to_owned())
-    }
-}
-
 /// `DLH` from `DLH400`: an ICAO airline designator is three letters, and a
 /// flight callsign continues with the flight number. Registrations used as
 /// callsigns (`DEABC`) do not match.
@@ -603,17 +591,6 @@ mod tests {
         assert_eq!(airline_designator("DEABC"), None);
         assert_eq!(airline_designator("N12345"), None);
         assert_eq!(airline_designator("DLH"), None);
-    }
-
-    #[test]
-    fn padding_is_trimmed_and_blank_is_none() {
-        assert_eq!(
-            non_blank(Some("TAP583  ".into())).as_deref(),
-            Some("TAP583")
-        );
-        assert_eq!(non_blank(Some("EDDF".into())).as_deref(), Some("EDDF"));
-        assert_eq!(non_blank(Some("        ".into())), None);
-        assert_eq!(non_blank(None), None);
     }
 
     #[test]
