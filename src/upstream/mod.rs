@@ -12,6 +12,8 @@
 //! - [`budget`]: daily budgets of paid searches per provider.
 //! - [`failover`]: several providers in priority order behind one lookup.
 //! - [`http`]: the one pooled HTTP client and capped body reading.
+//! - `oauth` (crate-private): the OAuth2 client-credentials token holder
+//!   (Amadeus, OpenSky).
 //! - `reply` (crate-private): what every provider does with an HTTP reply.
 //! - `wire` (crate-private): lenient JSON building blocks shared by the
 //!   providers' private wire types.
@@ -20,6 +22,7 @@ pub mod breaker;
 pub mod budget;
 pub mod failover;
 pub mod http;
+pub(crate) mod oauth;
 pub mod pool;
 pub(crate) mod reply;
 pub mod retry;

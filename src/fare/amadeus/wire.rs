@@ -50,17 +50,8 @@ pub(super) struct Price<'a> {
     pub(super) total: Option<Text<'a>>,
 }
 
-/// `POST /v1/security/oauth2/token` reply; `type`, `username`, `state`... are skipped.
-#[derive(Deserialize)]
-pub(super) struct TokenReply<'a> {
-    #[serde(borrow)]
-    pub(super) access_token: Text<'a>,
-    /// Seconds until the token expires (1799 in practice).
-    pub(super) expires_in: u64,
-}
-
 /// A JSON string borrowed from the body when it has no escapes (prices,
-/// currency codes and tokens never do) and owned otherwise.
+/// and currency codes never do) and owned otherwise.
 ///
 /// `Cow` with `#[serde(borrow)]` only borrows when it is the field's own
 /// type, not inside an `Option`, hence this newtype.
