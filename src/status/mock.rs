@@ -425,6 +425,8 @@ impl MockStatus {
             arrival,
             provider: self.name.to_owned(),
             fetched_at: now,
+            operated_by: None,
+            codeshares: Vec::new(),
         }
     }
 
@@ -445,6 +447,8 @@ impl MockStatus {
             arrival: bare(plan.destination),
             provider: self.name.to_owned(),
             fetched_at: now,
+            operated_by: None,
+            codeshares: Vec::new(),
         }
     }
 

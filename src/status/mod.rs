@@ -98,6 +98,15 @@ pub struct FlightStatus {
     pub provider: String,
     /// When the provider was asked.
     pub fetched_at: Timestamp,
+    /// For a codeshare's marketing designator: the operating flight (IATA,
+    /// else ICAO designator). `None` for the operating flight itself, or
+    /// when the provider did not say.
+    #[serde(default)]
+    pub operated_by: Option<String>,
+    /// Other designators the same flight is sold under (IATA, upper case),
+    /// as far as the provider said; each gets its own snapshot.
+    #[serde(default)]
+    pub codeshares: Vec<String>,
 }
 
 impl FlightStatus {

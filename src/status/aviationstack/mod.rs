@@ -34,11 +34,14 @@
 //!   codeshare as its own `data[]` entry, carrying `flight.codeshared` (the
 //!   *operating* flight, in lower case). An entry whose operating flight is
 //!   also in the reply (same operating designator, date and departure
-//!   airport) is dropped, so the flight is reported once, under its
-//!   operating designator; when several marketing entries of one operating
-//!   flight arrive without it, only the first is kept. A codeshare entry
-//!   whose operating flight is absent is kept under its own (marketing)
-//!   designator, which is what a lookup of that designator asked for.
+//!   airport) is folded into it: the flight is reported once, under its
+//!   operating designator, with the marketing designator in
+//!   [`FlightStatus::codeshares`]. When several marketing entries of one
+//!   operating flight arrive without it, the first is kept and the others
+//!   folded into it. A codeshare entry whose operating flight is absent is
+//!   kept under its own (marketing) designator, which is what a lookup of
+//!   that designator asked for, naming the operating flight in
+//!   [`FlightStatus::operated_by`].
 //! - **Filters are honoured exactly.** A filter by state returns only
 //!   flights in that state *as mapped here*: asking for `Scheduled` leaves
 //!   out scheduled flights that are [`FlightState::Delayed`], and asking for
@@ -80,7 +83,7 @@
 
 mod wire;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -434,6 +437,10 @@ fn entry(flight: wire::Flight, fetched_at: Timestamp) -> Entry {
             arrival,
             provider: NAME.to_owned(),
             fetched_at,
+            operated_by: operating
+                .as_ref()
+                .and_then(|[iata, icao]| iata.clone().or_else(|| icao.clone())),
+            codeshares: Vec::new(),
         },
         operating,
     }
@@ -521,10 +528,11 @@ fn state(flight_status: Option<&str>, departure: &Endpoint) -> FlightState {
     }
 }
 
-/// Drops codeshare entries standing in for a flight already listed: when
-/// the operating flight is in the reply, or when an earlier codeshare entry
-/// of the same operating flight was kept. "The same" means the same
-/// designator (IATA or ICAO, either matches), date and departure airport.
+/// Folds codeshare entries standing in for a flight already listed into
+/// that flight's [`FlightStatus::codeshares`]: when the operating flight is
+/// in the reply, or when an earlier codeshare entry of the same operating
+/// flight was kept. "The same" means the same designator (IATA or ICAO,
+/// either matches), date and departure airport.
 fn dedupe_codeshares(entries: Vec<Entry>) -> Vec<FlightStatus> {
     type Key = (String, Option<Date>, Option<String>);
     let key = |designator: &str, status: &FlightStatus| -> Key {
@@ -538,38 +546,60 @@ fn dedupe_codeshares(entries: Vec<Entry>) -> Vec<FlightStatus> {
                 .or_else(|| status.departure.icao.clone()),
         )
     };
-    let mut operated: HashSet<Key> = HashSet::new();
-    for entry in entries.iter().filter(|e| e.operating.is_none()) {
-        let status = &entry.status;
-        for designator in [&status.flight_iata, &status.flight_icao]
-            .into_iter()
-            .flatten()
-        {
-            operated.insert(key(designator, status));
+    // Which entry stands for each operated flight: the operating entry
+    // itself, else the first marketing entry.
+    let mut stands_for: HashMap<Key, usize> = HashMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.operating.is_none() {
+            let status = &entry.status;
+            for designator in [&status.flight_iata, &status.flight_icao]
+                .into_iter()
+                .flatten()
+            {
+                stands_for.entry(key(designator, status)).or_insert(index);
+            }
         }
     }
-    let mut kept = Vec::with_capacity(entries.len());
-    for entry in entries {
-        if let Some(operating) = &entry.operating {
-            let keys: Vec<Key> = operating
-                .iter()
-                .flatten()
-                .map(|designator| key(designator, &entry.status))
-                .collect();
-            if keys.iter().any(|k| operated.contains(k)) {
+    let mut folded_into: Vec<Option<usize>> = vec![None; entries.len()];
+    for (index, entry) in entries.iter().enumerate() {
+        let Some(operating) = &entry.operating else {
+            continue;
+        };
+        let keys: Vec<Key> = operating
+            .iter()
+            .flatten()
+            .map(|designator| key(designator, &entry.status))
+            .collect();
+        match keys.iter().find_map(|k| stands_for.get(k)) {
+            Some(&kept) => {
                 tracing::debug!(
                     flight = ?entry.status.flight_iata,
                     operated_as = ?operating,
-                    "dropping a codeshare twin of a listed flight"
+                    "folding a codeshare twin into a listed flight"
                 );
-                continue;
+                folded_into[index] = Some(kept);
             }
-            // The first marketing entry stands for the operating flight.
-            operated.extend(keys);
+            None => {
+                for k in keys {
+                    stands_for.insert(k, index);
+                }
+            }
         }
-        kept.push(entry.status);
     }
-    kept
+    let mut statuses: Vec<Option<FlightStatus>> =
+        entries.into_iter().map(|e| Some(e.status)).collect();
+    for (index, kept) in folded_into.into_iter().enumerate() {
+        let Some(kept) = kept else { continue };
+        let twin = statuses[index].take().expect("each entry folds once");
+        if let (Some(designator), Some(flight)) = (twin.flight_iata, &mut statuses[kept]) {
+            if flight.flight_iata.as_ref() != Some(&designator)
+                && !flight.codeshares.contains(&designator)
+            {
+                flight.codeshares.push(designator);
+            }
+        }
+    }
+    statuses.into_iter().flatten().collect()
 }
 
 fn log_truncation(pagination: Option<Lenient<wire::Pagination>>, received: usize) {

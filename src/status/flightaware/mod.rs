@@ -45,6 +45,8 @@
 //!   text says "Scheduled", else Unknown. "En Route / Delayed" is therefore
 //!   Active, with its delay in minutes.
 //! - **Airline** is the operator's IATA code, else its ICAO code.
+//! - **Codeshares.** A record is the operating flight; `codeshares_iata`
+//!   (upper-cased) becomes [`FlightStatus::codeshares`].
 //!
 //! # Errors
 //!
@@ -356,6 +358,13 @@ fn status(flight: wire::Flight, fetched_at: Timestamp) -> FlightStatus {
         // `ident` is normally the ICAO ident.
         flight_icao = code(flight.ident);
     }
+    let mut codeshares: Vec<String> = Vec::new();
+    let listed = flight.codeshares_iata.and_then(Lenient::valid);
+    for designator in listed.into_iter().flatten().filter_map(|d| code(Some(d))) {
+        if flight_iata.as_ref() != Some(&designator) && !codeshares.contains(&designator) {
+            codeshares.push(designator);
+        }
+    }
     let airline = code(flight.operator_iata)
         .or_else(|| code(flight.operator_icao))
         .or_else(|| code(flight.operator));
@@ -369,6 +378,9 @@ fn status(flight: wire::Flight, fetched_at: Timestamp) -> FlightStatus {
         arrival,
         provider: NAME.to_owned(),
         fetched_at,
+        // AeroAPI's record is always the operating flight.
+        operated_by: None,
+        codeshares,
     }
 }
 

@@ -54,6 +54,10 @@ pub(super) struct Flight {
     pub(super) operator_icao: Option<Lenient<Text>>,
     #[serde(default)]
     pub(super) operator_iata: Option<Lenient<Text>>,
+    /// IATA designators the flight is also sold under (`["SQ7361"]`); the
+    /// record itself is the operating flight.
+    #[serde(default)]
+    pub(super) codeshares_iata: Option<Lenient<Vec<Lenient<Text>>>>,
     /// "No longer tracked by FlightAware": an airline cancellation is one
     /// cause, not the only one.
     #[serde(default)]

@@ -337,6 +337,8 @@ fn to_status(record: wire::Flight, fetched_at: Timestamp) -> Result<FlightStatus
         },
         provider: NAME.to_owned(),
         fetched_at,
+        operated_by: None,
+        codeshares: Vec::new(),
     })
 }
 
