@@ -111,9 +111,13 @@ async fn a_poll_against_aviationstack_stores_each_flight_under_its_iata_code() {
     let (code, stdout, stderr) = run(cmd).await;
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
-    // Five entries, one of them the codeshare twin of another.
+    // Five entries, one of them the codeshare twin of another: four
+    // flights, five keys (the twin keeps its own, naming the operator).
     assert_eq!(report["flights"], 4);
-    assert_eq!(report["created"], 4);
+    assert_eq!(report["created"], 5);
+    let (value, _) = redis_get(&format!("{prefix}CA3907")).await;
+    let twin: Value = serde_json::from_str(&value.expect("CA3907 stored")).unwrap();
+    assert_eq!(twin["operated_by"], "ZH9572");
     let (value, _) = redis_get(&format!("{prefix}HU7087")).await;
     let cancelled: Value = serde_json::from_str(&value.expect("HU7087 stored")).unwrap();
     assert_eq!(cancelled["status"], "cancelled");
