@@ -175,6 +175,24 @@ fn status(
         arrival,
         provider: "aviationstack".to_owned(),
         fetched_at: Timestamp::UNIX_EPOCH,
+        operated_by: None,
+        codeshares: Vec::new(),
+    }
+}
+
+/// `status` as the marketing designator of a flight operated as `operator`.
+fn operated_by(operator: &str, status: FlightStatus) -> FlightStatus {
+    FlightStatus {
+        operated_by: Some(operator.to_owned()),
+        ..status
+    }
+}
+
+/// `status` with the other designators it is sold under.
+fn sold_as(codeshares: &[&str], status: FlightStatus) -> FlightStatus {
+    FlightStatus {
+        codeshares: codeshares.iter().map(|c| (*c).to_owned()).collect(),
+        ..status
     }
 }
 
@@ -319,7 +337,7 @@ async fn a_filter_for_delayed_flights_asks_for_late_scheduled_ones() {
         .and(query_is(vec![
             ("dep_iata", "KWI"),
             ("flight_status", "scheduled"),
-            ("min_delay_dep", "1"),
+            ("min_delay_dep", "15"),
             ("limit", "100"),
             ("access_key", ACCESS_KEY),
         ]))
@@ -573,32 +591,35 @@ async fn the_captured_records_with_nulls_and_a_lone_codeshare() {
                 ),
             ),
             // A codeshare (operated as sc4951, which is not in the reply):
-            // kept under its own designator.
-            status(
-                "TV3260",
-                "TBA3260",
-                "Tibet Airlines",
-                "2024-02-05",
-                FlightState::Scheduled,
-                endpoint(
-                    "URC",
-                    "ZWWW",
-                    Some("2024-02-04T23:00:00Z"),
-                    Some("2024-02-04T23:00:00Z"),
-                    None,
-                    None,
-                    Some("2"),
-                    Some("15"),
-                ),
-                endpoint(
-                    "TYN",
-                    "ZBYN",
-                    Some("2024-02-05T02:40:00Z"),
-                    Some("2024-02-05T02:40:00Z"),
-                    None,
-                    None,
-                    None,
-                    None,
+            // kept under its own designator, naming its operator.
+            operated_by(
+                "SC4951",
+                status(
+                    "TV3260",
+                    "TBA3260",
+                    "Tibet Airlines",
+                    "2024-02-05",
+                    FlightState::Scheduled,
+                    endpoint(
+                        "URC",
+                        "ZWWW",
+                        Some("2024-02-04T23:00:00Z"),
+                        Some("2024-02-04T23:00:00Z"),
+                        None,
+                        None,
+                        Some("2"),
+                        Some("15"),
+                    ),
+                    endpoint(
+                        "TYN",
+                        "ZBYN",
+                        Some("2024-02-05T02:40:00Z"),
+                        Some("2024-02-05T02:40:00Z"),
+                        None,
+                        None,
+                        None,
+                        None,
+                    ),
                 ),
             ),
             // Scheduled, 43 minutes late, not gone: delayed. Kuwait is UTC+3,
@@ -673,32 +694,35 @@ async fn wuh_szx_five_entries_become_four_flights() {
                     Some("B12"),
                 ),
             ),
-            // The operating flight; its codeshare twin CA3907 is dropped.
-            status(
-                "ZH9572",
-                "CSZ9572",
-                "Shenzhen Airlines",
-                "2026-03-14",
-                FlightState::Active,
-                endpoint(
-                    "WUH",
-                    "ZHHH",
-                    Some("2026-03-14T04:05:00Z"),
-                    Some("2026-03-14T04:52:00Z"),
-                    Some("2026-03-14T04:52:00Z"),
-                    Some(47),
-                    Some("T3"),
-                    Some("25"),
-                ),
-                endpoint(
-                    "SZX",
-                    "ZGSZ",
-                    Some("2026-03-14T06:15:00Z"),
-                    Some("2026-03-14T06:53:00Z"),
-                    None,
-                    Some(38),
-                    Some("3"),
-                    None,
+            // The operating flight; its codeshare twin CA3907 is folded in.
+            sold_as(
+                &["CA3907"],
+                status(
+                    "ZH9572",
+                    "CSZ9572",
+                    "Shenzhen Airlines",
+                    "2026-03-14",
+                    FlightState::Active,
+                    endpoint(
+                        "WUH",
+                        "ZHHH",
+                        Some("2026-03-14T04:05:00Z"),
+                        Some("2026-03-14T04:52:00Z"),
+                        Some("2026-03-14T04:52:00Z"),
+                        Some(47),
+                        Some("T3"),
+                        Some("25"),
+                    ),
+                    endpoint(
+                        "SZX",
+                        "ZGSZ",
+                        Some("2026-03-14T06:15:00Z"),
+                        Some("2026-03-14T06:53:00Z"),
+                        None,
+                        Some(38),
+                        Some("3"),
+                        None,
+                    ),
                 ),
             ),
             status(

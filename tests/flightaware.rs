@@ -167,6 +167,8 @@ fn ual1(on: &str, state: FlightState, departure: Endpoint, arrival: Endpoint) ->
         arrival,
         provider: "flightaware".to_owned(),
         fetched_at: Timestamp::UNIX_EPOCH,
+        operated_by: None,
+        codeshares: vec!["SQ7361".to_owned(), "AC6033".to_owned()],
     }
 }
 

@@ -111,9 +111,13 @@ async fn a_poll_against_aviationstack_stores_each_flight_under_its_iata_code() {
     let (code, stdout, stderr) = run(cmd).await;
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
-    // Five entries, one of them the codeshare twin of another.
+    // Five entries, one of them the codeshare twin of another: four
+    // flights, five keys (the twin keeps its own, naming the operator).
     assert_eq!(report["flights"], 4);
-    assert_eq!(report["created"], 4);
+    assert_eq!(report["created"], 5);
+    let (value, _) = redis_get(&format!("{prefix}CA3907")).await;
+    let twin: Value = serde_json::from_str(&value.expect("CA3907 stored")).unwrap();
+    assert_eq!(twin["operated_by"], "ZH9572");
     let (value, _) = redis_get(&format!("{prefix}HU7087")).await;
     let cancelled: Value = serde_json::from_str(&value.expect("HU7087 stored")).unwrap();
     assert_eq!(cancelled["status"], "cancelled");
@@ -146,4 +150,36 @@ async fn polling_without_a_provider_names_what_to_set_and_exits_3() {
         stderr.contains("AVIATIONSTACK_ACCESS_KEY") && stderr.contains("OPENSKY_CLIENT_ID"),
         "{stderr}"
     );
+}
+
+/// A traveller asks for the number on their ticket, often the marketing one:
+/// `flights get` shows that designator's own snapshot, naming the flight
+/// that operates it, and stores one snapshot per designator.
+#[tokio::test]
+async fn get_with_a_marketing_number_shows_its_own_snapshot_naming_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("fw-test-{}-cs:flight:", std::process::id());
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/aeroapi/flights/SQ7361"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("status/flightaware-flights-UAL1.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let mut get = farewatch(dir.path(), &prefix);
+    get.env("STATUS_PROVIDERS", "flightaware")
+        .env("FLIGHTAWARE_API_KEY", "fa-key-do-not-log")
+        .env("FLIGHTAWARE_BASE_URL", format!("{}/aeroapi", server.uri()))
+        .args(["flights", "get", "SQ7361", "--format", "json"]);
+    let (code, stdout, stderr) = run(get).await;
+    assert_eq!(code, 0, "{stderr}");
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["flight"], "SQ7361");
+    assert_eq!(shown["operated_by"], "UA1");
+    let (operating, _) = redis_get(&format!("{prefix}UA1")).await;
+    let operating: Value = serde_json::from_str(&operating.expect("UA1 stored too")).unwrap();
+    assert_eq!(operating["operated_by"], Value::Null);
+    assert!(!stderr.contains("fa-key-do-not-log"));
 }

@@ -202,6 +202,8 @@ fn record(
         },
         provider: "opensky".to_owned(),
         fetched_at,
+        operated_by: None,
+        codeshares: Vec::new(),
     }
 }
 

@@ -42,6 +42,7 @@ fn on_time() -> Snapshot {
         arr: end("SZX", "2026-11-24T08:30:00Z"),
         provider: "mock".into(),
         fetched_at: ts("2026-11-24T04:00:00Z"),
+        operated_by: None,
     }
 }
 

@@ -254,3 +254,39 @@ async fn the_poller_writes_snapshots_and_reports_created_then_updated() {
     assert_eq!(snapshot.dep.delay_min, Some(45));
     assert!(snapshot.disrupted);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_query_no_provider_supports_says_so_instead_of_no_provider_configured() {
+    use farewatch::status::opensky::{OpenSky, OpenSkyConfig};
+    // OpenSky answers departures and arrivals only; never asked here.
+    let opensky: Arc<dyn StatusProvider> = Arc::new(OpenSky::new(
+        farewatch::upstream::http::build_client(),
+        OpenSkyConfig::new("id", "secret".into()),
+    ));
+    let limits = Limits {
+        max_concurrency: 1,
+        rate_per_sec: 0.0,
+        timeout: Duration::from_secs(5),
+    };
+    let only_opensky = StatusFailover::new(
+        vec![Arc::new(StatusPool::for_status(
+            opensky,
+            limits,
+            BreakerConfig::default(),
+        ))],
+        Duration::from_secs(60),
+    );
+    let error = only_opensky.flights(&query()).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "status: request not sent: no status provider supports flight LH400 on 2026-12-01 \
+         (configured: opensky)"
+    );
+
+    let none = StatusFailover::new(Vec::new(), Duration::from_secs(60));
+    let error = none.flights(&query()).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "no provider is configured for this request"
+    );
+}

@@ -383,6 +383,8 @@ async fn airport_queries_return_scripted_flights_within_the_window() {
         found,
         vec![FlightStatus {
             fetched_at: found[0].fetched_at,
+            operated_by: None,
+            codeshares: Vec::new(),
             ..ba117
         }]
     );

@@ -537,6 +537,7 @@ mod tests {
             arr,
             provider: "mock".into(),
             fetched_at: ts("2026-11-24T05:00:00Z"),
+            operated_by: None,
         }
     }
 

@@ -102,6 +102,9 @@ impl StatusFailover {
         }
         let candidates: Vec<&&Arc<StatusPool>> =
             order.iter().filter(|p| p.source_supports(query)).collect();
+        if candidates.is_empty() && !order.is_empty() {
+            return Err(unsupported(query, order));
+        }
         let mut attempts = Vec::new();
         let mut fallback: Option<Vec<FlightStatus>> = None;
         for (i, pool) in candidates.iter().enumerate() {
@@ -152,6 +155,30 @@ impl StatusFailover {
         cache.insert(key, (Instant::now(), flights.to_vec()));
     }
 }
+
+/// Providers are configured but none can answer this kind of query (say,
+/// departures by ICAO airport with only Aviationstack): say so, rather than
+/// `AllFailed`'s "no provider is configured", which sends people looking
+/// for missing keys. The one attempt is not a provider's, hence [`NOT_SENT`].
+fn unsupported(query: &StatusQuery, configured: &[&Arc<StatusPool>]) -> AllFailed {
+    let names: Vec<&str> = configured.iter().map(|p| p.name()).collect();
+    AllFailed {
+        attempts: vec![(
+            NOT_SENT,
+            UpstreamError::Rejected {
+                status: 0,
+                code: None,
+                message: format!(
+                    "no status provider supports {query} (configured: {})",
+                    names.join(", ")
+                ),
+            },
+        )],
+    }
+}
+
+/// Names the attempt of a lookup no provider was asked about.
+pub const NOT_SENT: &str = "status";
 
 /// Only `scheduled`, and no time of any kind: nothing a watcher can use.
 pub fn is_low_signal(flights: &[FlightStatus]) -> bool {

@@ -38,8 +38,7 @@ use jiff::tz::Offset;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery,
-    DISRUPTION_DELAY_MINUTES,
+    is_late, Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery,
 };
 
 /// The name the mock answers with unless [`MockStatus::named`] says otherwise.
@@ -61,7 +60,7 @@ pub enum Scenario {
     OnTime,
     /// Not departed, running late: estimates and `delay_minutes` moved by
     /// `minutes`. The state is `Delayed` from
-    /// [`DISRUPTION_DELAY_MINUTES`] on; a smaller slip stays `Scheduled`
+    /// [`DISRUPTION_DELAY_MINUTES`](super::DISRUPTION_DELAY_MINUTES) on; a smaller slip stays `Scheduled`
     /// (with its delay), as airlines count a flight within 15 minutes as on time.
     Delayed {
         /// Minutes late.
@@ -381,7 +380,7 @@ impl MockStatus {
                 departure.delay_minutes = Some(delay);
                 arrival.estimated = Some(arrives);
                 arrival.delay_minutes = Some(delay);
-                if delay >= DISRUPTION_DELAY_MINUTES {
+                if is_late(Some(delay)) {
                     FlightState::Delayed
                 } else {
                     FlightState::Scheduled
@@ -426,6 +425,8 @@ impl MockStatus {
             arrival,
             provider: self.name.to_owned(),
             fetched_at: now,
+            operated_by: None,
+            codeshares: Vec::new(),
         }
     }
 
@@ -446,6 +447,8 @@ impl MockStatus {
             arrival: bare(plan.destination),
             provider: self.name.to_owned(),
             fetched_at: now,
+            operated_by: None,
+            codeshares: Vec::new(),
         }
     }
 

@@ -27,6 +27,13 @@ pub use crate::upstream::UpstreamError as StatusError;
 /// How long a departure may slip before the flight counts as disrupted.
 pub const DISRUPTION_DELAY_MINUTES: i64 = 15;
 
+/// Whether a flight this many minutes late counts as late: airlines call a
+/// flight within 15 minutes on time, so every provider's mapping (and
+/// [`FlightStatus::is_disrupted`]) asks this one question.
+pub fn is_late(delay_minutes: Option<i64>) -> bool {
+    delay_minutes.is_some_and(|m| m >= DISRUPTION_DELAY_MINUTES)
+}
+
 /// Where a flight stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +98,15 @@ pub struct FlightStatus {
     pub provider: String,
     /// When the provider was asked.
     pub fetched_at: Timestamp,
+    /// For a codeshare's marketing designator: the operating flight (IATA,
+    /// else ICAO designator). `None` for the operating flight itself, or
+    /// when the provider did not say.
+    #[serde(default)]
+    pub operated_by: Option<String>,
+    /// Other designators the same flight is sold under (IATA, upper case),
+    /// as far as the provider said; each gets its own snapshot.
+    #[serde(default)]
+    pub codeshares: Vec<String>,
 }
 
 impl FlightStatus {
@@ -103,11 +119,7 @@ impl FlightStatus {
                 | FlightState::Cancelled
                 | FlightState::Diverted
                 | FlightState::Incident
-        ) || self
-            .departure
-            .delay_minutes
-            .or(self.arrival.delay_minutes)
-            .is_some_and(|m| m >= DISRUPTION_DELAY_MINUTES)
+        ) || is_late(self.departure.delay_minutes.or(self.arrival.delay_minutes))
     }
 }
 

@@ -14,7 +14,8 @@ use super::{FlightState, FlightStatus, StatusQuery};
 pub struct PollReport {
     /// Flights the providers returned.
     pub flights: usize,
-    /// Keys written for the first time.
+    /// Keys written for the first time (a codeshared flight writes one key
+    /// per designator).
     pub created: usize,
     /// Keys whose flight status changed.
     pub updated: usize,
@@ -26,7 +27,8 @@ pub struct PollReport {
     pub errors: Vec<String>,
 }
 
-/// Polls once: looks `query` up and writes every flight's snapshot.
+/// Polls once: looks `query` up and writes every flight's snapshots, one
+/// per designator (codeshares included).
 pub async fn poll_once(
     failover: &StatusFailover,
     store: &SnapshotStore,
@@ -42,21 +44,23 @@ pub async fn poll_once(
     };
     report.flights = flights.len();
     for flight in &flights {
-        let Some(snapshot) = Snapshot::of(flight) else {
+        let snapshots = Snapshot::all_of(flight);
+        if snapshots.is_empty() {
             report.without_iata += 1;
-            continue;
-        };
-        let key = store.key(&snapshot.flight);
-        match store.put(&snapshot).await {
-            Ok(written) => {
-                match written {
-                    Written::Created => report.created += 1,
-                    Written::Updated => report.updated += 1,
-                    Written::Refreshed => report.refreshed += 1,
+        }
+        for snapshot in snapshots {
+            let key = store.key(&snapshot.flight);
+            match store.put(&snapshot).await {
+                Ok(written) => {
+                    match written {
+                        Written::Created => report.created += 1,
+                        Written::Updated => report.updated += 1,
+                        Written::Refreshed => report.refreshed += 1,
+                    }
+                    tracing::info!(%key, status = ?snapshot.status, written = ?written, "flight snapshot written");
                 }
-                tracing::info!(%key, status = ?snapshot.status, written = ?written, "flight snapshot written");
+                Err(error) => report.errors.push(format!("{key}: {error}")),
             }
-            Err(error) => report.errors.push(format!("{key}: {error}")),
         }
     }
     report
@@ -138,6 +142,8 @@ mod tests {
             },
             provider: "mock".into(),
             fetched_at: now,
+            operated_by: None,
+            codeshares: Vec::new(),
         }
     }
 

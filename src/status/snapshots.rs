@@ -13,10 +13,18 @@
 //!         "estimated":"2026-11-24T07:10:00Z","actual":null,"delay_min":40,
 //!         "terminal":"3","gate":"12"},
 //!  "arr":{...same fields...},
-//!  "provider":"aviationstack","fetched_at":"2026-11-24T06:01:12Z"}
+//!  "provider":"aviationstack","fetched_at":"2026-11-24T06:01:12Z",
+//!  "operated_by":null}
 //! ```
 //!
 //! Times are real instants in UTC (RFC 3339), whatever the provider sent.
+//!
+//! # Codeshares
+//! Travellers look up the number on their ticket, often a marketing
+//! designator, so every designator of a codeshared flight gets its own key
+//! ([`Snapshot::all_of`]): `flight:CA3907` and `flight:ZH9572` hold the same
+//! status, and the marketing one names the operating flight in
+//! `operated_by` (`"ZH9572"`); the operating flight's own has `null`.
 
 use std::time::Duration;
 
@@ -76,10 +84,47 @@ pub struct Snapshot {
     pub provider: String,
     /// When it answered.
     pub fetched_at: jiff::Timestamp,
+    /// For a codeshare's marketing designator, the operating flight;
+    /// `null` for the operating flight itself. Absent in snapshots written
+    /// before codeshares had their own keys.
+    #[serde(default)]
+    pub operated_by: Option<String>,
 }
 
 impl Snapshot {
-    /// The snapshot of a status that has an IATA designator.
+    /// One snapshot per designator of the flight: its own, the operating
+    /// flight's (when it is a codeshare's marketing designator) and every
+    /// other codeshare; empty without an IATA designator. See the module docs.
+    pub fn all_of(status: &FlightStatus) -> Vec<Self> {
+        let Some(own) = Self::of(status) else {
+            return Vec::new();
+        };
+        let operating = own
+            .operated_by
+            .clone()
+            .unwrap_or_else(|| own.flight.clone());
+        let mut designators = vec![own.flight.clone()];
+        for designator in status.operated_by.iter().chain(&status.codeshares) {
+            let designator = designator.trim().to_ascii_uppercase();
+            if !designator.is_empty() && !designators.contains(&designator) {
+                designators.push(designator);
+            }
+        }
+        let mut snapshots = Vec::with_capacity(designators.len());
+        for designator in designators.into_iter().skip(1) {
+            snapshots.push(Self {
+                operated_by: (designator != operating).then(|| operating.clone()),
+                // The provider's ICAO designator belongs to its own designator only.
+                flight_icao: None,
+                flight: designator,
+                ..own.clone()
+            });
+        }
+        snapshots.insert(0, own);
+        snapshots
+    }
+
+    /// The snapshot of a status under its own IATA designator, if it has one.
     pub fn of(status: &FlightStatus) -> Option<Self> {
         let end = |e: &Endpoint| SnapshotEnd {
             iata: e.iata.clone(),
@@ -102,6 +147,10 @@ impl Snapshot {
             arr: end(&status.arrival),
             provider: status.provider.clone(),
             fetched_at: status.fetched_at,
+            operated_by: status
+                .operated_by
+                .as_ref()
+                .map(|o| o.trim().to_ascii_uppercase()),
         })
     }
 }
@@ -222,4 +271,61 @@ fn same_status(a: &Snapshot, b: &Snapshot) -> bool {
         ..s.clone()
     };
     strip(a) == strip(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(iata: &str, operated_by: Option<&str>, codeshares: &[&str]) -> FlightStatus {
+        FlightStatus {
+            flight_iata: Some(iata.into()),
+            flight_icao: Some("ICAO1".into()),
+            airline: None,
+            flight_date: None,
+            state: FlightState::Active,
+            departure: Endpoint::default(),
+            arrival: Endpoint::default(),
+            provider: "mock".into(),
+            fetched_at: jiff::Timestamp::UNIX_EPOCH,
+            operated_by: operated_by.map(str::to_owned),
+            codeshares: codeshares.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    fn keys(status: &FlightStatus) -> Vec<(String, Option<String>)> {
+        Snapshot::all_of(status)
+            .into_iter()
+            .map(|s| (s.flight, s.operated_by))
+            .collect()
+    }
+
+    fn key(flight: &str, operated_by: Option<&str>) -> (String, Option<String>) {
+        (flight.into(), operated_by.map(str::to_owned))
+    }
+
+    #[test]
+    fn every_designator_gets_a_snapshot_naming_the_operating_flight() {
+        assert_eq!(
+            keys(&status("UA1", None, &["SQ7361", "ac6033", "UA1"])),
+            [
+                key("UA1", None),
+                key("SQ7361", Some("UA1")),
+                key("AC6033", Some("UA1")),
+            ]
+        );
+        // A marketing designator whose operator was not in the reply.
+        assert_eq!(
+            keys(&status("TV3260", Some("sc4951"), &["MU1234"])),
+            [
+                key("TV3260", Some("SC4951")),
+                key("SC4951", None),
+                key("MU1234", Some("SC4951")),
+            ]
+        );
+        assert_eq!(keys(&status("LH400", None, &[])), [key("LH400", None)]);
+        let all = Snapshot::all_of(&status("UA1", None, &["SQ7361"]));
+        assert_eq!(all[0].flight_icao.as_deref(), Some("ICAO1"));
+        assert_eq!(all[1].flight_icao, None);
+    }
 }

@@ -14,16 +14,22 @@
 //! - [`budget`]: daily budgets of paid searches per provider.
 //! - [`failover`]: several providers in priority order behind one lookup.
 //! - [`http`]: the one pooled HTTP client and capped body reading.
+//! - `oauth` (crate-private): the OAuth2 client-credentials token holder
+//!   (Amadeus, OpenSky).
 //! - `reply` (crate-private): what every provider does with an HTTP reply.
+//! - `wire` (crate-private): lenient JSON building blocks shared by the
+//!   providers' private wire types.
 
 pub mod arc;
 pub mod breaker;
 pub mod budget;
 pub mod failover;
 pub mod http;
+pub(crate) mod oauth;
 pub mod pool;
 pub(crate) mod reply;
 pub mod retry;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
@@ -64,9 +70,10 @@ pub enum UpstreamError {
     #[error("quota exhausted: {0}")]
     QuotaExhausted(String),
     /// The provider rejected the request as invalid (bad airport, past date...).
-    #[error("request rejected (HTTP {status}{}): {message}", code.as_ref().map(|c| format!(", code {c}")).unwrap_or_default())]
+    /// Status 0: farewatch did not send it, knowing it could not be answered.
+    #[error("{}", rejected(*status, code.as_deref(), message))]
     Rejected {
-        /// HTTP status.
+        /// HTTP status; 0 when the request was never sent.
         status: u16,
         /// The provider's own error code, when it sent one.
         code: Option<String>,
@@ -95,6 +102,16 @@ pub enum UpstreamError {
     BudgetSpent(String),
 }
 
+/// `Rejected`'s message: a request never sent has no HTTP status to show.
+fn rejected(status: u16, code: Option<&str>, message: &str) -> String {
+    let code = code.map(|c| format!(", code {c}")).unwrap_or_default();
+    if status == 0 {
+        format!("request not sent{code}: {message}")
+    } else {
+        format!("request rejected (HTTP {status}{code}): {message}")
+    }
+}
+
 impl UpstreamError {
     /// A short stable name for the kind of failure, for health counters.
     pub fn kind(&self) -> &'static str {
@@ -110,5 +127,27 @@ impl UpstreamError {
             Self::CircuitOpen(_) => "circuit_open",
             Self::BudgetSpent(_) => "budget_spent",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_never_sent_shows_no_http_status() {
+        let rejected = |status| UpstreamError::Rejected {
+            status,
+            code: Some("x1".into()),
+            message: "bad airport".into(),
+        };
+        assert_eq!(
+            rejected(400).to_string(),
+            "request rejected (HTTP 400, code x1): bad airport"
+        );
+        assert_eq!(
+            rejected(0).to_string(),
+            "request not sent, code x1: bad airport"
+        );
     }
 }

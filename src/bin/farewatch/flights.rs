@@ -425,10 +425,21 @@ async fn get(args: GetArgs, client: &reqwest::Client) -> anyhow::Result<Exit> {
         };
         match failover.flights(&query).await {
             Ok(flights) => {
-                snapshot = flights.iter().find_map(Snapshot::of);
-                if let (Some(store), Some(s)) = (&store, &snapshot) {
-                    let _ = store.put(s).await;
+                // Every designator of a codeshare gets its snapshot; the one
+                // shown is the number asked for (a ticket's marketing number
+                // shows its own snapshot, naming the operating flight).
+                let all: Vec<Snapshot> = flights.iter().flat_map(Snapshot::all_of).collect();
+                if let Some(store) = &store {
+                    for s in &all {
+                        let _ = store.put(s).await;
+                    }
                 }
+                let asked = args.flight.to_ascii_uppercase();
+                snapshot = all
+                    .iter()
+                    .find(|s| s.flight.eq_ignore_ascii_case(&asked))
+                    .or(all.first())
+                    .cloned();
             }
             Err(error) => {
                 eprintln!("error: {query}: {error}");

@@ -4,15 +4,15 @@
 //! source is kept for Amadeus Enterprise credentials, pointed at the
 //! Enterprise host with `AMADEUS_BASE_URL`.
 //!
-//! One [`Amadeus`] per process: it fetches an access token on first need
-//! (or takes one saved by an earlier run from the [`TokenCache`]), shares it
-//! across concurrent lookups, and when Amadeus rejects it refreshes it once
-//! and replays the lookup once. Nothing else is retried here: failures come
+//! One [`Amadeus`] per process. Its access token is held by the shared
+//! [`crate::upstream::oauth`] holder: fetched on first need (or taken from
+//! the [`TokenCache`], saved there by an earlier run), shared across
+//! concurrent lookups, and when Amadeus rejects it refreshed once and the
+//! lookup replayed once. Nothing else is retried here: failures come
 //! back as typed [`UpstreamError`]s and the pool decides about retries.
 //!
 //! Wire formats, error codes and limits: `docs/wire-formats.md` §1.
 
-mod token;
 mod wire;
 
 use std::cmp::Ordering;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -30,11 +30,10 @@ use tracing::Instrument;
 use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{Currency, LookupKey, Money, Quote};
 use crate::store::TokenCache;
-use crate::upstream::reply::{
-    ensure_json, error_for_status, one_line, parse_json, Reply, MESSAGE_CHARS,
+use crate::upstream::oauth::{
+    Attempt, Bearer, ClientCredentials, Persistence, TokenHolder, TokenPolicy,
 };
-
-use token::{Bearer, FetchedToken, Tokens};
+use crate::upstream::reply::{error_for_status, one_line, parse_json, Reply, MESSAGE_CHARS};
 
 /// Amadeus's test environment, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://test.api.amadeus.com";
@@ -71,6 +70,16 @@ const MAX_CONCURRENCY: usize = 50;
 /// Added to every message about rejected credentials.
 const CREDENTIALS_HINT: &str = "check AMADEUS_CLIENT_ID and AMADEUS_CLIENT_SECRET";
 
+/// Amadeus's token endpoint, as the shared holder needs it. The 10 s margin
+/// is what the official Python and Java SDKs use; `expires_in` is always sent.
+const TOKEN_POLICY: TokenPolicy = TokenPolicy {
+    provider: "Amadeus",
+    credentials_hint: CREDENTIALS_HINT,
+    expiry_margin: Duration::from_secs(10),
+    default_lifetime: None,
+    token_error,
+};
+
 /// How to reach Amadeus.
 ///
 /// `Debug` shows the secret as `[REDACTED]`.
@@ -94,11 +103,10 @@ pub struct Amadeus {
     config: AmadeusConfig,
     /// `config.base_url` without a trailing slash.
     base_url: String,
-    token_url: String,
     /// Parsed once: each search clones it and appends its query, instead
     /// of reqwest parsing the whole URL again per request.
     search_url: Result<reqwest::Url, url::ParseError>,
-    tokens: Tokens,
+    tokens: TokenHolder,
 }
 
 impl Amadeus {
@@ -112,93 +120,38 @@ impl Amadeus {
         tokens: Option<Arc<dyn TokenCache>>,
     ) -> Self {
         let base_url = config.base_url.trim_end_matches('/').to_owned();
-        let cache_key = format!("amadeus:{}:{}", config.client_id, base_url);
-        Self {
-            client,
+        // The key earlier versions saved under, so saved tokens still load.
+        let persistence = tokens.map(|cache| Persistence {
+            cache,
+            key: format!("amadeus:{}:{}", config.client_id, base_url),
+        });
+        let credentials = ClientCredentials {
             token_url: format!("{base_url}{TOKEN_PATH}"),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            timeout: config.timeout,
+        };
+        Self {
+            tokens: TokenHolder::new(client.clone(), credentials, TOKEN_POLICY, persistence),
+            client,
             search_url: reqwest::Url::parse(&format!("{base_url}{SEARCH_PATH}")),
             base_url,
             config,
-            tokens: Tokens::new(tokens, cache_key),
         }
     }
 
     async fn lookup(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
-        let bearer = self.tokens.bearer(None, || self.fetch_token()).await?;
-        let reason = match self.search(key, &bearer).await? {
-            Attempt::Answer(quote) => return Ok(quote),
-            Attempt::TokenRejected(reason) => reason,
-        };
-        tracing::debug!(%reason, "Amadeus rejected the access token; refreshing it and replaying once");
-        let bearer = self
-            .tokens
-            .bearer(Some(bearer.generation), || self.fetch_token())
-            .await?;
-        match self.search(key, &bearer).await? {
-            Attempt::Answer(quote) => Ok(quote),
-            // Twice in a row means the credentials, not the token, are the
-            // problem; looping would only burn quota.
-            Attempt::TokenRejected(reason) => Err(UpstreamError::Auth(format!(
-                "Amadeus rejected a freshly issued access token ({reason}); {CREDENTIALS_HINT}"
-            ))),
-        }
-    }
-
-    /// `POST /v1/security/oauth2/token` with the client credentials.
-    async fn fetch_token(&self) -> Result<FetchedToken, UpstreamError> {
-        // Taken before sending, so the recorded expiry is never later than Amadeus's.
-        let requested_at = Timestamp::now();
-        let secrets = self.secrets(None);
-        let request = self
-            .client
-            .post(&self.token_url)
-            .header(ACCEPT, "application/json")
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", self.config.client_id.as_str()),
-                ("client_secret", self.config.client_secret.expose_secret()),
-            ])
-            .timeout(self.config.timeout);
-        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
-        if !reply.status.is_success() {
-            return Err(self.token_error(&reply));
-        }
-        ensure_json(reply.content_type(), &reply.body, "token reply", &secrets)?;
-        // Not `parse_json`, whose errors quote the body: this one may hold a
-        // new access token, which `secrets` cannot know yet.
-        let parsed: wire::TokenReply<'_> = serde_json::from_slice(&reply.body)
-            .map_err(|e| UpstreamError::Decode(format!("token reply: {e}")))?;
-        let access_token = parsed.access_token.as_str();
-        if access_token.is_empty() {
-            return Err(UpstreamError::Decode(
-                "token reply has an empty access_token".into(),
-            ));
-        }
-        let expires_at = i64::try_from(parsed.expires_in)
-            .ok()
-            .and_then(|secs| {
-                requested_at
-                    .checked_add(SignedDuration::from_secs(secs))
-                    .ok()
-            })
-            .ok_or_else(|| {
-                UpstreamError::Decode(format!(
-                    "token reply has an impossible expires_in ({})",
-                    parsed.expires_in
-                ))
-            })?;
-        tracing::debug!(
-            expires_in = parsed.expires_in,
-            "fetched an Amadeus access token"
-        );
-        Ok(FetchedToken {
-            access_token: access_token.to_owned(),
-            expires_at,
-        })
+        self.tokens
+            .authorized(|bearer| async move { self.search(key, &bearer).await })
+            .await
     }
 
     /// One `GET /v2/shopping/flight-offers` with `bearer`.
-    async fn search(&self, key: &LookupKey, bearer: &Bearer) -> Result<Attempt, UpstreamError> {
+    async fn search(
+        &self,
+        key: &LookupKey,
+        bearer: &Bearer,
+    ) -> Result<Attempt<Option<Quote>>, UpstreamError> {
         let fetched_at = Timestamp::now();
         let mut url = self.search_url.clone().map_err(|e| {
             // What reqwest itself would report for the unparsable URL.
@@ -228,7 +181,7 @@ impl Amadeus {
         let request = self
             .client
             .get(url)
-            .header(AUTHORIZATION, bearer.header.clone())
+            .header(AUTHORIZATION, bearer.header())
             .header(ACCEPT, ACCEPT_AMADEUS_JSON)
             .timeout(self.config.timeout);
         let reply = Reply::send(request, self.config.timeout, &secrets).await?;
@@ -241,8 +194,12 @@ impl Amadeus {
 
     /// Maps a failed search. A rejected token is not an error yet: the
     /// caller refreshes it and replays once.
-    fn search_error(&self, reply: &Reply, bearer: &Bearer) -> Result<Attempt, UpstreamError> {
-        let summary = self.summarize(reply, Some(bearer));
+    fn search_error(
+        &self,
+        reply: &Reply,
+        bearer: &Bearer,
+    ) -> Result<Attempt<Option<Quote>>, UpstreamError> {
+        let summary = wire::summarize_error(&reply.body, &self.secrets(Some(bearer)));
         let code = summary.code.as_deref();
         let described = || match code {
             Some(code) => format!("code {code}: {}", summary.message),
@@ -267,72 +224,56 @@ impl Amadeus {
                 _ => Ok(Attempt::TokenRejected(described())),
             };
         }
-        Err(self.status_error(reply, summary))
-    }
-
-    /// Maps a failed token request. Any 4xx except 429 means no lookup can
-    /// succeed, so it is an authentication failure whatever its cause.
-    fn token_error(&self, reply: &Reply) -> UpstreamError {
-        let summary = self.summarize(reply, None);
-        let status = reply.status;
-        if status == StatusCode::TOO_MANY_REQUESTS || !status.is_client_error() {
-            return self.status_error(reply, summary);
-        }
-        let code = summary
-            .code
-            .map(|code| format!(", code {code}"))
-            .unwrap_or_default();
-        let credentials =
-            status == StatusCode::UNAUTHORIZED || summary.message.starts_with("invalid_client");
-        let advice = if credentials {
-            CREDENTIALS_HINT
-        } else {
-            "the token request itself was refused; this is likely a farewatch bug"
-        };
-        UpstreamError::Auth(format!(
-            "Amadeus refused the token request (HTTP {}{code}: {}); {advice}",
-            status.as_u16(),
-            summary.message
-        ))
-    }
-
-    /// The mapping shared by both endpoints for everything but 401s.
-    fn status_error(&self, reply: &Reply, summary: wire::ErrorSummary) -> UpstreamError {
-        if reply.status == StatusCode::TOO_MANY_REQUESTS && summary.code.as_deref() == Some("38195")
-        {
-            // The monthly (test) quota: retrying before next month is pointless.
-            return UpstreamError::QuotaExhausted(summary.message);
-        }
-        // A 429 with 38194, or unrecognisable, is a throttle.
-        error_for_status(
-            reply.status,
-            retry_after(&reply.headers),
-            summary.code,
-            summary.message,
-        )
-    }
-
-    fn summarize(&self, reply: &Reply, bearer: Option<&Bearer>) -> wire::ErrorSummary {
-        wire::summarize_error(&reply.body, &self.secrets(bearer))
+        Err(status_error(reply, summary))
     }
 
     /// What must never be quoted from a reply: the client secret and the
     /// token the request carried (`""` when there is none).
     fn secrets<'s>(&'s self, bearer: Option<&'s Bearer>) -> [&'s str; 2] {
-        let token = bearer
-            .and_then(|b| b.header.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let token = bearer.map(Bearer::token).unwrap_or_default();
         [self.config.client_secret.expose_secret(), token]
     }
 }
 
-/// The outcome of one search attempt.
-enum Attempt {
-    /// Amadeus answered: the cheapest offer, or none.
-    Answer(Option<Quote>),
-    /// Amadeus refused the token (401 38190/38192/38193); the reason, for logs.
-    TokenRejected(String),
+/// Maps a failed token request. Any 4xx except 429 means no lookup can
+/// succeed, so it is an authentication failure whatever its cause.
+fn token_error(reply: &Reply, secrets: &[&str]) -> UpstreamError {
+    let summary = wire::summarize_error(&reply.body, secrets);
+    let status = reply.status;
+    if status == StatusCode::TOO_MANY_REQUESTS || !status.is_client_error() {
+        return status_error(reply, summary);
+    }
+    let code = summary
+        .code
+        .map(|code| format!(", code {code}"))
+        .unwrap_or_default();
+    let credentials =
+        status == StatusCode::UNAUTHORIZED || summary.message.starts_with("invalid_client");
+    let advice = if credentials {
+        CREDENTIALS_HINT
+    } else {
+        "the token request itself was refused; this is likely a farewatch bug"
+    };
+    UpstreamError::Auth(format!(
+        "Amadeus refused the token request (HTTP {}{code}: {}); {advice}",
+        status.as_u16(),
+        summary.message
+    ))
+}
+
+/// The mapping shared by both endpoints for everything but 401s.
+fn status_error(reply: &Reply, summary: wire::ErrorSummary) -> UpstreamError {
+    if reply.status == StatusCode::TOO_MANY_REQUESTS && summary.code.as_deref() == Some("38195") {
+        // The monthly (test) quota: retrying before next month is pointless.
+        return UpstreamError::QuotaExhausted(summary.message);
+    }
+    // A 429 with 38194, or unrecognisable, is a throttle.
+    error_for_status(
+        reply.status,
+        retry_after(&reply.headers),
+        summary.code,
+        summary.message,
+    )
 }
 
 /// The cheapest offer by `grandTotal` (else `total`) in a success reply's

@@ -11,6 +11,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+// An error `code` comes as a number (`38190`) or a string (`"38191"`),
+// depending on the error.
+use crate::upstream::wire::Text as Code;
 
 /// Longest error `code` kept from a body. Amadeus's codes are at most five
 /// digits; anything longer is not one, and is cut so it cannot flood a message.
@@ -47,17 +50,8 @@ pub(super) struct Price<'a> {
     pub(super) total: Option<Text<'a>>,
 }
 
-/// `POST /v1/security/oauth2/token` reply; `type`, `username`, `state`... are skipped.
-#[derive(Deserialize)]
-pub(super) struct TokenReply<'a> {
-    #[serde(borrow)]
-    pub(super) access_token: Text<'a>,
-    /// Seconds until the token expires (1799 in practice).
-    pub(super) expires_in: u64,
-}
-
 /// A JSON string borrowed from the body when it has no escapes (prices,
-/// currency codes and tokens never do) and owned otherwise.
+/// and currency codes never do) and owned otherwise.
 ///
 /// `Cow` with `#[serde(borrow)]` only borrows when it is the field's own
 /// type, not inside an `Option`, hence this newtype.
@@ -106,14 +100,14 @@ struct ErrorBody {
     #[serde(default)]
     error_description: Option<String>,
     #[serde(default)]
-    code: Option<LenientCode>,
+    code: Option<Code>,
 }
 
 /// One entry of `errors[]`. `status` is not read: the HTTP status is authoritative.
 #[derive(Deserialize)]
 struct Issue {
     #[serde(default)]
-    code: Option<LenientCode>,
+    code: Option<Code>,
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
@@ -129,32 +123,6 @@ struct IssueSource {
     parameter: Option<String>,
     #[serde(default)]
     pointer: Option<String>,
-}
-
-/// An error `code` that Amadeus sends as a number (`38190`) or a string
-/// (`"38191"`), depending on the error; kept as its decimal text.
-struct LenientCode(String);
-
-impl<'de> Deserialize<'de> for LenientCode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CodeVisitor;
-        impl Visitor<'_> for CodeVisitor {
-            type Value = LenientCode;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer or a string")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(LenientCode(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(LenientCode(v.to_string()))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(LenientCode(v.trim().to_owned()))
-            }
-        }
-        deserializer.deserialize_any(CodeVisitor)
-    }
 }
 
 /// What an error reply said, reduced to what [`UpstreamError`](crate::upstream::UpstreamError) carries.
@@ -201,8 +169,8 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> ErrorSummary {
 }
 
 /// A code as it may be shown: it ends up in [`UpstreamError`](crate::upstream::UpstreamError) messages too.
-fn sanitize_code(code: &LenientCode, secrets: &[&str]) -> String {
-    one_line(&code.0, secrets, CODE_CHARS)
+fn sanitize_code(code: &Code, secrets: &[&str]) -> String {
+    one_line(code.0.trim(), secrets, CODE_CHARS)
 }
 
 fn describe_issue(issue: &Issue) -> String {
@@ -210,7 +178,7 @@ fn describe_issue(issue: &Issue) -> String {
         (Some(title), Some(detail)) => format!("{title}: {detail}"),
         (Some(only), None) | (None, Some(only)) => only.clone(),
         (None, None) => match &issue.code {
-            Some(code) => format!("error code {}", code.0),
+            Some(code) => format!("error code {}", code.0.trim()),
             None => "unspecified error".to_owned(),
         },
     };

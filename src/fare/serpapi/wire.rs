@@ -9,10 +9,11 @@
 //! where it would only cost context: a malformed `price_insights` field, link
 //! or history point is dropped, never a reason to lose the quote.
 
-use serde::de::{Deserializer, IgnoredAny};
+use serde::de::Deserializer;
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
+pub(super) use crate::upstream::wire::Lenient;
 
 // ----- success path -------------------------------------------------------
 
@@ -78,27 +79,6 @@ pub(super) struct Insights {
 /// One `[unix_seconds, price]` point of `price_history`; a malformed point
 /// is dropped on its own.
 pub(super) type HistoryPoint = Lenient<(i64, Amount)>;
-
-/// A value that is kept when it has the expected shape and dropped
-/// otherwise, instead of failing the whole reply.
-///
-/// Untagged, so serde buffers the value to try it; only used for small
-/// fields (`price_insights` is the largest, about 2 KB).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum Lenient<T> {
-    Valid(T),
-    Invalid(IgnoredAny),
-}
-
-impl<T> Lenient<T> {
-    pub(super) fn valid(self) -> Option<T> {
-        match self {
-            Lenient::Valid(value) => Some(value),
-            Lenient::Invalid(_) => None,
-        }
-    }
-}
 
 /// `null` or a missing key as an empty list.
 fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>

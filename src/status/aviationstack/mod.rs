@@ -27,21 +27,25 @@
 //!   gate and delay are still filled in.
 //! - **State.** `flight_status` maps one to one onto [`FlightState`]
 //!   (`unknown` or anything unheard-of is [`FlightState::Unknown`]), except
-//!   that a `scheduled` flight with a departure `delay` of a minute or more
+//!   that a `scheduled` flight with a departure `delay` of
+//!   [`DISRUPTION_DELAY_MINUTES`](super::DISRUPTION_DELAY_MINUTES) or more
 //!   and no actual departure time is [`FlightState::Delayed`].
 //! - **Codeshares.** Aviationstack lists each marketing flight of a
 //!   codeshare as its own `data[]` entry, carrying `flight.codeshared` (the
 //!   *operating* flight, in lower case). An entry whose operating flight is
 //!   also in the reply (same operating designator, date and departure
-//!   airport) is dropped, so the flight is reported once, under its
-//!   operating designator; when several marketing entries of one operating
-//!   flight arrive without it, only the first is kept. A codeshare entry
-//!   whose operating flight is absent is kept under its own (marketing)
-//!   designator, which is what a lookup of that designator asked for.
+//!   airport) is folded into it: the flight is reported once, under its
+//!   operating designator, with the marketing designator in
+//!   [`FlightStatus::codeshares`]. When several marketing entries of one
+//!   operating flight arrive without it, the first is kept and the others
+//!   folded into it. A codeshare entry whose operating flight is absent is
+//!   kept under its own (marketing) designator, which is what a lookup of
+//!   that designator asked for, naming the operating flight in
+//!   [`FlightStatus::operated_by`].
 //! - **Filters are honoured exactly.** A filter by state returns only
 //!   flights in that state *as mapped here*: asking for `Scheduled` leaves
 //!   out scheduled flights that are [`FlightState::Delayed`], and asking for
-//!   `Delayed` sends `flight_status=scheduled&min_delay_dep=1`. A filter by
+//!   `Delayed` sends `flight_status=scheduled&min_delay_dep=15`. A filter by
 //!   [`FlightState::Unknown`] is not supported. A flight lookup on a date
 //!   drops any entry whose `flight_date` is another day. A `limit` of 0
 //!   returns an empty list without asking; larger limits are capped at
@@ -79,7 +83,7 @@
 
 mod wire;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -92,7 +96,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
+use super::{
+    is_late, Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery,
+};
 use crate::upstream::reply::{error_for_status, excerpt, Reply};
 
 use wire::{text, Lenient};
@@ -119,9 +125,9 @@ const FLIGHTS_PATH: &str = "/v1/flights";
 /// Added to every message about a rejected key.
 const KEY_HINT: &str = "check AVIATIONSTACK_ACCESS_KEY";
 
-/// A departure at least this many minutes late, not yet off the gate, is
-/// [`FlightState::Delayed`].
-const DELAYED_AFTER_MINUTES: i64 = 1;
+/// `min_delay_dep` for a filter by [`FlightState::Delayed`]: the 15-minute
+/// rule ([`super::DISRUPTION_DELAY_MINUTES`]), so the API does the filtering.
+const MIN_DELAY_DEP: &str = "15";
 
 /// How to reach Aviationstack.
 ///
@@ -329,7 +335,7 @@ fn status_filter(state: FlightState) -> Option<(&'static str, Option<&'static st
         FlightState::Scheduled => ("scheduled", None),
         // Delayed is "scheduled, and late": ask for exactly that, then keep
         // only those with no actual departure yet.
-        FlightState::Delayed => ("scheduled", Some("1")),
+        FlightState::Delayed => ("scheduled", Some(MIN_DELAY_DEP)),
         FlightState::Active => ("active", None),
         FlightState::Landed => ("landed", None),
         FlightState::Cancelled => ("cancelled", None),
@@ -431,6 +437,10 @@ fn entry(flight: wire::Flight, fetched_at: Timestamp) -> Entry {
             arrival,
             provider: NAME.to_owned(),
             fetched_at,
+            operated_by: operating
+                .as_ref()
+                .and_then(|[iata, icao]| iata.clone().or_else(|| icao.clone())),
+            codeshares: Vec::new(),
         },
         operating,
     }
@@ -503,10 +513,7 @@ fn state(flight_status: Option<&str>, departure: &Endpoint) -> FlightState {
     };
     match flight_status.to_ascii_lowercase().as_str() {
         "scheduled" => {
-            let late = departure
-                .delay_minutes
-                .is_some_and(|m| m >= DELAYED_AFTER_MINUTES);
-            if late && departure.actual.is_none() {
+            if is_late(departure.delay_minutes) && departure.actual.is_none() {
                 FlightState::Delayed
             } else {
                 FlightState::Scheduled
@@ -521,10 +528,11 @@ fn state(flight_status: Option<&str>, departure: &Endpoint) -> FlightState {
     }
 }
 
-/// Drops codeshare entries standing in for a flight already listed: when
-/// the operating flight is in the reply, or when an earlier codeshare entry
-/// of the same operating flight was kept. "The same" means the same
-/// designator (IATA or ICAO, either matches), date and departure airport.
+/// Folds codeshare entries standing in for a flight already listed into
+/// that flight's [`FlightStatus::codeshares`]: when the operating flight is
+/// in the reply, or when an earlier codeshare entry of the same operating
+/// flight was kept. "The same" means the same designator (IATA or ICAO,
+/// either matches), date and departure airport.
 fn dedupe_codeshares(entries: Vec<Entry>) -> Vec<FlightStatus> {
     type Key = (String, Option<Date>, Option<String>);
     let key = |designator: &str, status: &FlightStatus| -> Key {
@@ -538,38 +546,60 @@ fn dedupe_codeshares(entries: Vec<Entry>) -> Vec<FlightStatus> {
                 .or_else(|| status.departure.icao.clone()),
         )
     };
-    let mut operated: HashSet<Key> = HashSet::new();
-    for entry in entries.iter().filter(|e| e.operating.is_none()) {
-        let status = &entry.status;
-        for designator in [&status.flight_iata, &status.flight_icao]
-            .into_iter()
-            .flatten()
-        {
-            operated.insert(key(designator, status));
+    // Which entry stands for each operated flight: the operating entry
+    // itself, else the first marketing entry.
+    let mut stands_for: HashMap<Key, usize> = HashMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.operating.is_none() {
+            let status = &entry.status;
+            for designator in [&status.flight_iata, &status.flight_icao]
+                .into_iter()
+                .flatten()
+            {
+                stands_for.entry(key(designator, status)).or_insert(index);
+            }
         }
     }
-    let mut kept = Vec::with_capacity(entries.len());
-    for entry in entries {
-        if let Some(operating) = &entry.operating {
-            let keys: Vec<Key> = operating
-                .iter()
-                .flatten()
-                .map(|designator| key(designator, &entry.status))
-                .collect();
-            if keys.iter().any(|k| operated.contains(k)) {
+    let mut folded_into: Vec<Option<usize>> = vec![None; entries.len()];
+    for (index, entry) in entries.iter().enumerate() {
+        let Some(operating) = &entry.operating else {
+            continue;
+        };
+        let keys: Vec<Key> = operating
+            .iter()
+            .flatten()
+            .map(|designator| key(designator, &entry.status))
+            .collect();
+        match keys.iter().find_map(|k| stands_for.get(k)) {
+            Some(&kept) => {
                 tracing::debug!(
                     flight = ?entry.status.flight_iata,
                     operated_as = ?operating,
-                    "dropping a codeshare twin of a listed flight"
+                    "folding a codeshare twin into a listed flight"
                 );
-                continue;
+                folded_into[index] = Some(kept);
             }
-            // The first marketing entry stands for the operating flight.
-            operated.extend(keys);
+            None => {
+                for k in keys {
+                    stands_for.insert(k, index);
+                }
+            }
         }
-        kept.push(entry.status);
     }
-    kept
+    let mut statuses: Vec<Option<FlightStatus>> =
+        entries.into_iter().map(|e| Some(e.status)).collect();
+    for (index, kept) in folded_into.into_iter().enumerate() {
+        let Some(kept) = kept else { continue };
+        let twin = statuses[index].take().expect("each entry folds once");
+        if let (Some(designator), Some(flight)) = (twin.flight_iata, &mut statuses[kept]) {
+            if flight.flight_iata.as_ref() != Some(&designator)
+                && !flight.codeshares.contains(&designator)
+            {
+                flight.codeshares.push(designator);
+            }
+        }
+    }
+    statuses.into_iter().flatten().collect()
 }
 
 fn log_truncation(pagination: Option<Lenient<wire::Pagination>>, received: usize) {
@@ -743,12 +773,22 @@ mod tests {
     }
 
     #[test]
+    fn the_delayed_filter_asks_for_the_15_minute_rule() {
+        assert_eq!(
+            MIN_DELAY_DEP,
+            crate::status::DISRUPTION_DELAY_MINUTES.to_string()
+        );
+    }
+
+    #[test]
     fn states_map_with_delayed_for_late_scheduled_flights() {
         let mut departure = Endpoint::default();
         assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);
         departure.delay_minutes = Some(0);
         assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);
-        departure.delay_minutes = Some(1);
+        departure.delay_minutes = Some(14);
+        assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);
+        departure.delay_minutes = Some(15);
         assert_eq!(state(Some("Scheduled"), &departure), FlightState::Delayed);
         departure.actual = Some(Timestamp::UNIX_EPOCH);
         assert_eq!(state(Some("scheduled"), &departure), FlightState::Scheduled);

@@ -13,10 +13,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+pub(super) use crate::upstream::wire::{present, text, Lenient, Text};
 
 /// Longest error `code` kept from a body. The documented codes are at most
 /// 26 characters (`function_access_restricted`); anything longer is cut so
@@ -127,53 +128,6 @@ pub(super) struct Codeshared {
     pub(super) flight_icao: Option<Lenient<Text>>,
 }
 
-/// A value that is kept when it has the expected shape and dropped
-/// otherwise, instead of failing the whole reply.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum Lenient<T> {
-    Valid(T),
-    Invalid(IgnoredAny),
-}
-
-impl<T> Lenient<T> {
-    pub(super) fn valid(self) -> Option<T> {
-        match self {
-            Lenient::Valid(value) => Some(value),
-            Lenient::Invalid(_) => None,
-        }
-    }
-}
-
-/// A short text field: a JSON string, or a number written as one (a gate
-/// `12` or terminal `3` sent unquoted would otherwise be lost).
-pub(super) struct Text(pub(super) String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl Visitor<'_> for TextVisitor {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        deserializer.deserialize_any(TextVisitor)
-    }
-}
-
 /// A delay in whole minutes: a JSON integer, a float (rounded) or a numeric
 /// string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,29 +172,6 @@ impl<'de> Deserialize<'de> for Minutes {
             }
         }
         deserializer.deserialize_any(MinutesVisitor)
-    }
-}
-
-/// For `Option<Option<T>>` fields with `#[serde(default)]`: a missing key
-/// stays `None`, a `null` becomes `Some(None)`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// A trimmed, non-empty text value, or `None`.
-pub(super) fn text(field: Option<Lenient<Text>>) -> Option<String> {
-    let Text(value) = field?.valid()?;
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        None
-    } else if trimmed.len() == value.len() {
-        Some(value)
-    } else {
-        Some(trimmed.to_owned())
     }
 }
 

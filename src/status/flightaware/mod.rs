@@ -39,11 +39,14 @@
 //!   (`actual_in`/`actual_on`) → Landed; an actual departure
 //!   (`actual_out`/`actual_off`) → Active; otherwise a status text naming
 //!   a cancellation, diversion, arrival or departure; otherwise, not yet
-//!   departed: Delayed when `departure_delay` is at least a minute or the
-//!   text says "Delayed", else Scheduled when there is a schedule or the
+//!   departed: Delayed when `departure_delay` is at least
+//!   [`DISRUPTION_DELAY_MINUTES`](super::DISRUPTION_DELAY_MINUTES) (or,
+//!   without a delay, when the text says "Delayed"), else Scheduled when there is a schedule or the
 //!   text says "Scheduled", else Unknown. "En Route / Delayed" is therefore
 //!   Active, with its delay in minutes.
 //! - **Airline** is the operator's IATA code, else its ICAO code.
+//! - **Codeshares.** A record is the operating flight; `codeshares_iata`
+//!   (upper-cased) becomes [`FlightStatus::codeshares`].
 //!
 //! # Errors
 //!
@@ -69,7 +72,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
+use super::{
+    is_late, Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery,
+};
 use crate::upstream::reply::{error_for_status, excerpt, Reply};
 
 use wire::{text, Lenient};
@@ -100,10 +105,6 @@ const HORIZON: SignedDuration = SignedDuration::from_hours(2 * 24);
 const EDGE_MARGIN: SignedDuration = SignedDuration::from_mins(5);
 
 const DAY: SignedDuration = SignedDuration::from_hours(24);
-
-/// A departure at least this many seconds late, not yet off the gate, is
-/// [`FlightState::Delayed`].
-const DELAYED_AFTER_SECONDS: i64 = 60;
 
 /// How to reach FlightAware AeroAPI.
 ///
@@ -357,6 +358,13 @@ fn status(flight: wire::Flight, fetched_at: Timestamp) -> FlightStatus {
         // `ident` is normally the ICAO ident.
         flight_icao = code(flight.ident);
     }
+    let mut codeshares: Vec<String> = Vec::new();
+    let listed = flight.codeshares_iata.and_then(Lenient::valid);
+    for designator in listed.into_iter().flatten().filter_map(|d| code(Some(d))) {
+        if flight_iata.as_ref() != Some(&designator) && !codeshares.contains(&designator) {
+            codeshares.push(designator);
+        }
+    }
     let airline = code(flight.operator_iata)
         .or_else(|| code(flight.operator_icao))
         .or_else(|| code(flight.operator));
@@ -370,6 +378,9 @@ fn status(flight: wire::Flight, fetched_at: Timestamp) -> FlightStatus {
         arrival,
         provider: NAME.to_owned(),
         fetched_at,
+        // AeroAPI's record is always the operating flight.
+        operated_by: None,
+        codeshares,
     }
 }
 
@@ -431,11 +442,11 @@ fn state(flags: &Flags, status: Option<&str>) -> FlightState {
         FlightState::Landed
     } else if says("en route") || says("departed") || says("taxiing") {
         FlightState::Active
-    } else if flags
-        .departure_delay
-        .is_some_and(|s| s >= DELAYED_AFTER_SECONDS)
-        || says("delayed")
-    {
+    } else if match flags.departure_delay {
+        // AeroAPI's text says "Delayed" for any slip; the minutes decide.
+        Some(seconds) => is_late(Some(seconds / 60)),
+        None => says("delayed"),
+    } {
         FlightState::Delayed
     } else if flags.scheduled || says("scheduled") {
         FlightState::Scheduled
@@ -594,17 +605,26 @@ mod tests {
             FlightState::Landed
         );
         assert_eq!(state(&flags(), Some("En Route")), FlightState::Active);
-        assert_eq!(state(&flags(), Some("Delayed")), FlightState::Delayed);
+        // "Delayed" with a known delay under 15 minutes is on time.
+        assert_eq!(state(&flags(), Some("Delayed")), FlightState::Scheduled);
+        let unknown_delay = Flags {
+            departure_delay: None,
+            ..flags()
+        };
+        assert_eq!(state(&unknown_delay, Some("Delayed")), FlightState::Delayed);
         let late = Flags {
-            departure_delay: Some(60),
+            departure_delay: Some(15 * 60),
             ..flags()
         };
         assert_eq!(state(&late, Some("Scheduled")), FlightState::Delayed);
         let barely = Flags {
-            departure_delay: Some(59),
+            departure_delay: Some(15 * 60 - 1),
             ..flags()
         };
-        assert_eq!(state(&barely, Some("Scheduled")), FlightState::Scheduled);
+        assert_eq!(
+            state(&barely, Some("Scheduled / Delayed")),
+            FlightState::Scheduled
+        );
         let nothing = Flags {
             scheduled: false,
             departure_delay: None,

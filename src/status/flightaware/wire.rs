@@ -10,10 +10,11 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+pub(super) use crate::upstream::wire::{present, text, Lenient, Text};
 
 /// Longest error `reason` kept from a body (`INVALID_ARGUMENT`, ...).
 const CODE_CHARS: usize = 40;
@@ -53,6 +54,10 @@ pub(super) struct Flight {
     pub(super) operator_icao: Option<Lenient<Text>>,
     #[serde(default)]
     pub(super) operator_iata: Option<Lenient<Text>>,
+    /// IATA designators the flight is also sold under (`["SQ7361"]`); the
+    /// record itself is the operating flight.
+    #[serde(default)]
+    pub(super) codeshares_iata: Option<Lenient<Vec<Lenient<Text>>>>,
     /// "No longer tracked by FlightAware": an airline cancellation is one
     /// cause, not the only one.
     #[serde(default)]
@@ -119,52 +124,6 @@ pub(super) struct Airport {
     pub(super) timezone: Option<Lenient<Text>>,
 }
 
-/// A value that is kept when it has the expected shape and dropped
-/// otherwise, instead of failing the whole reply.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum Lenient<T> {
-    Valid(T),
-    Invalid(IgnoredAny),
-}
-
-impl<T> Lenient<T> {
-    pub(super) fn valid(self) -> Option<T> {
-        match self {
-            Lenient::Valid(value) => Some(value),
-            Lenient::Invalid(_) => None,
-        }
-    }
-}
-
-/// A short text field: a JSON string, or an integer written as one.
-pub(super) struct Text(pub(super) String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl Visitor<'_> for TextVisitor {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        deserializer.deserialize_any(TextVisitor)
-    }
-}
-
 /// A duration in whole seconds: an integer, or a float (rounded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Seconds(pub(super) i64);
@@ -197,29 +156,6 @@ impl<'de> Deserialize<'de> for Seconds {
             }
         }
         deserializer.deserialize_any(SecondsVisitor)
-    }
-}
-
-/// For `Option<Option<T>>` fields with `#[serde(default)]`: a missing key
-/// stays `None`, a `null` becomes `Some(None)`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// A trimmed, non-empty text value, or `None`.
-pub(super) fn text(field: Option<Lenient<Text>>) -> Option<String> {
-    let Text(value) = field?.valid()?;
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        None
-    } else if trimmed.len() == value.len() {
-        Some(value)
-    } else {
-        Some(trimmed.to_owned())
     }
 }
 

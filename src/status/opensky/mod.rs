@@ -1,10 +1,11 @@
 //! OpenSky Network: departures from and arrivals at an airport within a
 //! time window, with OAuth2 client credentials.
 //!
-//! One [`OpenSky`] per process: it fetches an access token on first need,
-//! shares it across concurrent lookups, replaces it 30 s before it expires,
-//! and when OpenSky rejects it (HTTP 401) refreshes it once, however many
-//! lookups saw the 401, and replays each lookup once. Nothing else is
+//! One [`OpenSky`] per process. Its access token is held by the shared
+//! [`crate::upstream::oauth`] holder: fetched on first need, shared across
+//! concurrent lookups, replaced 30 s before it expires, and when OpenSky
+//! rejects it (HTTP 401) refreshed once, however many lookups saw the 401,
+//! and each lookup replayed once. Nothing else is
 //! retried here: failures come back as typed [`StatusError`]s and the caller
 //! decides about retries.
 //!
@@ -37,21 +38,20 @@
 mod wire;
 
 use std::fmt;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
-use crate::upstream::reply::{ensure_json, error_for_status, one_line, Reply, MESSAGE_CHARS};
+use crate::upstream::oauth::{Attempt, Bearer, ClientCredentials, TokenHolder, TokenPolicy};
+use crate::upstream::reply::{error_for_status, one_line, Reply, MESSAGE_CHARS};
 use crate::upstream::retry::parse_retry_after;
+use crate::upstream::wire::non_blank;
 
 /// OpenSky's REST API.
 pub const DEFAULT_BASE_URL: &str = "https://opensky-network.org/api";
@@ -69,14 +69,16 @@ const NAME: &str = "opensky";
 const DEPARTURES_PATH: &str = "/flights/departure";
 const ARRIVALS_PATH: &str = "/flights/arrival";
 
-/// A token is replaced this long before OpenSky says it expires, so a
-/// request signed just before expiry does not arrive just after it. Thirty
-/// seconds is what OpenSky's own Python SDK uses.
-const TOKEN_EXPIRY_BUFFER: Duration = Duration::from_secs(30);
-
-/// Token lifetime assumed when the reply has no `expires_in`: OpenSky
-/// documents 30 minutes, and its SDK assumes the same.
-const DEFAULT_EXPIRES_IN: u64 = 1800;
+/// OpenSky's token endpoint, as the shared holder needs it. The 30 s
+/// margin is what OpenSky's own Python SDK uses; without `expires_in`, the
+/// documented 30 minutes (the SDK assumes the same).
+const TOKEN_POLICY: TokenPolicy = TokenPolicy {
+    provider: "OpenSky",
+    credentials_hint: CREDENTIALS_HINT,
+    expiry_margin: Duration::from_secs(30),
+    default_lifetime: Some(Duration::from_secs(1800)),
+    token_error,
+};
 
 /// OpenSky's own header on a 429: seconds until credits are available again.
 const RATE_LIMIT_RETRY_AFTER: &str = "x-rate-limit-retry-after-seconds";
@@ -122,42 +124,34 @@ pub struct OpenSky {
     config: OpenSkyConfig,
     departures_url: String,
     arrivals_url: String,
-    tokens: Tokens,
+    tokens: TokenHolder,
 }
 
 impl OpenSky {
     /// A provider using the shared `client`.
     pub fn new(client: reqwest::Client, config: OpenSkyConfig) -> Self {
         let base_url = config.base_url.trim_end_matches('/');
+        let credentials = ClientCredentials {
+            token_url: config.auth_url.clone(),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            timeout: config.timeout,
+        };
         Self {
+            // 30-minute tokens: not worth keeping across runs.
+            tokens: TokenHolder::new(client.clone(), credentials, TOKEN_POLICY, None),
             client,
             departures_url: format!("{base_url}{DEPARTURES_PATH}"),
             arrivals_url: format!("{base_url}{ARRIVALS_PATH}"),
             config,
-            tokens: Tokens::default(),
         }
     }
 
     async fn lookup(&self, query: &StatusQuery) -> Result<Vec<FlightStatus>, StatusError> {
-        let search = self.search_for(query)?;
-        let bearer = self.tokens.bearer(None, || self.fetch_token()).await?;
-        let reason = match self.search(&search, &bearer).await? {
-            Attempt::Answer(flights) => return Ok(flights),
-            Attempt::TokenRejected(reason) => reason,
-        };
-        tracing::debug!(%reason, "OpenSky rejected the access token; refreshing it and replaying once");
-        let bearer = self
-            .tokens
-            .bearer(Some(bearer.generation), || self.fetch_token())
-            .await?;
-        match self.search(&search, &bearer).await? {
-            Attempt::Answer(flights) => Ok(flights),
-            // Twice in a row means the credentials, not the token, are the
-            // problem; looping would only burn credits.
-            Attempt::TokenRejected(reason) => Err(StatusError::Auth(format!(
-                "OpenSky rejected a freshly issued access token ({reason}); {CREDENTIALS_HINT}"
-            ))),
-        }
+        let search = &self.search_for(query)?;
+        self.tokens
+            .authorized(|bearer| async move { self.search(search, &bearer).await })
+            .await
     }
 
     /// The request for a departures or arrivals query, checked before any
@@ -200,51 +194,12 @@ impl OpenSky {
         })
     }
 
-    /// `POST` the client credentials to the token endpoint.
-    async fn fetch_token(&self) -> Result<FetchedToken, StatusError> {
-        // Taken before sending, so the recorded expiry is never later than OpenSky's.
-        let requested_at = Instant::now();
-        let request = self
-            .client
-            .post(&self.config.auth_url)
-            .header(ACCEPT, "application/json")
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", self.config.client_id.as_str()),
-                ("client_secret", self.config.client_secret.expose_secret()),
-            ])
-            .timeout(self.config.timeout);
-        let secrets = self.secrets(None);
-        let reply = Reply::send(request, self.config.timeout, &secrets).await?;
-        if !reply.status.is_success() {
-            return Err(self.token_error(&reply));
-        }
-        ensure_json(reply.content_type(), &reply.body, "token reply", &secrets)?;
-        // No excerpt: the body holds the token.
-        let parsed: wire::TokenReply = serde_json::from_slice(&reply.body).map_err(|e| {
-            StatusError::Decode(format!(
-                "token reply: {}",
-                one_line(&e.to_string(), &secrets, MESSAGE_CHARS)
-            ))
-        })?;
-        if parsed.access_token.is_empty() {
-            return Err(StatusError::Decode(
-                "token reply has an empty access_token".into(),
-            ));
-        }
-        let header = bearer_header(&parsed.access_token)?;
-        let expires_in = parsed.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
-        // An absurd lifetime is capped rather than overflowing the clock.
-        let lifetime = Duration::from_secs(expires_in.min(u64::from(u32::MAX)));
-        tracing::debug!(expires_in, "fetched an OpenSky access token");
-        Ok(FetchedToken {
-            header,
-            expires_at: requested_at + lifetime,
-        })
-    }
-
     /// One `GET` of departures or arrivals with `bearer`.
-    async fn search(&self, search: &Search, bearer: &Bearer) -> Result<Attempt, StatusError> {
+    async fn search(
+        &self,
+        search: &Search,
+        bearer: &Bearer,
+    ) -> Result<Attempt<Vec<FlightStatus>>, StatusError> {
         let fetched_at = Timestamp::now();
         let request = self
             .client
@@ -254,7 +209,7 @@ impl OpenSky {
                 ("begin", search.begin.as_str()),
                 ("end", search.end.as_str()),
             ])
-            .header(AUTHORIZATION, bearer.header.clone())
+            .header(AUTHORIZATION, bearer.header())
             .header(ACCEPT, "application/json")
             .timeout(self.config.timeout);
         let secrets = self.secrets(Some(bearer));
@@ -280,29 +235,25 @@ impl OpenSky {
         }
     }
 
-    /// Maps a failed token request. Any 4xx except 429 means no lookup can
-    /// succeed, so it is an authentication failure whatever its cause.
-    fn token_error(&self, reply: &Reply) -> StatusError {
-        let secrets = self.secrets(None);
-        if reply.status == StatusCode::TOO_MANY_REQUESTS || !reply.status.is_client_error() {
-            return status_error(reply, &secrets);
-        }
-        StatusError::Auth(format!(
-            "OpenSky refused the token request (HTTP {}: {}); {CREDENTIALS_HINT}",
-            reply.status.as_u16(),
-            wire::error_message(&reply.body, &secrets)
-        ))
-    }
-
     /// What must never be quoted from a reply: the client secret and the
     /// token the request carried (`""` when there is none).
     fn secrets<'s>(&'s self, bearer: Option<&'s Bearer>) -> [&'s str; 2] {
-        let token = bearer
-            .and_then(|b| b.header.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let token = bearer.map(Bearer::token).unwrap_or_default();
         [self.config.client_secret.expose_secret(), token]
     }
+}
+
+/// Maps a failed token request. Any 4xx except 429 means no lookup can
+/// succeed, so it is an authentication failure whatever its cause.
+fn token_error(reply: &Reply, secrets: &[&str]) -> StatusError {
+    if reply.status == StatusCode::TOO_MANY_REQUESTS || !reply.status.is_client_error() {
+        return status_error(reply, secrets);
+    }
+    StatusError::Auth(format!(
+        "OpenSky refused the token request (HTTP {}: {}); {CREDENTIALS_HINT}",
+        reply.status.as_u16(),
+        wire::error_message(&reply.body, secrets)
+    ))
 }
 
 /// A departures or arrivals request, validated.
@@ -314,14 +265,6 @@ struct Search {
     begin: String,
     /// Unix seconds.
     end: String,
-}
-
-/// The outcome of one search attempt.
-enum Attempt {
-    /// OpenSky answered (an empty list when it had no flights).
-    Answer(Vec<FlightStatus>),
-    /// OpenSky refused the token (401); what it said, for logs.
-    TokenRejected(String),
 }
 
 /// A query this provider does not send: `Rejected` with status 0, as the
@@ -394,20 +337,9 @@ fn to_status(record: wire::Flight, fetched_at: Timestamp) -> Result<FlightStatus
         },
         provider: NAME.to_owned(),
         fetched_at,
+        operated_by: None,
+        codeshares: Vec::new(),
     })
-}
-
-/// The text without its padding, or `None` when nothing is left.
-fn non_blank(text: Option<String>) -> Option<String> {
-    let text = text?;
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        None
-    } else if trimmed.len() == text.len() {
-        Some(text)
-    } else {
-        Some(trimmed.to_owned())
-    }
 }
 
 /// `DLH` from `DLH400`: an ICAO airline designator is three letters, and a
@@ -436,14 +368,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             let value = headers.get(name)?.to_str().ok()?;
             parse_retry_after(value, Timestamp::now())
         })
-}
-
-fn bearer_header(token: &str) -> Result<HeaderValue, StatusError> {
-    let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-        StatusError::Decode("the access token contains characters not allowed in a header".into())
-    })?;
-    header.set_sensitive(true);
-    Ok(header)
 }
 
 impl fmt::Debug for OpenSky {
@@ -483,115 +407,6 @@ impl StatusProvider for OpenSky {
     }
 }
 
-// ----- the access token ------------------------------------------------------
-//
-// One token per process, shared by every lookup, fetched by exactly one
-// caller at a time: the state sits behind a `tokio::sync::Mutex` held across
-// the token request, so callers that find no usable token queue behind the
-// one fetching it and then reuse its result. Every installed token gets a
-// new *generation*; a caller whose token drew a 401 names the generation it
-// used and only refreshes if that is still the current one, so twenty
-// lookups that all see a 401 cause one token request, not twenty. (The
-// Amadeus source does the same, plus a cross-run cache OpenSky's 30-minute
-// tokens do not need.)
-
-/// A token as the token endpoint handed it over.
-struct FetchedToken {
-    /// `Bearer <token>`, marked sensitive so `http`'s `Debug` prints `Sensitive`.
-    header: HeaderValue,
-    /// When OpenSky will stop accepting it (monotonic, immune to clock changes).
-    expires_at: Instant,
-}
-
-/// A token ready to put on a request.
-#[derive(Clone)]
-struct Bearer {
-    header: HeaderValue,
-    /// Which installed token this is.
-    generation: u64,
-}
-
-struct Current {
-    bearer: Bearer,
-    expires_at: Instant,
-}
-
-#[derive(Default)]
-struct TokenState {
-    current: Option<Current>,
-    /// Generation of the most recently installed token (0: none yet).
-    generation: u64,
-    /// Why the latest token request failed, until one succeeds.
-    last_failure: Option<StatusError>,
-}
-
-#[derive(Default)]
-struct Tokens {
-    state: Mutex<TokenState>,
-    /// Completed token requests, bumped under the lock. Read *before*
-    /// queueing for the lock, it tells a caller whether a request finished
-    /// while it waited: if that one failed, the caller shares its error
-    /// rather than sending another doomed request (bad credentials would
-    /// otherwise cost one token request per queued lookup).
-    attempts: AtomicU64,
-}
-
-impl Tokens {
-    /// Whether a token is held (for `Debug`, which must not wait).
-    fn has_token(&self) -> Option<bool> {
-        self.state.try_lock().ok().map(|s| s.current.is_some())
-    }
-
-    /// A usable token: the one held, else a new one from `fetch`.
-    ///
-    /// `rejected` is the generation OpenSky just refused with a 401: that
-    /// token is replaced once, however many callers saw the 401.
-    async fn bearer<F, Fut>(&self, rejected: Option<u64>, fetch: F) -> Result<Bearer, StatusError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<FetchedToken, StatusError>>,
-    {
-        let attempts_seen = self.attempts.load(Ordering::Acquire);
-        let mut state = self.state.lock().await;
-        if let Some(current) = &state.current {
-            let is_rejected = rejected == Some(current.bearer.generation);
-            let fresh = current
-                .expires_at
-                .checked_duration_since(Instant::now())
-                .is_some_and(|left| left > TOKEN_EXPIRY_BUFFER);
-            if !is_rejected && fresh {
-                return Ok(current.bearer.clone());
-            }
-        }
-        if self.attempts.load(Ordering::Acquire) != attempts_seen {
-            if let Some(failure) = &state.last_failure {
-                return Err(failure.clone());
-            }
-        }
-        let outcome = fetch().await;
-        self.attempts.fetch_add(1, Ordering::Release);
-        match outcome {
-            Ok(token) => {
-                state.last_failure = None;
-                state.generation += 1;
-                let bearer = Bearer {
-                    header: token.header,
-                    generation: state.generation,
-                };
-                state.current = Some(Current {
-                    bearer: bearer.clone(),
-                    expires_at: token.expires_at,
-                });
-                Ok(bearer)
-            }
-            Err(error) => {
-                state.last_failure = Some(error.clone());
-                Err(error)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,17 +418,6 @@ mod tests {
         assert_eq!(airline_designator("DEABC"), None);
         assert_eq!(airline_designator("N12345"), None);
         assert_eq!(airline_designator("DLH"), None);
-    }
-
-    #[test]
-    fn padding_is_trimmed_and_blank_is_none() {
-        assert_eq!(
-            non_blank(Some("TAP583  ".into())).as_deref(),
-            Some("TAP583")
-        );
-        assert_eq!(non_blank(Some("EDDF".into())).as_deref(), Some("EDDF"));
-        assert_eq!(non_blank(Some("        ".into())), None);
-        assert_eq!(non_blank(None), None);
     }
 
     #[test]

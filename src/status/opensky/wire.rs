@@ -35,16 +35,6 @@ pub(super) struct Flight {
     pub(super) callsign: Option<String>,
 }
 
-/// The Keycloak client-credentials reply; `token_type`, `scope`,
-/// `refresh_expires_in`... are skipped.
-#[derive(Deserialize)]
-pub(super) struct TokenReply {
-    pub(super) access_token: String,
-    /// Seconds until the token expires; OpenSky's SDK assumes 1800 when absent.
-    #[serde(default)]
-    pub(super) expires_in: Option<u64>,
-}
-
 // ----- error path ---------------------------------------------------------
 
 /// What an error body may say: Keycloak's `{error, error_description}`, or a
