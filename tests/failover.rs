@@ -16,6 +16,7 @@ use farewatch::fare::failover::{Failover, Strategy};
 use farewatch::fare::FarePool;
 use farewatch::fare::FareSource;
 use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::breaker::BreakerPhase;
 use farewatch::upstream::retry::Backoff;
 use farewatch::upstream::{Limits, UpstreamError};
 use wiremock::matchers::{method, path};
@@ -161,7 +162,7 @@ async fn an_open_circuit_stops_calling_the_primary() {
     // opened the circuit, and every later lookup skipped the primary.
     assert_eq!(searches(&primary.received_requests().await.unwrap()), 2);
     let health = chain.health();
-    assert_eq!(health[0].breaker, "open");
+    assert_eq!(health[0].breaker, BreakerPhase::Open);
     assert_eq!(health[0].skipped, 4);
     assert_eq!(health[0].errors_by_kind.get("upstream"), Some(&1));
     assert_eq!(searches(&secondary.received_requests().await.unwrap()), 5);
@@ -324,7 +325,7 @@ async fn the_primary_is_used_again_once_its_breaker_closes() {
         2,
         "the open circuit spared the primary"
     );
-    assert_eq!(chain.health()[0].breaker, "open");
+    assert_eq!(chain.health()[0].breaker, BreakerPhase::Open);
 
     down.store(false, Ordering::SeqCst);
     tokio::time::advance(Duration::from_secs(30)).await;
@@ -339,7 +340,7 @@ async fn the_primary_is_used_again_once_its_breaker_closes() {
         chain.cheapest(&key("LHR")).await.unwrap().unwrap().provider,
         "flaky"
     );
-    assert_eq!(chain.health()[0].breaker, "closed");
+    assert_eq!(chain.health()[0].breaker, BreakerPhase::Closed);
     assert_eq!(
         chain.cheapest(&key("LHR")).await.unwrap().unwrap().provider,
         "flaky"

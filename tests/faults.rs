@@ -47,6 +47,7 @@ use farewatch::route::Route;
 use farewatch::rules::{MinDrop, Rule};
 use farewatch::store::{Store, StoreLocation};
 use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::breaker::BreakerPhase;
 use farewatch::upstream::retry::{Backoff, MAX_RETRY_AFTER};
 use farewatch::upstream::{Limits, UpstreamError};
 use secrecy::SecretString;
@@ -355,7 +356,11 @@ async fn thirty_percent_5xx_on_lookups_every_row_priced_and_texted_once() {
         (p.requests, p.retries, p.errors, p.throttled, p.skipped),
         (40, 12, 0, 0, 0)
     );
-    assert_eq!(p.breaker, "closed", "every lookup succeeded in the end");
+    assert_eq!(
+        p.breaker,
+        BreakerPhase::Closed,
+        "every lookup succeeded in the end"
+    );
     assert_delivered_exactly_once(twilio_fake.accepted(), &due(&rows));
     assert_outbox_matches(&store, &twilio_fake).await;
 
@@ -450,7 +455,11 @@ async fn a_hung_lookup_is_bounded_by_the_pool_timeout_and_holds_nothing_back() {
     );
     let p = &s.providers[0];
     assert_eq!((p.retries, p.errors, p.throttled), (2, 1, 0));
-    assert_eq!(p.breaker, "closed", "one failure is below the threshold");
+    assert_eq!(
+        p.breaker,
+        BreakerPhase::Closed,
+        "one failure is below the threshold"
+    );
     assert_delivered_exactly_once(twilio_fake.accepted(), &due(&rows[1..]));
     assert_outbox_matches(&store, &twilio_fake).await;
 }
@@ -530,7 +539,7 @@ async fn a_429_with_retry_after_is_waited_out_and_no_row_is_lost() {
     assert_eq!((s.lookups, s.lookup_errors, s.alerts_sent), (6, 0, 4));
     let p = &s.providers[0];
     assert_eq!((p.throttled, p.retries, p.errors), (2, 2, 0));
-    assert_eq!(p.breaker, "closed");
+    assert_eq!(p.breaker, BreakerPhase::Closed);
     assert_delivered_exactly_once(twilio_fake.accepted(), &due(&rows));
     assert_outbox_matches(&store, &twilio_fake).await;
 }
@@ -588,7 +597,10 @@ async fn a_token_expiring_mid_cycle_costs_one_token_request_and_no_row() {
         "the replay happens inside one pool request"
     );
     let p = &s.providers[0];
-    assert_eq!((p.retries, p.errors, p.breaker.as_str()), (0, 0, "closed"));
+    assert_eq!(
+        (p.retries, p.errors, p.breaker),
+        (0, 0, BreakerPhase::Closed)
+    );
     assert_delivered_exactly_once(twilio_fake.accepted(), &due(&rows));
     assert_outbox_matches(&store, &twilio_fake).await;
 }
@@ -659,7 +671,7 @@ async fn quota_exhausted_opens_the_breaker_and_skips_the_remaining_lookups() {
         (4, 7, 3, 0)
     );
     let p = &s.providers[0];
-    assert_eq!(p.breaker, "open");
+    assert_eq!(p.breaker, BreakerPhase::Open);
     assert_eq!((p.skipped, p.errors, p.retries), (6, 1, 0));
     assert_delivered_exactly_once(twilio_fake.accepted(), &due(routes_at(&rows, &priced)));
     assert_outbox_matches(&store, &twilio_fake).await;
@@ -673,7 +685,7 @@ async fn quota_exhausted_opens_the_breaker_and_skips_the_remaining_lookups() {
         (s.lookups, s.cache_hits, s.lookup_errors, s.alerts_sent),
         (0, 3, 7, 0)
     );
-    assert_eq!(s.providers[0].breaker, "open");
+    assert_eq!(s.providers[0].breaker, BreakerPhase::Open);
     assert_eq!(twilio_fake.posts(), 3);
 
     // Truthful reasons: a lookup skipped because the quota is gone must say

@@ -11,6 +11,7 @@ use farewatch::status::poller::poll_once;
 use farewatch::status::snapshots::SnapshotStore;
 use farewatch::status::{FlightState, StatusProvider, StatusQuery};
 use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::breaker::BreakerPhase;
 use farewatch::upstream::{Limits, UpstreamError};
 use tokio::time::Instant;
 
@@ -155,7 +156,7 @@ async fn the_primary_is_used_again_once_it_recovers() {
         failover.flights(&query()).await.unwrap()[0].provider,
         "secondary"
     );
-    assert_eq!(failover.health()[0].breaker, "open");
+    assert_eq!(failover.health()[0].breaker, BreakerPhase::Open);
     let calls = primary.calls();
     assert_eq!(
         failover.flights(&query()).await.unwrap()[0].provider,
@@ -172,7 +173,7 @@ async fn the_primary_is_used_again_once_it_recovers() {
         failover.flights(&query()).await.unwrap()[0].provider,
         "primary"
     );
-    assert_eq!(failover.health()[0].breaker, "closed");
+    assert_eq!(failover.health()[0].breaker, BreakerPhase::Closed);
 }
 
 #[tokio::test(start_paused = true)]

@@ -32,6 +32,7 @@ use farewatch::rules::{MinDrop, Rule};
 use farewatch::store::{Store, StoreLocation};
 use farewatch::upstream::arc::DEFAULT_INITIAL_CONCURRENCY;
 use farewatch::upstream::breaker::BreakerConfig;
+use farewatch::upstream::breaker::BreakerPhase;
 use farewatch::upstream::retry::Backoff;
 use farewatch::upstream::{Limits, UpstreamError};
 use tokio::time::Instant;
@@ -383,7 +384,7 @@ async fn a_dead_first_source_costs_one_window_and_one_round_trip() {
         "{} requests to the dead source",
         dead.requests()
     );
-    assert_eq!(report.summary.providers[0].breaker, "open");
+    assert_eq!(report.summary.providers[0].breaker, BreakerPhase::Open);
     assert!(
         elapsed <= healthy_alone + 2 * rtt,
         "{elapsed:?} against {healthy_alone:?} for the healthy source alone"

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{FlightState, FlightStatus, StatusProvider, StatusQuery};
-use crate::upstream::breaker::BreakerConfig;
+use crate::upstream::breaker::{BreakerConfig, BreakerPhase};
 use crate::upstream::failover::AllFailed;
 use crate::upstream::pool::{PoolHealth, ProviderPool};
 use crate::upstream::retry::Backoff;
@@ -77,7 +77,7 @@ impl StatusFailover {
         order.sort_by(|a, b| {
             let rank = |p: &StatusPool| {
                 let health = p.health();
-                let closed = health.breaker == "closed";
+                let closed = health.breaker == BreakerPhase::Closed;
                 let p50 = health.latency.map_or(f64::MAX, |l| l.p50_ms);
                 (!closed, p50)
             };
@@ -112,7 +112,7 @@ impl StatusFailover {
                 Ok(flights) => {
                     let healthy_next = candidates[i + 1..]
                         .iter()
-                        .any(|p| p.health().breaker == "closed");
+                        .any(|p| p.breaker_state().phase() == BreakerPhase::Closed);
                     if is_low_signal(&flights) && healthy_next {
                         tracing::info!(provider = pool.name(), %query, "low-signal answer (scheduled, no times): asking the next provider");
                         fallback.get_or_insert(flights);

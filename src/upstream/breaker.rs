@@ -155,11 +155,46 @@ pub enum BreakerState {
 impl BreakerState {
     /// The state's name for logs and JSON: `"closed"`, `"open"` or `"half_open"`.
     pub fn name(&self) -> &'static str {
+        self.phase().name()
+    }
+
+    /// Which of the three states this is, without its details.
+    pub fn phase(&self) -> BreakerPhase {
         match self {
-            BreakerState::Closed { .. } => "closed",
-            BreakerState::Open { .. } => "open",
-            BreakerState::HalfOpen { .. } => "half_open",
+            BreakerState::Closed { .. } => BreakerPhase::Closed,
+            BreakerState::Open { .. } => BreakerPhase::Open,
+            BreakerState::HalfOpen { .. } => BreakerPhase::HalfOpen,
         }
+    }
+}
+
+/// A breaker's state without its details, for reports and JSON
+/// (`"closed"`, `"open"`, `"half_open"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerPhase {
+    /// Requests flow.
+    Closed,
+    /// Requests are refused for now.
+    Open,
+    /// A probe decides.
+    HalfOpen,
+}
+
+impl BreakerPhase {
+    /// The phase's name: `"closed"`, `"open"` or `"half_open"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerPhase::Closed => "closed",
+            BreakerPhase::Open => "open",
+            BreakerPhase::HalfOpen => "half_open",
+        }
+    }
+}
+
+impl fmt::Display for BreakerPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

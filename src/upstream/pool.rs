@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::upstream::arc::{Controller, ControllerConfig, OperatingPoint, Signal};
-use crate::upstream::breaker::{Breaker, BreakerConfig, BreakerState, Outcome};
+use crate::upstream::breaker::{Breaker, BreakerConfig, BreakerPhase, BreakerState, Outcome};
 use crate::upstream::budget::Budget;
 use crate::upstream::retry::{Backoff, Jitter, RetryBudget, RetryClass, Retryable};
 use crate::upstream::{Limits, UpstreamError};
@@ -178,7 +178,7 @@ pub struct PoolHealth {
     /// Lookups skipped (open circuit or spent budget).
     pub skipped: u64,
     /// `closed`, `open` or `half_open`.
-    pub breaker: String,
+    pub breaker: BreakerPhase,
     /// Failed lookups by kind (`timeout`, `rate_limited`, `upstream`, ...).
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Recent request latency percentiles.
@@ -308,7 +308,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             retries: self.stats.retries(),
             throttled: self.stats.throttled(),
             skipped: self.stats.skipped(),
-            breaker: self.breaker.state().name().to_owned(),
+            breaker: self.breaker.state().phase(),
             errors_by_kind: self.stats.errors_by_kind(),
             latency: self.stats.latency(),
             budget: self.budget.as_ref().map(|b| BudgetHealth {

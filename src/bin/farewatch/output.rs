@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use farewatch::engine::{AlertOutcome, CycleReport, RouteStatus};
+use farewatch::upstream::breaker::BreakerPhase;
 
 use crate::cli::Format;
 
@@ -117,7 +118,7 @@ fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Re
         s.elapsed_ms as f64 / 1000.0
     )?;
     for p in &s.providers {
-        if p.breaker != "closed" || p.retries > 0 || p.throttled > 0 {
+        if p.breaker != BreakerPhase::Closed || p.retries > 0 || p.throttled > 0 {
             writeln!(
                 out,
                 "{}: circuit {}, {} retries, {} throttled (429), {} lookups skipped",
