@@ -12,16 +12,12 @@
 //! provider's `wire.rs`; this module knows none of them.
 
 use std::borrow::Cow;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use jiff::Timestamp;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
-use rust_decimal::Decimal;
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::UpstreamError;
@@ -214,41 +210,6 @@ pub(crate) fn parse_json<'b, T: Deserialize<'b>>(
     })
 }
 
-/// A price sent as a JSON number or, to be lenient, a numeric string (SerpApi
-/// and Travelpayouts send integers). Kept as a decimal so a fraction is never
-/// lost to `f64` arithmetic later.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Amount(pub(crate) Decimal);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct AmountVisitor;
-        impl Visitor<'_> for AmountVisitor {
-            type Value = Amount;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a price (a number)")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Amount(Decimal::from(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Amount(Decimal::from(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Decimal::try_from(v)
-                    .map(Amount)
-                    .map_err(|_| E::custom(format!("price {v} is out of range")))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Decimal::from_str(v.trim())
-                    .map(Amount)
-                    .map_err(|_| E::custom(format!("price `{v}` is not a number")))
-            }
-        }
-        deserializer.deserialize_any(AmountVisitor)
-    }
-}
-
 // ----- quoting a reply ----------------------------------------------------
 
 /// The message for an error body the source's own reader could not make
@@ -378,20 +339,6 @@ mod tests {
                 "search reply: expected JSON, got `text/html`: <html>".to_owned()
             )
         );
-    }
-
-    fn amount(json: &str) -> Result<Amount, serde_json::Error> {
-        serde_json::from_str(json)
-    }
-
-    #[test]
-    fn amounts_are_numbers_or_numeric_strings() {
-        assert_eq!(amount("920").unwrap().0, Decimal::from(920));
-        assert_eq!(amount("-3").unwrap().0, Decimal::from(-3));
-        assert_eq!(amount("612.5").unwrap().0, Decimal::new(6125, 1));
-        assert_eq!(amount("\" 612.50 \"").unwrap().0, Decimal::new(61250, 2));
-        assert!(amount("\"$920\"").is_err());
-        assert!(amount("true").is_err());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! building blocks are common.
 
 use std::fmt;
+use std::str::FromStr;
 
+use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
@@ -88,9 +90,86 @@ pub(crate) fn text(field: Option<Lenient<Text>>) -> Option<String> {
     non_blank(field?.valid().map(|Text(value)| value))
 }
 
+/// A price sent as a JSON number or, to be lenient, a numeric string, kept
+/// as a decimal so a fraction is never lost to `f64` arithmetic later.
+///
+/// serde_json hands a fraction over as the nearest `f64`; its shortest
+/// round-trip text gives back the digits as written for any price of up to
+/// 15 significant digits, and [`crate::domain::Money::from_decimal`] then
+/// rounds to the currency's minor unit, which also absorbs the last-bit
+/// error serde_json's fast float parser may make. Integers never pass
+/// through `f64`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Amount(pub(crate) Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AmountVisitor;
+        impl Visitor<'_> for AmountVisitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Amount, E> {
+                Ok(Amount(Decimal::from(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Amount, E> {
+                Ok(Amount(Decimal::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Amount, E> {
+                if !v.is_finite() {
+                    return Err(E::custom(format!("price {v} is not a finite number")));
+                }
+                Decimal::from_str(&v.to_string())
+                    .map(Amount)
+                    .map_err(|_| E::custom(format!("price {v} is out of range")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Amount, E> {
+                Decimal::from_str(v.trim())
+                    .map(Amount)
+                    .map_err(|_| E::custom(format!("price `{v}` is not a number")))
+            }
+        }
+        deserializer.deserialize_any(AmountVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn amount(json: &str) -> Decimal {
+        serde_json::from_str::<Amount>(json).unwrap().0
+    }
+
+    #[test]
+    fn prices_keep_the_digits_as_written() {
+        assert_eq!(amount("54").to_string(), "54");
+        assert_eq!(amount("-3"), Decimal::from(-3));
+        assert_eq!(amount("271.35").to_string(), "271.35");
+        assert_eq!(amount("612.50").to_string(), "612.5");
+        assert_eq!(amount("557705").to_string(), "557705");
+        assert_eq!(amount(r#""402.18""#).to_string(), "402.18");
+        assert_eq!(amount("\" 612.50 \""), Decimal::new(61250, 2));
+        assert_eq!(amount("1e3").to_string(), "1000");
+        assert!(serde_json::from_str::<Amount>("true").is_err());
+        assert!(serde_json::from_str::<Amount>(r#""cheap""#).is_err());
+        assert!(serde_json::from_str::<Amount>(r#""$920""#).is_err());
+    }
+
+    #[test]
+    fn every_cent_amount_survives_the_trip_through_f64() {
+        // Every amount from 0.00 to 2,000.00, a stride up to 1,000,000.00,
+        // then huge ones: what arrives is what was written, to the cent.
+        let gbp = crate::domain::Currency::parse("GBP").unwrap();
+        let stride = (2_000_00..1_000_000_00_i64).step_by(997);
+        let huge = (0..1_000).map(|i| 9_999_999_999_00_i64 - i * 7_777_777);
+        for minor in (0..=2_000_00_i64).chain(stride).chain(huge) {
+            let json = format!("{}.{:02}", minor / 100, minor % 100);
+            let money = crate::domain::Money::from_decimal(amount(&json), gbp).unwrap();
+            assert_eq!(money.minor, minor, "{json}");
+        }
+    }
 
     #[derive(Deserialize)]
     struct Record {

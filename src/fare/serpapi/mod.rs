@@ -38,7 +38,8 @@ use tracing::Instrument;
 
 use super::{FareSource, Limits, UpstreamError};
 use crate::domain::{Currency, LookupKey, Money, PriceInsights, PriceLevel, Quote};
-use crate::upstream::reply::{error_for_status, redact, Amount, Reply};
+use crate::upstream::reply::{error_for_status, redact, Reply};
+use crate::upstream::wire::Amount;
 
 use wire::Lenient;
 

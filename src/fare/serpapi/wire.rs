@@ -12,7 +12,8 @@
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use crate::upstream::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::wire::Amount;
 pub(super) use crate::upstream::wire::Lenient;
 
 // ----- success path -------------------------------------------------------

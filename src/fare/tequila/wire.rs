@@ -6,17 +6,13 @@
 //! field, and the error bodies (never published) are read by trying the
 //! usual keys, falling back to an excerpt.
 
-use std::fmt;
-use std::str::FromStr;
-
 use jiff::civil::DateTime;
 use jiff::Timestamp;
-use rust_decimal::Decimal;
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::wire::Amount;
 
 // ----- success path -------------------------------------------------------
 
@@ -82,54 +78,6 @@ impl Itinerary {
     }
 }
 
-/// A JSON number (`54`, `271.35`, `557705`) as an exact decimal.
-///
-/// Without serde_json's `arbitrary_precision` the digits are gone by the time
-/// a visitor sees a fraction: it arrives as an `f64`. Its shortest
-/// round-trip rendering (Rust's `Display`, never in exponent form) gives
-/// back the digits as written for any price of up to 15 significant
-/// digits, and [`crate::domain::Money::from_decimal`] then rounds to the
-/// currency's minor unit, which also absorbs the last-bit error serde_json's
-/// fast float parser may make. Integers never pass through `f64`. A price
-/// sent as a string is accepted too.
-///
-/// Not the shared `reply::Amount`, which converts an `f64` with
-/// `Decimal::try_from`: fine for the integers SerpApi and Travelpayouts
-/// send, but Tequila's fractions are what this conversion was tested on.
-pub(super) struct Amount(pub(super) Decimal);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct AmountVisitor;
-        impl Visitor<'_> for AmountVisitor {
-            type Value = Amount;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Amount, E> {
-                Ok(Amount(Decimal::from(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Amount, E> {
-                Ok(Amount(Decimal::from(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Amount, E> {
-                if !v.is_finite() {
-                    return Err(E::custom(format!("price {v} is not a finite number")));
-                }
-                Decimal::from_str(&v.to_string())
-                    .map(Amount)
-                    .map_err(|_| E::custom(format!("price {v} is out of range")))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Amount, E> {
-                Decimal::from_str(v.trim())
-                    .map(Amount)
-                    .map_err(|_| E::custom(format!("price `{v}` is not a number")))
-            }
-        }
-        deserializer.deserialize_any(AmountVisitor)
-    }
-}
-
 // ----- error path ---------------------------------------------------------
 
 /// What an error reply said, reduced to one line for a person.
@@ -162,37 +110,6 @@ pub(super) fn summarize_error(body: &[u8], secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, Money};
-
-    fn amount(json: &str) -> Decimal {
-        serde_json::from_str::<Amount>(json).unwrap().0
-    }
-
-    #[test]
-    fn prices_keep_the_digits_as_written() {
-        assert_eq!(amount("54").to_string(), "54");
-        assert_eq!(amount("271.35").to_string(), "271.35");
-        assert_eq!(amount("612.50").to_string(), "612.5");
-        assert_eq!(amount("557705").to_string(), "557705");
-        assert_eq!(amount(r#""402.18""#).to_string(), "402.18");
-        assert_eq!(amount("1e3").to_string(), "1000");
-        assert!(serde_json::from_str::<Amount>("true").is_err());
-        assert!(serde_json::from_str::<Amount>(r#""cheap""#).is_err());
-    }
-
-    #[test]
-    fn every_cent_amount_survives_the_trip_through_f64() {
-        // Every amount from 0.00 to 2,000.00, a stride up to 1,000,000.00,
-        // then huge ones: what arrives is what was written, to the cent.
-        let gbp = Currency::parse("GBP").unwrap();
-        let stride = (2_000_00..1_000_000_00_i64).step_by(997);
-        let huge = (0..1_000).map(|i| 9_999_999_999_00_i64 - i * 7_777_777);
-        for minor in (0..=2_000_00_i64).chain(stride).chain(huge) {
-            let json = format!("{}.{:02}", minor / 100, minor % 100);
-            let money = Money::from_decimal(amount(&json), gbp).unwrap();
-            assert_eq!(money.minor, minor, "{json}");
-        }
-    }
 
     #[test]
     fn local_times_drop_the_false_z_and_utc_times_are_instants() {

@@ -11,7 +11,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::upstream::reply::{one_line, unrecognised_error_body, Amount, MESSAGE_CHARS};
+use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::wire::Amount;
 
 // ----- success path -------------------------------------------------------
 
