@@ -527,6 +527,54 @@ async fn concurrent_open_intent_yields_exactly_one_new() {
     assert_eq!(shared.pending_intents().await.unwrap(), vec![i]);
 }
 
+/// Group commit: intents arriving together share a transaction (and an
+/// fsync), each is durable when its call returns, and a call that fails
+/// rolls back alone, not its batch-mates.
+#[tokio::test]
+async fn intents_arriving_together_are_committed_together() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    let before = store.commits();
+    let n = 500;
+    let calls = (0..n).map(|k| {
+        let store = store.clone();
+        async move {
+            let i = intent(&format!("r{k}:1:+447700900123"), &format!("r{k}"), 1);
+            store.open_intent(&i).await
+        }
+    });
+    let opened = futures::future::join_all(calls).await;
+    assert!(opened.iter().all(|o| matches!(o, Ok(IntentStatus::New))));
+    let commits = store.commits() - before;
+    println!("{n} intents in {commits} commits");
+    assert!(commits <= 50, "{commits} commits for {n} intents");
+
+    // A failing call (an intent that does not exist) among good ones.
+    let good = (0..20).map(|k| {
+        let store = store.clone();
+        async move {
+            store
+                .record_sent(&format!("r{k}:1:+447700900123"), &format!("SM{k}"), None)
+                .await
+        }
+    });
+    let (good, bad) = tokio::join!(
+        futures::future::join_all(good),
+        store.record_sent("no-such-intent", "SMX", None)
+    );
+    assert!(good.iter().all(Result::is_ok));
+    assert!(
+        matches!(bad, Err(StoreError::UnknownIntent { .. })),
+        "{bad:?}"
+    );
+
+    // Durable: a second connection (another process) sees all of it.
+    let other = Store::open(&location).unwrap();
+    let pending = other.pending_intents().await.unwrap();
+    assert_eq!(pending.len(), n - 20);
+    assert_eq!(other.sent_log(100).await.unwrap().len(), 20);
+}
+
 // ---------------------------------------------------------------- tokens
 
 #[tokio::test]

@@ -63,12 +63,12 @@ impl Store {
         let key = key.to_owned();
         let token = token.to_owned();
         self.call("save cached token", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Atomic: every call runs in its own savepoint (see `Store::call`).
+            let tx: &Connection = conn;
             // Expired tokens are useless and still secrets: drop them.
             tx.prepare_cached("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1")?
                 .execute(params![ts_to_sql(Timestamp::now())])?;
-            write_kv(&tx, &key, &token, Some(expires_at))?;
-            tx.commit()?;
+            write_kv(tx, &key, &token, Some(expires_at))?;
             Ok(())
         })
         .await

@@ -107,7 +107,8 @@ impl Store {
         let completes = completes.map(|(route, state)| (route.to_owned(), state.clone()));
         self.call(op, move |conn| {
             let now = Timestamp::now();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Atomic: every call runs in its own savepoint (see `Store::call`).
+            let tx: &Connection = conn;
             let (status, message_id, error) = match &outcome {
                 Outcome::Sent(id) => ("sent", Some(id.as_str()), None),
                 Outcome::Failed(e) => ("failed", None, Some(e.as_str())),
@@ -124,9 +125,8 @@ impl Store {
                 return Err(Fail::UnknownIntent(key));
             }
             if let Some((route_id, state)) = &completes {
-                upsert_state(&tx, route_id, state, now)?;
+                upsert_state(tx, route_id, state, now)?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -176,7 +176,8 @@ impl Store {
         self.call("close unfinished alert", move |conn| {
             let seq = to_i64(seq, "intent seq")?;
             let now = Timestamp::now();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Atomic: every call runs in its own savepoint (see `Store::call`).
+            let tx: &Connection = conn;
             tx.prepare_cached(
                 "UPDATE outbox SET status = 'failed', error = ?1, updated_at = ?2
                  WHERE route_id = ?3 AND seq = ?4 AND status = 'pending'",
@@ -188,8 +189,7 @@ impl Store {
                      WHERE route_id = ?1 AND seq = ?2 AND status = 'sent'",
                 )?
                 .query_row(params![route_id, seq], |row| row.get(0))?;
-            upsert_state(&tx, &route_id, &state, now)?;
-            tx.commit()?;
+            upsert_state(tx, &route_id, &state, now)?;
             Ok(usize::try_from(sent).unwrap_or(0))
         })
         .await
