@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end cost of one `farewatch check` over N routes (default 10,000),
+# half of them alerting, against local fakes of Amadeus and Twilio that
+# answer at once (scripts/bench/fake_providers.py, from the real payloads in
+# tests/fixtures/). Prints farewatch's own CPU time (user + sys), its peak
+# RSS, its peak thread count and the wall time.
+#
+#   cargo build --release && bash scripts/bench/check_10k.sh [BINARY] [N]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${1:-$root/target/release/farewatch}
+n=${2:-10000}
+work=$(mktemp -d)
+trap 'kill "${fake:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+python3 - "$n" "$work/routes.csv" <<'PY'
+import datetime, string, sys
+n, out = int(sys.argv[1]), sys.argv[2]
+L = string.ascii_uppercase
+codes = [a + b + c for a in L for b in L for c in L if a + b + c != "JFK"]
+day = (datetime.date.today() + datetime.timedelta(days=40)).isoformat()
+with open(out, "w") as f:
+    f.write("origin,destination,depart_date,max_price,currency,phone\n")
+    for i in range(n):
+        # The fake's fare is GBP 312.46: even rows (max 350) alert, odd (300) do not.
+        f.write(f"{codes[i % len(codes)]},JFK,{day},{350 if i % 2 == 0 else 300},GBP,+4479111{i % 100000:05d}\n")
+PY
+
+FIXTURES=$root/tests/fixtures python3 "$root/scripts/bench/fake_providers.py" "$port" &
+fake=$!
+sleep 0.5
+
+export HOME=$work AMADEUS_CLIENT_ID=bench AMADEUS_CLIENT_SECRET=bench-secret \
+  AMADEUS_BASE_URL=http://127.0.0.1:$port AMADEUS_RATE_LIMIT=0 FARE_SOURCES=amadeus \
+  TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_AUTH_TOKEN=bench \
+  TWILIO_FROM=+15005550006 TWILIO_BASE_URL=http://127.0.0.1:$port \
+  DATABASE_URL=sqlite://$work/state.db FAREWATCH_QUOTE_TTL=0
+/usr/bin/time -f "%U %S %M %e" -o "$work/time" "$bin" check --routes "$work/routes.csv" -q --format json >"$work/out.json" &
+timer=$!
+sleep 0.2
+pid=$(pgrep -P "$timer" | head -1 || true)
+peak=0
+while kill -0 "$timer" 2>/dev/null; do
+  t=$(awk '/^Threads/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  if [ -n "$t" ] && [ "$t" -gt "$peak" ]; then peak=$t; fi
+  sleep 0.05
+done
+wait "$timer" || true
+read -r user sys rss wall <"$work/time"
+python3 - "$work/out.json" "$user" "$sys" "$rss" "$wall" "$peak" "$n" <<'PY'
+import json, sys
+out, user, sys_, rss, wall, peak, n = sys.argv[1:]
+s = json.load(open(out))["summary"]
+cpu = float(user) + float(sys_)
+print(f"routes {s['routes']}, alerts sent {s['alerts_sent']}, failed {s['alerts_failed']}, lookup errors {s['lookup_errors']}")
+print(f"cpu {cpu:.2f} s ({cpu / int(n) * 1e6:.0f} us per route), peak RSS {int(rss) / 1024:.0f} MiB, peak threads {peak}, wall {wall} s")
+PY
