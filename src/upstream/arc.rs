@@ -13,7 +13,9 @@
 //!   each window while nothing pushes back (slow start), then grows by one
 //!   per window, and only when requests actually filled it. It is cut ×0.5
 //!   on an explicit refusal (429, Twilio's 20429), ×0.9 on overload (503, a
-//!   timeout) or when latency rises past its mean plus 2.5 deviations.
+//!   timeout) or when latency rises past its mean plus 2.5 deviations (the
+//!   deviation counted as at least a tenth of the mean, so a steady
+//!   provider's scheduling noise is not read as overload).
 //! - **Pace.** A provider that refuses with 429 is limiting a rate, which a
 //!   concurrency limit alone tracks poorly. The window that saw refusals sets
 //!   the pace to the rate the provider actually accepted over the last second,
@@ -60,6 +62,9 @@ const MAX_PAUSE: Duration = Duration::from_secs(60);
 const EWMA_ALPHA: f64 = 0.4;
 /// vector's tolerance: latency this many deviations above its mean is overload.
 const RTT_DEVIATION_SCALE: f64 = 2.5;
+/// The smallest deviation the latency test assumes, as a share of the mean
+/// round trip: latency counts as rising only 25 % above its mean.
+const RTT_NOISE_FLOOR: f64 = 0.1;
 /// Cut on rising latency, a timeout or a 503.
 const OVERLOAD_DECREASE: f64 = 0.9;
 /// Cut on an explicit refusal (429): stronger than latency, as TCP halves.
@@ -527,9 +532,11 @@ impl Controller {
         let mean_rtt = (window.rtt_count > 0).then(|| window.rtt_sum / f64::from(window.rtt_count));
         let slow = match (mean_rtt, state.past_rtt) {
             (Some(mean), Some(past)) => {
-                mean > past.mean + RTT_DEVIATION_SCALE * past.variance.sqrt()
-                    // Identical round trips (a paused clock) are not "rising".
-                    && mean - past.mean > 1e-6
+                // A very steady provider has almost no deviation, and then
+                // any scheduling noise would read as overload: the deviation
+                // counted is at least a tenth of the mean.
+                let deviation = past.variance.sqrt().max(RTT_NOISE_FLOOR * past.mean);
+                mean > past.mean + RTT_DEVIATION_SCALE * deviation
             }
             _ => false,
         };
