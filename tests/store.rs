@@ -588,3 +588,330 @@ fn debug_shows_only_the_location() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     assert_eq!(format!("{store:?}"), "Store { location: Memory, .. }");
 }
+
+// ---------------------------------------------------------------- existing users' files
+
+/// What `make_store_fixture` writes and `a_v2_state_file_opens_and_migrates_in_place` expects.
+mod fixture {
+    use super::*;
+
+    /// Alert 1 sent to its one recipient; the state saved with it.
+    pub const SENT_ROUTE: &str = "LHR>JFK:2027-03-01:a1:GBP:+447700900101";
+    /// Alert 3 reached the first recipient; the second is unconfirmed (pending).
+    pub const PENDING_ROUTE: &str =
+        "MAN>JFK:2027-03-01..2027-03-07:a1:EUR:+447700900102|+447700900103";
+    /// Alert 1 refused for good (an invalid number); the state saved with it.
+    pub const FAILED_ROUTE: &str = "BHX>MCO:2027-04-10:ret 2027-04-20:a2:GBP:+447700900104";
+    /// The recipient replied STOP (Twilio 21610).
+    pub const STOP_ROUTE: &str = "EDI>JFK:2027-05-01:a1:GBP:+447700900105";
+    pub const STOP_RECIPIENT: &str = "+447700900105";
+    /// `Amadeus::new`'s key: `amadeus:<client id>:<base url>`.
+    pub const TOKEN_KEY: &str = "amadeus:fixture-client-id:https://test.api.amadeus.com";
+    pub const TOKEN: &str = "fixture-access-token-AbC123xYz";
+    pub const BUDGET_KEY: &str = "budget:amadeus";
+    pub const BUDGET: &str = "2026-12-04 42";
+
+    pub fn token_expiry() -> Timestamp {
+        "2099-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn gbp(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::parse("GBP").unwrap())
+    }
+
+    pub fn states() -> std::collections::HashMap<String, AlertState> {
+        std::collections::HashMap::from([
+            (
+                SENT_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: Some(gbp(289_00)),
+                    last_alerted_at: Some(at("2026-11-30T07:30:00.123456789Z")),
+                    alerts_sent: 1,
+                },
+            ),
+            (
+                // Re-armed after two alerts; its third is under way.
+                PENDING_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: None,
+                    last_alerted_at: Some(at("2026-11-20T06:00:00Z")),
+                    alerts_sent: 2,
+                },
+            ),
+            (
+                FAILED_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: Some(gbp(512_40)),
+                    last_alerted_at: Some(at("2026-12-01T08:15:00Z")),
+                    alerts_sent: 1,
+                },
+            ),
+            (
+                STOP_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: Some(gbp(199_99)),
+                    last_alerted_at: Some(at("2026-12-02T09:00:00Z")),
+                    alerts_sent: 1,
+                },
+            ),
+        ])
+    }
+
+    fn one(route_id: &str, seq: u64, recipient: &str, body: &str, created_at: &str) -> Intent {
+        Intent {
+            key: format!("{route_id}#{seq}#{recipient}"),
+            route_id: route_id.to_owned(),
+            seq,
+            recipient: recipient.to_owned(),
+            channel: "twilio".to_owned(),
+            body: body.to_owned(),
+            created_at: at(created_at),
+        }
+    }
+
+    /// Sent: (intent, message id), oldest first.
+    pub fn sent() -> Vec<(Intent, &'static str)> {
+        vec![
+            (
+                one(
+                    SENT_ROUTE,
+                    1,
+                    "+447700900101",
+                    "farewatch: LHR-JFK 2027-03-01 fell to GBP 289.00 (max GBP 350.00)",
+                    "2026-11-30T07:29:58.000000001Z",
+                ),
+                "SM00000000000000000000000000000001",
+            ),
+            (
+                one(
+                    PENDING_ROUTE,
+                    3,
+                    "+447700900102",
+                    "farewatch: MAN-JFK 2027-03-04 fell to EUR 301.50 (max EUR 320.00)",
+                    "2026-12-03T21:00:00.500000000Z",
+                ),
+                "SM00000000000000000000000000000002",
+            ),
+        ]
+    }
+
+    /// The unconfirmed send: its body and creation time must survive exactly.
+    pub fn pending() -> Intent {
+        one(
+            PENDING_ROUTE,
+            3,
+            "+447700900103",
+            "farewatch: MAN-JFK 2027-03-04 fell to EUR 301.50 (max EUR 320.00)",
+            "2026-12-03T21:00:00.987654321Z",
+        )
+    }
+
+    /// Refused for good: (intent, error).
+    pub fn failed() -> Vec<(Intent, &'static str)> {
+        vec![
+            (
+                one(
+                    FAILED_ROUTE,
+                    1,
+                    "+447700900104",
+                    "farewatch: BHX-MCO 2027-04-10 / 2027-04-20 fell to GBP 512.40 (max GBP 600.00)",
+                    "2026-12-01T08:14:59Z",
+                ),
+                "twilio: +447700900104: Twilio refused the message (21211): Invalid 'To' Phone Number",
+            ),
+            (
+                one(
+                    STOP_ROUTE,
+                    1,
+                    STOP_RECIPIENT,
+                    "farewatch: EDI-JFK 2027-05-01 fell to GBP 199.99 (max GBP 250.00)",
+                    "2026-12-02T08:59:59Z",
+                ),
+                "twilio: +447700900105: Twilio refused the message (21610): Attempt to send to unsubscribed recipient",
+            ),
+        ]
+    }
+}
+
+fn fixture_path(version: i64) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/store")
+        .join(format!("farewatch-v{version}.db"))
+}
+
+/// Writes `tests/fixtures/store/farewatch-v<SCHEMA_VERSION>.db` through the
+/// store's own API: the file an existing user has. Run it on purpose:
+///
+/// ```text
+/// cargo test --test store -- --ignored make_store_fixture
+/// ```
+///
+/// `farewatch-v2.db` was made by this generator at schema version 2 (the
+/// commit that added it). A later build writes a file of its own version
+/// next to it, never over an older one. The file is then vacuumed with
+/// 1 KiB pages (the store uses SQLite's default 4 KiB) so it stays a few KB;
+/// page size does not change what the schema or the migrations see.
+#[tokio::test]
+#[ignore = "writes a committed fixture; run on purpose"]
+async fn make_store_fixture() {
+    let path = fixture_path(SCHEMA_VERSION);
+    assert!(!path.exists(), "{} exists; remove it first", path.display());
+    let store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    let states = fixture::states();
+    // The pending route's earlier state was saved before its third alert began.
+    store
+        .save_state(fixture::PENDING_ROUTE, &states[fixture::PENDING_ROUTE])
+        .await
+        .unwrap();
+    for (intent, message_id) in fixture::sent() {
+        assert_eq!(store.open_intent(&intent).await.unwrap(), IntentStatus::New);
+        // The pending route's alert is not complete: its state is not saved with it.
+        let completes = (intent.route_id != fixture::PENDING_ROUTE)
+            .then(|| (intent.route_id.as_str(), &states[&intent.route_id]));
+        store
+            .record_sent(&intent.key, message_id, completes)
+            .await
+            .unwrap();
+    }
+    let pending = fixture::pending();
+    assert_eq!(
+        store.open_intent(&pending).await.unwrap(),
+        IntentStatus::New
+    );
+    for (intent, error) in fixture::failed() {
+        store.open_intent(&intent).await.unwrap();
+        if intent.route_id == fixture::STOP_ROUTE {
+            store
+                .suppress(&intent.route_id, &intent.recipient, error)
+                .await
+                .unwrap();
+        }
+        store
+            .record_failed(
+                &intent.key,
+                error,
+                Some((&intent.route_id, &states[&intent.route_id])),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .save_token(fixture::TOKEN_KEY, fixture::TOKEN, fixture::token_expiry())
+        .await;
+    store
+        .kv_put(fixture::BUDGET_KEY, fixture::BUDGET, None)
+        .await
+        .unwrap();
+    drop(store);
+
+    // Smaller pages, then back to WAL as the store left it.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    raw.pragma_update(None, "page_size", 1024).unwrap();
+    raw.execute_batch("VACUUM").unwrap();
+    raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+    drop(raw);
+    assert!(!path.with_extension("db-wal").exists());
+}
+
+/// An existing user's state file (schema version 2, made by
+/// `make_store_fixture`) opens with this build and migrates in place, and
+/// everything in it survives. The committed file is never touched: a copy is.
+#[tokio::test]
+async fn a_v2_state_file_opens_and_migrates_in_place() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("farewatch.db");
+    std::fs::copy(fixture_path(2), &path).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let before: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, 2, "the fixture is a version 2 file");
+    drop(raw);
+
+    let store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let after: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, SCHEMA_VERSION, "migrated in place");
+    drop(raw);
+
+    assert_eq!(store.load_states().await.unwrap(), fixture::states());
+
+    // The unconfirmed send is still pending, with its exact body and time.
+    let pending = fixture::pending();
+    assert_eq!(
+        store.pending_intents().await.unwrap(),
+        vec![pending.clone()]
+    );
+    assert_eq!(
+        store.unfinished_alerts().await.unwrap(),
+        std::collections::HashMap::from([(fixture::PENDING_ROUTE.to_owned(), 3)])
+    );
+
+    // The sent log, newest first, with the provider's ids.
+    let log = store.sent_log(10).await.unwrap();
+    let expected: Vec<(String, String, String, String)> = fixture::sent()
+        .into_iter()
+        .rev()
+        .map(|(i, id)| (i.key, i.recipient, i.body, id.to_owned()))
+        .collect();
+    let got: Vec<(String, String, String, String)> = log
+        .iter()
+        .map(|r| {
+            (
+                r.key.clone(),
+                r.recipient.clone(),
+                r.body.clone(),
+                r.message_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let made: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    assert!(log.iter().all(|r| r.sent_at > made), "{log:?}");
+
+    // The STOP and the cached OAuth token (and a saved budget).
+    assert!(store.suppressed().await.unwrap().contains(&(
+        fixture::STOP_ROUTE.to_owned(),
+        fixture::STOP_RECIPIENT.to_owned()
+    )));
+    assert_eq!(
+        store.load_token(fixture::TOKEN_KEY).await,
+        Some((fixture::TOKEN.to_owned(), fixture::token_expiry()))
+    );
+    assert_eq!(
+        store.kv_get(fixture::BUDGET_KEY).await.unwrap().as_deref(),
+        Some(fixture::BUDGET)
+    );
+
+    // Re-opening the intents gives what the engine acts on.
+    assert_eq!(
+        store.open_intent(&pending).await.unwrap(),
+        IntentStatus::Pending {
+            body: pending.body.clone(),
+            created_at: pending.created_at,
+        }
+    );
+    for (intent, message_id) in fixture::sent() {
+        assert_eq!(
+            store.open_intent(&intent).await.unwrap(),
+            IntentStatus::Sent {
+                message_id: message_id.to_owned()
+            }
+        );
+    }
+    for (intent, error) in fixture::failed() {
+        assert_eq!(
+            store.open_intent(&intent).await.unwrap(),
+            IntentStatus::Failed {
+                error: error.to_owned()
+            }
+        );
+    }
+}
