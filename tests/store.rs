@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use farewatch::domain::{Currency, Money};
 use farewatch::rules::AlertState;
 use farewatch::store::{
-    Intent, IntentStatus, Store, StoreError, StoreLocation, TokenCache, SCHEMA_VERSION,
+    Intent, IntentStatus, RunId, Store, StoreError, StoreLocation, TokenCache, SCHEMA_VERSION,
 };
 use jiff::{SignedDuration, Timestamp};
 use tempfile::TempDir;
+
+/// The run these tests write as (alive for the whole test binary).
+static RUN: std::sync::LazyLock<RunId> = std::sync::LazyLock::new(RunId::new);
 
 fn file_store(dir: &TempDir) -> (Store, StoreLocation) {
     let location = StoreLocation::Sqlite(dir.path().join("state").join("farewatch.db"));
@@ -322,9 +325,12 @@ async fn a_count_beyond_sqlite_integers_is_an_error_not_a_wrap() {
 async fn intent_lifecycle_new_pending_sent() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     let i = intent("r1:1:+447700900123", "r1", 1);
-    assert_eq!(store.open_intent(&i).await.unwrap(), IntentStatus::New);
     assert_eq!(
-        store.open_intent(&i).await.unwrap(),
+        store.open_intent(&i, &RUN).await.unwrap(),
+        IntentStatus::New
+    );
+    assert_eq!(
+        store.open_intent(&i, &RUN).await.unwrap(),
         IntentStatus::Pending {
             body: i.body.clone(),
             created_at: i.created_at,
@@ -335,7 +341,7 @@ async fn intent_lifecycle_new_pending_sent() {
         .await
         .unwrap();
     assert_eq!(
-        store.open_intent(&i).await.unwrap(),
+        store.open_intent(&i, &RUN).await.unwrap(),
         IntentStatus::Sent {
             message_id: "SM0123456789abcdef".to_owned()
         }
@@ -344,7 +350,7 @@ async fn intent_lifecycle_new_pending_sent() {
     let mut changed = i.clone();
     changed.body = "different text".to_owned();
     assert!(matches!(
-        store.open_intent(&changed).await.unwrap(),
+        store.open_intent(&changed, &RUN).await.unwrap(),
         IntentStatus::Sent { .. }
     ));
     let log = store.sent_log(10).await.unwrap();
@@ -360,7 +366,7 @@ async fn record_sent_saves_state_in_the_same_transaction() {
     let (store, location) = file_store(&dir);
     let i = intent("r1:1:+447700900123", "r1", 1);
     let before = Timestamp::now();
-    store.open_intent(&i).await.unwrap();
+    store.open_intent(&i, &RUN).await.unwrap();
     let state = alerted(289_00, "EUR", ts(1_800_000_000, 42), 1);
     store
         .record_sent(&i.key, "SMabc", Some(("r1", &state)))
@@ -430,7 +436,7 @@ async fn recording_an_unknown_intent_fails_and_saves_no_state() {
 async fn record_failed_marks_failed_and_can_complete_the_state() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     let i = intent("r2:3:+447700900123", "r2", 3);
-    store.open_intent(&i).await.unwrap();
+    store.open_intent(&i, &RUN).await.unwrap();
     let state = alerted(150_00, "EUR", ts(1_800_000_000, 0), 3);
     store
         .record_failed(
@@ -441,7 +447,7 @@ async fn record_failed_marks_failed_and_can_complete_the_state() {
         .await
         .unwrap();
     assert_eq!(
-        store.open_intent(&i).await.unwrap(),
+        store.open_intent(&i, &RUN).await.unwrap(),
         IntentStatus::Failed {
             error: "21610: recipient unsubscribed".to_owned()
         }
@@ -461,7 +467,7 @@ async fn pending_intents_lists_only_unfinished_ones_oldest_first() {
     let sent = intent("sent", "r3", 1);
     let failed = intent("failed", "r4", 1);
     for i in [&late, &early, &sent, &failed] {
-        store.open_intent(i).await.unwrap();
+        store.open_intent(i, &RUN).await.unwrap();
     }
     store.record_sent("sent", "SM1", None).await.unwrap();
     store
@@ -476,7 +482,7 @@ async fn sent_log_is_newest_first_and_limited() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     // Opened in one order, sent in the reverse: the log follows sending.
     for key in ["a", "b", "c"] {
-        store.open_intent(&intent(key, "r", 1)).await.unwrap();
+        store.open_intent(&intent(key, "r", 1), &RUN).await.unwrap();
     }
     for (key, sid) in [("c", "SMc"), ("b", "SMb"), ("a", "SMa")] {
         store.record_sent(key, sid, None).await.unwrap();
@@ -512,7 +518,9 @@ async fn concurrent_open_intent_yields_exactly_one_new() {
             Store::open(&location).unwrap()
         };
         let i = i.clone();
-        tasks.push(tokio::spawn(async move { store.open_intent(&i).await }));
+        tasks.push(tokio::spawn(
+            async move { store.open_intent(&i, &RUN).await },
+        ));
     }
     let mut new = 0;
     let mut pending = 0;
@@ -768,7 +776,10 @@ async fn make_store_fixture() {
         .await
         .unwrap();
     for (intent, message_id) in fixture::sent() {
-        assert_eq!(store.open_intent(&intent).await.unwrap(), IntentStatus::New);
+        assert_eq!(
+            store.open_intent(&intent, &RUN).await.unwrap(),
+            IntentStatus::New
+        );
         // The pending route's alert is not complete: its state is not saved with it.
         let completes = (intent.route_id != fixture::PENDING_ROUTE)
             .then(|| (intent.route_id.as_str(), &states[&intent.route_id]));
@@ -779,11 +790,11 @@ async fn make_store_fixture() {
     }
     let pending = fixture::pending();
     assert_eq!(
-        store.open_intent(&pending).await.unwrap(),
+        store.open_intent(&pending, &RUN).await.unwrap(),
         IntentStatus::New
     );
     for (intent, error) in fixture::failed() {
-        store.open_intent(&intent).await.unwrap();
+        store.open_intent(&intent, &RUN).await.unwrap();
         if intent.route_id == fixture::STOP_ROUTE {
             store
                 .suppress(&intent.route_id, &intent.recipient, error)
@@ -839,6 +850,16 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(after, SCHEMA_VERSION, "migrated in place");
+    assert_eq!(after, 3, "version 3: outbox claims");
+    // Rows from before claims have none: any run may take them over.
+    let unclaimed: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NULL AND claimed_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unclaimed, 5);
     drop(raw);
 
     assert_eq!(store.load_states().await.unwrap(), fixture::states());
@@ -890,9 +911,14 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         Some(fixture::BUDGET)
     );
 
-    // Re-opening the intents gives what the engine acts on.
+    // A run settles the unclaimed pending intent (taking it over), and
+    // re-opening the intents gives what the engine acts on.
     assert_eq!(
-        store.open_intent(&pending).await.unwrap(),
+        store.claim_pending(&RUN).await.unwrap(),
+        vec![pending.clone()]
+    );
+    assert_eq!(
+        store.open_intent(&pending, &RUN).await.unwrap(),
         IntentStatus::Pending {
             body: pending.body.clone(),
             created_at: pending.created_at,
@@ -900,7 +926,7 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
     );
     for (intent, message_id) in fixture::sent() {
         assert_eq!(
-            store.open_intent(&intent).await.unwrap(),
+            store.open_intent(&intent, &RUN).await.unwrap(),
             IntentStatus::Sent {
                 message_id: message_id.to_owned()
             }
@@ -908,10 +934,67 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
     }
     for (intent, error) in fixture::failed() {
         assert_eq!(
-            store.open_intent(&intent).await.unwrap(),
+            store.open_intent(&intent, &RUN).await.unwrap(),
             IntentStatus::Failed {
                 error: error.to_owned()
             }
         );
     }
+}
+
+// ---------------------------------------------------------------- claims (overlapping runs)
+
+/// Two runs on one file: a pending intent belongs to the run that wrote it
+/// while that run lives; the other neither gets it back as its own nor
+/// reconciles it. Once the owner is gone it is taken over, by one run only.
+#[tokio::test]
+async fn a_pending_intent_is_the_writing_runs_until_that_run_is_gone() {
+    let dir = TempDir::new().unwrap();
+    let (a_store, location) = file_store(&dir);
+    let b_store = Store::open(&location).unwrap();
+    let (a, b) = (RunId::new(), RunId::new());
+    let i = intent("r1#1#+447700900123", "r1", 1);
+
+    assert_eq!(
+        a_store.open_intent(&i, &a).await.unwrap(),
+        IntentStatus::New
+    );
+    assert_eq!(
+        b_store.open_intent(&i, &b).await.unwrap(),
+        IntentStatus::ClaimedElsewhere { by: a.to_string() }
+    );
+    assert!(b_store.claim_pending(&b).await.unwrap().is_empty());
+    assert_eq!(a_store.claim_pending(&a).await.unwrap(), vec![i.clone()]);
+    assert!(matches!(
+        a_store.open_intent(&i, &a).await.unwrap(),
+        IntentStatus::Pending { .. }
+    ));
+
+    // A ends (a crash, for another process) with the intent still pending.
+    let a_name = a.to_string();
+    drop(a);
+    let c = RunId::new();
+    assert_eq!(b_store.claim_pending(&b).await.unwrap(), vec![i.clone()]);
+    assert_eq!(
+        a_store.open_intent(&i, &c).await.unwrap(),
+        IntentStatus::ClaimedElsewhere { by: b.to_string() },
+        "taken over by B alone"
+    );
+
+    // Sent by B: B's own, C's "sent elsewhere".
+    b_store.record_sent(&i.key, "SM1", None).await.unwrap();
+    assert_eq!(
+        b_store.open_intent(&i, &b).await.unwrap(),
+        IntentStatus::Sent {
+            message_id: "SM1".to_owned()
+        }
+    );
+    assert_eq!(
+        a_store.open_intent(&i, &c).await.unwrap(),
+        IntentStatus::SentElsewhere {
+            message_id: "SM1".to_owned(),
+            by: b.to_string()
+        }
+    );
+    assert_ne!(a_name, b.to_string());
 }
