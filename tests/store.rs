@@ -998,3 +998,44 @@ async fn a_pending_intent_is_the_writing_runs_until_that_run_is_gone() {
     );
     assert_ne!(a_name, b.to_string());
 }
+
+/// A drop that ended does not close an alert another live run is sending;
+/// once that run is gone, it does.
+#[tokio::test]
+async fn an_alert_another_live_run_is_sending_is_not_closed_under_it() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    let other = Store::open(&location).unwrap();
+    let (a, b) = (RunId::new(), RunId::new());
+    let i = intent("r1#3#+447700900123", "r1", 3);
+    assert_eq!(store.open_intent(&i, &a).await.unwrap(), IntentStatus::New);
+    let closed = AlertState {
+        last_alerted: None,
+        last_alerted_at: None,
+        alerts_sent: 3,
+    };
+    let reason = "the price rose above the maximum";
+    assert_eq!(
+        other
+            .close_alert("r1", 3, reason, &closed, &b)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(other.pending_intents().await.unwrap(), vec![i.clone()]);
+    assert!(
+        other.load_states().await.unwrap().is_empty(),
+        "no state saved"
+    );
+
+    drop(a);
+    assert_eq!(
+        other
+            .close_alert("r1", 3, reason, &closed, &b)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert!(other.pending_intents().await.unwrap().is_empty());
+    assert_eq!(other.load_states().await.unwrap()["r1"], closed);
+}

@@ -373,8 +373,17 @@ impl Engine {
                     ..next.clone()
                 };
                 let reason = "the price rose above the maximum before the alert was delivered";
-                match self.store.close_alert(route_id, seq, reason, &closed).await {
-                    Ok(sent) => tracing::info!(
+                match self
+                    .store
+                    .close_alert(route_id, seq, reason, &closed, &self.run)
+                    .await
+                {
+                    Ok(None) => tracing::info!(
+                        row = route.line,
+                        seq,
+                        "another run is still sending this alert; it is left to that run"
+                    ),
+                    Ok(Some(sent)) => tracing::info!(
                         row = route.line,
                         seq,
                         sent,

@@ -222,19 +222,42 @@ impl Store {
     /// maximum before every recipient was reached): its still-pending intents
     /// are marked failed with `reason`, and `state` (which must number past
     /// `seq`, so the next drop gets fresh keys) is saved, in one transaction.
-    /// Returns how many of the alert's messages had been sent.
+    /// Returns how many of the alert's messages had been sent, or `None`
+    /// (and changes nothing) while another live run (not `run`) holds one of
+    /// its intents pending: that run is sending it, so the alert is its to end.
     pub async fn close_alert(
         &self,
         route_id: &str,
         seq: u64,
         reason: &str,
         state: &AlertState,
-    ) -> Result<usize, StoreError> {
+        run: &RunId,
+    ) -> Result<Option<usize>, StoreError> {
         let (route_id, reason, state) = (route_id.to_owned(), reason.to_owned(), state.clone());
+        let me = run.as_str().to_owned();
         self.call("close unfinished alert", move |conn| {
             let seq = to_i64(seq, "intent seq")?;
             let now = Timestamp::now();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let claims = tx
+                .prepare_cached(
+                    "SELECT key, claimed_by, claimed_at FROM outbox
+                     WHERE route_id = ?1 AND seq = ?2 AND status = 'pending'
+                       AND claimed_by IS NOT NULL AND claimed_by != ?3",
+                )?
+                .query_map(params![route_id, seq, me], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (key, by, at) in &claims {
+                if is_live_claim(by, at.as_deref(), key, now)? {
+                    return Ok(None);
+                }
+            }
             tx.prepare_cached(
                 "UPDATE outbox SET status = 'failed', error = ?1, updated_at = ?2
                  WHERE route_id = ?3 AND seq = ?4 AND status = 'pending'",
@@ -248,7 +271,7 @@ impl Store {
                 .query_row(params![route_id, seq], |row| row.get(0))?;
             upsert_state(&tx, &route_id, &state, now)?;
             tx.commit()?;
-            Ok(usize::try_from(sent).unwrap_or(0))
+            Ok(Some(usize::try_from(sent).unwrap_or(0)))
         })
         .await
     }
