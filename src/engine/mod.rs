@@ -195,6 +195,8 @@ fn record_metrics(summary: &Summary, elapsed: Duration) {
     metrics::counter!("farewatch_cache_hits_total").increment(summary.cache_hits as u64);
     metrics::counter!("farewatch_alerts_sent_total").increment(summary.alerts_sent as u64);
     metrics::counter!("farewatch_alerts_failed_total").increment(summary.alerts_failed as u64);
+    metrics::counter!("farewatch_alerts_elsewhere_total")
+        .increment(summary.alerts_elsewhere as u64);
     metrics::gauge!("farewatch_last_cycle_timestamp_seconds")
         .set(Timestamp::now().as_second() as f64);
 }

@@ -12,6 +12,10 @@
 //! - another host, or a claim this build cannot read: `claimed_at` is less
 //!   than [`CLAIM_LEASE`] old.
 //!
+//! "Same host" means the same host name: containers that share a state file
+//! across pid namespaces need distinct host names (Docker's default), or a
+//! pid from one would be checked in the other.
+//!
 //! A row with no claim (written before schema version 3) or a dead claim may
 //! be taken over by any run.
 
