@@ -208,3 +208,74 @@ async fn killed_before_the_send_reached_twilio_the_restart_sends_exactly_once() 
     assert_eq!(searches.len(), 2);
     assert_eq!(searches[1].reply, Reply::Offers);
 }
+
+/// Two processes overlapping on one state file: A (a slow cron run) is
+/// waiting for Twilio's answer to its first message when B (the next tick)
+/// runs from start to end. B leaves A's alerts to A, live as it is, reports
+/// them `in_progress_elsewhere`, not failed, and exits 0. Then A is killed:
+/// the next run takes its alerts over at once, records the one Twilio had
+/// accepted and sends the rest. Nobody is texted twice.
+#[tokio::test]
+async fn an_overlapping_run_leaves_a_live_runs_alerts_to_it_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let amadeus = AmadeusFake::healthy().await;
+    let twilio = TwilioFake::start(|n| {
+        if n == 0 {
+            Post::AcceptThenHang(HANG)
+        } else {
+            Post::Accept
+        }
+    })
+    .await;
+    let rows = [
+        ("QAA", "+447911123400"),
+        ("QAB", "+447911123401"),
+        ("QAC", "+447911123402"),
+    ];
+    sheet(dir, &rows);
+
+    // A: one send at a time; its first is accepted and never answered.
+    let mut a = farewatch(dir, &amadeus.uri(), &twilio.uri());
+    a.env("TWILIO_MAX_CONCURRENCY", "1")
+        .args(["check", "--format", "json", "--no-progress"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut a = a.spawn().expect("spawn farewatch");
+    tokio::time::timeout(REACH_FAULT_WITHIN, twilio.wait_for_posts(1))
+        .await
+        .expect("A reaches its first send");
+
+    let b = check(dir, &amadeus, &twilio).await;
+    assert_eq!(b.code, 0, "stderr: {}", b.stderr);
+    let json = b.json();
+    assert_eq!(json["summary"]["alerts_failed"], 0, "{json}");
+    let mut elsewhere = 0;
+    for route in json["routes"].as_array().unwrap() {
+        match route["alert"].as_str() {
+            Some("in_progress_elsewhere") => elsewhere += 1,
+            Some("sent") => {}
+            _ => panic!("{route}"),
+        }
+    }
+    assert!(elsewhere >= 1, "A's held message is A's: {json}");
+    assert_eq!(json["summary"]["alerts_elsewhere"], elsewhere);
+    let sent_by_b = json["summary"]["alerts_sent"].as_u64().unwrap();
+    assert_eq!(twilio.posts(), 1 + sent_by_b, "B sent none of A's alerts");
+    let mut accepted = twilio.accepted();
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(accepted.len() as u64, twilio.posts(), "nobody texted twice");
+
+    // A dies mid-send; the next run takes over its claims and settles them.
+    a.start_kill().expect("SIGKILL");
+    let status = a.wait().await.unwrap();
+    assert_eq!(status.signal(), Some(9), "killed, not exited: {status:?}");
+    let c = check(dir, &amadeus, &twilio).await;
+    assert_eq!(c.code, 0, "stderr: {}", c.stderr);
+    let json = c.json();
+    assert_eq!(json["summary"]["alerts_failed"], 0, "{json}");
+    assert_eq!(json["summary"]["alerts_elsewhere"], 0, "{json}");
+    assert!(twilio.lists() >= 1, "A's unconfirmed send was looked up");
+    assert_delivered_exactly_once(&twilio, &rows);
+}

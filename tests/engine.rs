@@ -744,3 +744,350 @@ async fn a_channel_that_cannot_list_is_resent_once_by_the_next_cycle_not_within_
     assert_eq!(third.routes[0].alert, AlertOutcome::Suppressed);
     assert_eq!(*notifier.sends.lock().unwrap(), 2);
 }
+
+// ---------------------------------------------------------------- overlapping runs
+
+/// Every lookup answers 100.00 at once: every route below its maximum.
+struct Cheap;
+
+#[async_trait]
+impl FareSource for Cheap {
+    fn name(&self) -> &'static str {
+        "cheap"
+    }
+    fn default_limits(&self) -> Limits {
+        Limits {
+            max_concurrency: 50,
+            rate_per_sec: 0.0,
+            timeout: Duration::from_secs(10),
+        }
+    }
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
+        Ok(Some(Quote {
+            price: Money::from_minor(100_00, key.currency),
+            provider: "cheap".into(),
+            fetched_at: jiff::Timestamp::now(),
+            cached: false,
+            found_at: None,
+            link: None,
+            insights: None,
+        }))
+    }
+}
+
+/// A channel shared by two runs, like Twilio: it accepts a message the
+/// moment the request arrives, answers after `latency`, and lists what it
+/// accepted. `accepted` counts every message, and wakes whoever waits for a
+/// number of them.
+struct SlowChannel {
+    latency: Duration,
+    accepted: Mutex<Vec<(String, String)>>,
+    changed: tokio::sync::Notify,
+    /// The first `held` messages are accepted but not answered until
+    /// [`SlowChannel::release`].
+    held: usize,
+    gate: tokio::sync::Semaphore,
+}
+
+impl SlowChannel {
+    fn new(latency: Duration) -> Self {
+        Self::holding(latency, 0)
+    }
+
+    fn holding(latency: Duration, held: usize) -> Self {
+        Self {
+            latency,
+            accepted: Mutex::new(Vec::new()),
+            changed: tokio::sync::Notify::new(),
+            held,
+            gate: tokio::sync::Semaphore::new(0),
+        }
+    }
+
+    fn release(&self) {
+        self.gate.add_permits(self.held);
+    }
+
+    fn accepted(&self) -> Vec<(String, String)> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, n: usize) {
+        loop {
+            let changed = self.changed.notified();
+            if self.accepted.lock().unwrap().len() >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for SlowChannel {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+    async fn send(
+        &self,
+        to: &Recipient,
+        body: &str,
+    ) -> Result<farewatch::notify::Delivery, farewatch::notify::NotifyError> {
+        let (id, n) = {
+            let mut accepted = self.accepted.lock().unwrap();
+            accepted.push((to.to_string(), body.to_owned()));
+            (format!("SM{:032}", accepted.len()), accepted.len())
+        };
+        self.changed.notify_waiters();
+        if n <= self.held {
+            self.gate.acquire().await.unwrap().forget();
+        }
+        tokio::time::sleep(self.latency).await;
+        Ok(farewatch::notify::Delivery { id, segments: None })
+    }
+    fn can_list_sent(&self) -> bool {
+        true
+    }
+    async fn find_sent(
+        &self,
+        to: &Recipient,
+        body: &str,
+        _since: jiff::Timestamp,
+    ) -> Result<Option<String>, farewatch::notify::NotifyError> {
+        let to = to.to_string();
+        Ok(self
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|(t, b)| *t == to && b == body)
+            .map(|i| format!("SM{:032}", i + 1)))
+    }
+}
+
+/// How a run's routes ended, by the report's JSON name (`sent`, `failed`, ...).
+fn outcomes(report: &farewatch::engine::CycleReport) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for route in &report.routes {
+        let name = serde_json::to_value(route.alert).unwrap();
+        *counts.entry(name.as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+/// Each route's alert was sent by exactly one of the two runs; the other
+/// reports it as another run's (or, if it started after the alert was
+/// saved, as already alerted). Neither run counts anything failed.
+#[track_caller]
+fn assert_runs_add_up(
+    a: &farewatch::engine::CycleReport,
+    b: &farewatch::engine::CycleReport,
+    due: usize,
+) {
+    use AlertOutcome::{InProgressElsewhere, Sent, SentElsewhere, Suppressed};
+    assert_eq!(a.routes.len(), due);
+    assert_eq!(b.routes.len(), due);
+    for (ra, rb) in a.routes.iter().zip(&b.routes) {
+        let ok = match (ra.alert, rb.alert) {
+            (Sent, other) | (other, Sent) => {
+                matches!(other, SentElsewhere | InProgressElsewhere | Suppressed)
+            }
+            _ => false,
+        };
+        assert!(ok, "row {}: {:?} and {:?}", ra.row, ra.alert, rb.alert);
+    }
+    for r in [a, b] {
+        assert_eq!(r.summary.alerts_failed, 0, "{:#?}", r.routes);
+        let elsewhere = r
+            .routes
+            .iter()
+            .filter(|x| matches!(x.alert, SentElsewhere | InProgressElsewhere))
+            .count();
+        assert_eq!(
+            r.summary.alerts_elsewhere, elsewhere,
+            "one recipient per row"
+        );
+        assert!(
+            r.routes.iter().all(|x| x.errors.is_empty()),
+            "{:#?}",
+            r.routes
+        );
+    }
+    assert_eq!(a.summary.alerts_sent + b.summary.alerts_sent, due);
+}
+
+/// A third run after both: everything is already alerted, nothing is sent.
+async fn assert_a_later_run_sends_nothing(
+    location: &StoreLocation,
+    channel: &Arc<SlowChannel>,
+    routes: &[Route],
+) {
+    let before = channel.accepted().len();
+    let later = engine(
+        Arc::new(Cheap),
+        Cheap.default_limits(),
+        QuoteCache::memory(Duration::from_secs(60)),
+        channel.clone(),
+        Store::open(location).unwrap(),
+    );
+    let report = later
+        .run_cycle(routes.to_vec(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .routes
+            .iter()
+            .all(|r| r.alert == AlertOutcome::Suppressed),
+        "{:#?}",
+        report.routes
+    );
+    assert_eq!(channel.accepted().len(), before);
+    assert!(later.store().pending_intents().await.unwrap().is_empty());
+}
+
+/// A slow cron run (A) and the next tick (B) on one SQLite file: two
+/// `Store::open`s, two connections, as two processes have. B starts while
+/// A is mid-send, with most of A's intents written and not yet sent.
+///
+/// Nobody is texted twice; neither run calls the other's alerts failed;
+/// together they send each due alert once.
+///
+/// Before outbox claims (schema 2), B reported the 20 or so alerts A was
+/// still sending `failed` ("an earlier send is unconfirmed"), with 20
+/// messages failed and so exit 2, while A sent all 40. Now B reports them
+/// `in_progress_elsewhere` / `sent_elsewhere` and fails nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_overlapping_runs_on_one_database_send_nothing_twice_and_fail_nothing() {
+    const ROUTES: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
+    let channel = Arc::new(SlowChannel::new(Duration::from_millis(25)));
+    let run = || {
+        engine(
+            Arc::new(Cheap),
+            Cheap.default_limits(),
+            QuoteCache::memory(Duration::from_secs(60)),
+            channel.clone(),
+            Store::open(&location).unwrap(),
+        )
+    };
+    let (a, b) = (run(), run());
+    let routes: Vec<Route> = (0..ROUTES)
+        .map(|i| {
+            let origin = format!(
+                "Q{}{}",
+                (b'A' + (i / 26) as u8) as char,
+                (b'A' + (i % 26) as u8) as char
+            );
+            route(i + 2, &origin, 200_00, &[&format!("+4479111234{i:02}")])
+        })
+        .collect();
+
+    let first = tokio::spawn({
+        let (a, routes) = (a.clone(), routes.clone());
+        async move { a.run_cycle(routes, Arc::new(NoProgress)).await.unwrap() }
+    });
+    // The next tick starts while A is mid-send.
+    channel.wait_for(ROUTES / 5).await;
+    let second = b
+        .run_cycle(routes.clone(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let first = first.await.unwrap();
+
+    let (oa, ob) = (outcomes(&first), outcomes(&second));
+    let accepted = channel.accepted();
+    let mut unique = accepted.clone();
+    unique.sort();
+    unique.dedup();
+    eprintln!(
+        "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
+        first.summary.alerts_sent,
+        first.summary.alerts_failed,
+        second.summary.alerts_sent,
+        second.summary.alerts_failed,
+        accepted.len(),
+        unique.len()
+    );
+    assert_eq!(unique.len(), ROUTES, "every recipient texted");
+    assert_eq!(accepted.len(), ROUTES, "nobody texted twice");
+    assert_runs_add_up(&first, &second, ROUTES);
+    assert_a_later_run_sends_nothing(&location, &channel, &routes).await;
+}
+
+/// The race at the start of a run: B starts while A has written every
+/// intent but is still waiting for its first answers. B's reconciliation
+/// finds A's unsent intents missing from the provider's list; it must not
+/// send them itself (A is about to), nor call them failed.
+///
+/// Before outbox claims (schema 2): 25 messages accepted for 24 recipients
+/// (B resent one of A's fresh intents) and B reported 19 routes failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_starting_mid_send_does_not_resend_the_other_runs_fresh_intents() {
+    const ROUTES: usize = 24;
+    const IN_FLIGHT: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
+    // A's first sends are accepted and then hang until released.
+    let channel = Arc::new(SlowChannel::holding(Duration::from_millis(5), IN_FLIGHT));
+    let run = || {
+        engine(
+            Arc::new(Cheap),
+            Cheap.default_limits(),
+            QuoteCache::memory(Duration::from_secs(60)),
+            channel.clone(),
+            Store::open(&location).unwrap(),
+        )
+    };
+    let (a, b) = (run(), run());
+    let routes: Vec<Route> = (0..ROUTES)
+        .map(|i| {
+            let origin = format!(
+                "Q{}{}",
+                (b'A' + (i / 26) as u8) as char,
+                (b'A' + (i % 26) as u8) as char
+            );
+            route(i + 2, &origin, 200_00, &[&format!("+4479111234{i:02}")])
+        })
+        .collect();
+
+    let first = tokio::spawn({
+        let (a, routes) = (a.clone(), routes.clone());
+        async move { a.run_cycle(routes, Arc::new(NoProgress)).await.unwrap() }
+    });
+    // A has its concurrency's worth of sends in flight, the rest queued.
+    channel.wait_for(IN_FLIGHT).await;
+    let second = b
+        .run_cycle(routes.clone(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    channel.release();
+    let first = first.await.unwrap();
+
+    let (oa, ob) = (outcomes(&first), outcomes(&second));
+    let accepted = channel.accepted();
+    let mut unique = accepted.clone();
+    unique.sort();
+    unique.dedup();
+    eprintln!(
+        "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
+        first.summary.alerts_sent,
+        first.summary.alerts_failed,
+        second.summary.alerts_sent,
+        second.summary.alerts_failed,
+        accepted.len(),
+        unique.len()
+    );
+    assert_eq!(accepted.len(), ROUTES, "nobody texted twice: {accepted:#?}");
+    assert_eq!(unique.len(), ROUTES, "every recipient texted");
+    assert_runs_add_up(&first, &second, ROUTES);
+    // A's held sends were pending under A while B ran: B left them to A.
+    let left_to_a = second
+        .routes
+        .iter()
+        .filter(|r| r.alert == AlertOutcome::InProgressElsewhere)
+        .count();
+    assert!(left_to_a >= IN_FLIGHT, "{:#?}", second.routes);
+    assert_a_later_run_sends_nothing(&location, &channel, &routes).await;
+}

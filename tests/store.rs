@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use farewatch::domain::{Currency, Money};
 use farewatch::rules::AlertState;
 use farewatch::store::{
-    Intent, IntentStatus, Store, StoreError, StoreLocation, TokenCache, SCHEMA_VERSION,
+    Intent, IntentStatus, RunId, Store, StoreError, StoreLocation, TokenCache, SCHEMA_VERSION,
 };
 use jiff::{SignedDuration, Timestamp};
 use tempfile::TempDir;
+
+/// The run these tests write as (alive for the whole test binary).
+static RUN: std::sync::LazyLock<RunId> = std::sync::LazyLock::new(RunId::new);
 
 fn file_store(dir: &TempDir) -> (Store, StoreLocation) {
     let location = StoreLocation::Sqlite(dir.path().join("state").join("farewatch.db"));
@@ -322,9 +325,12 @@ async fn a_count_beyond_sqlite_integers_is_an_error_not_a_wrap() {
 async fn intent_lifecycle_new_pending_sent() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     let i = intent("r1:1:+447700900123", "r1", 1);
-    assert_eq!(store.open_intent(&i).await.unwrap(), IntentStatus::New);
     assert_eq!(
-        store.open_intent(&i).await.unwrap(),
+        store.open_intent(&i, &RUN).await.unwrap(),
+        IntentStatus::New
+    );
+    assert_eq!(
+        store.open_intent(&i, &RUN).await.unwrap(),
         IntentStatus::Pending {
             body: i.body.clone(),
             created_at: i.created_at,
@@ -335,7 +341,7 @@ async fn intent_lifecycle_new_pending_sent() {
         .await
         .unwrap();
     assert_eq!(
-        store.open_intent(&i).await.unwrap(),
+        store.open_intent(&i, &RUN).await.unwrap(),
         IntentStatus::Sent {
             message_id: "SM0123456789abcdef".to_owned()
         }
@@ -344,7 +350,7 @@ async fn intent_lifecycle_new_pending_sent() {
     let mut changed = i.clone();
     changed.body = "different text".to_owned();
     assert!(matches!(
-        store.open_intent(&changed).await.unwrap(),
+        store.open_intent(&changed, &RUN).await.unwrap(),
         IntentStatus::Sent { .. }
     ));
     let log = store.sent_log(10).await.unwrap();
@@ -360,7 +366,7 @@ async fn record_sent_saves_state_in_the_same_transaction() {
     let (store, location) = file_store(&dir);
     let i = intent("r1:1:+447700900123", "r1", 1);
     let before = Timestamp::now();
-    store.open_intent(&i).await.unwrap();
+    store.open_intent(&i, &RUN).await.unwrap();
     let state = alerted(289_00, "EUR", ts(1_800_000_000, 42), 1);
     store
         .record_sent(&i.key, "SMabc", Some(("r1", &state)))
@@ -430,7 +436,7 @@ async fn recording_an_unknown_intent_fails_and_saves_no_state() {
 async fn record_failed_marks_failed_and_can_complete_the_state() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     let i = intent("r2:3:+447700900123", "r2", 3);
-    store.open_intent(&i).await.unwrap();
+    store.open_intent(&i, &RUN).await.unwrap();
     let state = alerted(150_00, "EUR", ts(1_800_000_000, 0), 3);
     store
         .record_failed(
@@ -441,7 +447,7 @@ async fn record_failed_marks_failed_and_can_complete_the_state() {
         .await
         .unwrap();
     assert_eq!(
-        store.open_intent(&i).await.unwrap(),
+        store.open_intent(&i, &RUN).await.unwrap(),
         IntentStatus::Failed {
             error: "21610: recipient unsubscribed".to_owned()
         }
@@ -461,7 +467,7 @@ async fn pending_intents_lists_only_unfinished_ones_oldest_first() {
     let sent = intent("sent", "r3", 1);
     let failed = intent("failed", "r4", 1);
     for i in [&late, &early, &sent, &failed] {
-        store.open_intent(i).await.unwrap();
+        store.open_intent(i, &RUN).await.unwrap();
     }
     store.record_sent("sent", "SM1", None).await.unwrap();
     store
@@ -476,7 +482,7 @@ async fn sent_log_is_newest_first_and_limited() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     // Opened in one order, sent in the reverse: the log follows sending.
     for key in ["a", "b", "c"] {
-        store.open_intent(&intent(key, "r", 1)).await.unwrap();
+        store.open_intent(&intent(key, "r", 1), &RUN).await.unwrap();
     }
     for (key, sid) in [("c", "SMc"), ("b", "SMb"), ("a", "SMa")] {
         store.record_sent(key, sid, None).await.unwrap();
@@ -512,7 +518,9 @@ async fn concurrent_open_intent_yields_exactly_one_new() {
             Store::open(&location).unwrap()
         };
         let i = i.clone();
-        tasks.push(tokio::spawn(async move { store.open_intent(&i).await }));
+        tasks.push(tokio::spawn(
+            async move { store.open_intent(&i, &RUN).await },
+        ));
     }
     let mut new = 0;
     let mut pending = 0;
@@ -540,7 +548,7 @@ async fn intents_arriving_together_are_committed_together() {
         let store = store.clone();
         async move {
             let i = intent(&format!("r{k}:1:+447700900123"), &format!("r{k}"), 1);
-            store.open_intent(&i).await
+            store.open_intent(&i, &RUN).await
         }
     });
     let opened = futures::future::join_all(calls).await;
@@ -635,4 +643,447 @@ async fn tokens_through_the_trait_object() {
 fn debug_shows_only_the_location() {
     let store = Store::open(&StoreLocation::Memory).unwrap();
     assert_eq!(format!("{store:?}"), "Store { location: Memory, .. }");
+}
+
+// ---------------------------------------------------------------- existing users' files
+
+/// What `make_store_fixture` writes and `a_v2_state_file_opens_and_migrates_in_place` expects.
+mod fixture {
+    use super::*;
+
+    /// Alert 1 sent to its one recipient; the state saved with it.
+    pub const SENT_ROUTE: &str = "LHR>JFK:2027-03-01:a1:GBP:+447700900101";
+    /// Alert 3 reached the first recipient; the second is unconfirmed (pending).
+    pub const PENDING_ROUTE: &str =
+        "MAN>JFK:2027-03-01..2027-03-07:a1:EUR:+447700900102|+447700900103";
+    /// Alert 1 refused for good (an invalid number); the state saved with it.
+    pub const FAILED_ROUTE: &str = "BHX>MCO:2027-04-10:ret 2027-04-20:a2:GBP:+447700900104";
+    /// The recipient replied STOP (Twilio 21610).
+    pub const STOP_ROUTE: &str = "EDI>JFK:2027-05-01:a1:GBP:+447700900105";
+    pub const STOP_RECIPIENT: &str = "+447700900105";
+    /// `Amadeus::new`'s key: `amadeus:<client id>:<base url>`.
+    pub const TOKEN_KEY: &str = "amadeus:fixture-client-id:https://test.api.amadeus.com";
+    pub const TOKEN: &str = "fixture-access-token-AbC123xYz";
+    pub const BUDGET_KEY: &str = "budget:amadeus";
+    pub const BUDGET: &str = "2026-12-04 42";
+
+    pub fn token_expiry() -> Timestamp {
+        "2099-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn gbp(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::parse("GBP").unwrap())
+    }
+
+    pub fn states() -> std::collections::HashMap<String, AlertState> {
+        std::collections::HashMap::from([
+            (
+                SENT_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: Some(gbp(289_00)),
+                    last_alerted_at: Some(at("2026-11-30T07:30:00.123456789Z")),
+                    alerts_sent: 1,
+                },
+            ),
+            (
+                // Re-armed after two alerts; its third is under way.
+                PENDING_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: None,
+                    last_alerted_at: Some(at("2026-11-20T06:00:00Z")),
+                    alerts_sent: 2,
+                },
+            ),
+            (
+                FAILED_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: Some(gbp(512_40)),
+                    last_alerted_at: Some(at("2026-12-01T08:15:00Z")),
+                    alerts_sent: 1,
+                },
+            ),
+            (
+                STOP_ROUTE.to_owned(),
+                AlertState {
+                    last_alerted: Some(gbp(199_99)),
+                    last_alerted_at: Some(at("2026-12-02T09:00:00Z")),
+                    alerts_sent: 1,
+                },
+            ),
+        ])
+    }
+
+    fn one(route_id: &str, seq: u64, recipient: &str, body: &str, created_at: &str) -> Intent {
+        Intent {
+            key: format!("{route_id}#{seq}#{recipient}"),
+            route_id: route_id.to_owned(),
+            seq,
+            recipient: recipient.to_owned(),
+            channel: "twilio".to_owned(),
+            body: body.to_owned(),
+            created_at: at(created_at),
+        }
+    }
+
+    /// Sent: (intent, message id), oldest first.
+    pub fn sent() -> Vec<(Intent, &'static str)> {
+        vec![
+            (
+                one(
+                    SENT_ROUTE,
+                    1,
+                    "+447700900101",
+                    "farewatch: LHR-JFK 2027-03-01 fell to GBP 289.00 (max GBP 350.00)",
+                    "2026-11-30T07:29:58.000000001Z",
+                ),
+                "SM00000000000000000000000000000001",
+            ),
+            (
+                one(
+                    PENDING_ROUTE,
+                    3,
+                    "+447700900102",
+                    "farewatch: MAN-JFK 2027-03-04 fell to EUR 301.50 (max EUR 320.00)",
+                    "2026-12-03T21:00:00.500000000Z",
+                ),
+                "SM00000000000000000000000000000002",
+            ),
+        ]
+    }
+
+    /// The unconfirmed send: its body and creation time must survive exactly.
+    pub fn pending() -> Intent {
+        one(
+            PENDING_ROUTE,
+            3,
+            "+447700900103",
+            "farewatch: MAN-JFK 2027-03-04 fell to EUR 301.50 (max EUR 320.00)",
+            "2026-12-03T21:00:00.987654321Z",
+        )
+    }
+
+    /// Refused for good: (intent, error).
+    pub fn failed() -> Vec<(Intent, &'static str)> {
+        vec![
+            (
+                one(
+                    FAILED_ROUTE,
+                    1,
+                    "+447700900104",
+                    "farewatch: BHX-MCO 2027-04-10 / 2027-04-20 fell to GBP 512.40 (max GBP 600.00)",
+                    "2026-12-01T08:14:59Z",
+                ),
+                "twilio: +447700900104: Twilio refused the message (21211): Invalid 'To' Phone Number",
+            ),
+            (
+                one(
+                    STOP_ROUTE,
+                    1,
+                    STOP_RECIPIENT,
+                    "farewatch: EDI-JFK 2027-05-01 fell to GBP 199.99 (max GBP 250.00)",
+                    "2026-12-02T08:59:59Z",
+                ),
+                "twilio: +447700900105: Twilio refused the message (21610): Attempt to send to unsubscribed recipient",
+            ),
+        ]
+    }
+}
+
+fn fixture_path(version: i64) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/store")
+        .join(format!("farewatch-v{version}.db"))
+}
+
+/// Writes `tests/fixtures/store/farewatch-v<SCHEMA_VERSION>.db` through the
+/// store's own API: the file an existing user has. Run it on purpose:
+///
+/// ```text
+/// cargo test --test store -- --ignored make_store_fixture
+/// ```
+///
+/// `farewatch-v2.db` was made by this generator at schema version 2 (the
+/// commit that added it). A later build writes a file of its own version
+/// next to it, never over an older one. The file is then vacuumed with
+/// 1 KiB pages (the store uses SQLite's default 4 KiB) so it stays a few KB;
+/// page size does not change what the schema or the migrations see.
+#[tokio::test]
+#[ignore = "writes a committed fixture; run on purpose"]
+async fn make_store_fixture() {
+    let path = fixture_path(SCHEMA_VERSION);
+    assert!(!path.exists(), "{} exists; remove it first", path.display());
+    let store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    let states = fixture::states();
+    // The pending route's earlier state was saved before its third alert began.
+    store
+        .save_state(fixture::PENDING_ROUTE, &states[fixture::PENDING_ROUTE])
+        .await
+        .unwrap();
+    for (intent, message_id) in fixture::sent() {
+        assert_eq!(
+            store.open_intent(&intent, &RUN).await.unwrap(),
+            IntentStatus::New
+        );
+        // The pending route's alert is not complete: its state is not saved with it.
+        let completes = (intent.route_id != fixture::PENDING_ROUTE)
+            .then(|| (intent.route_id.as_str(), &states[&intent.route_id]));
+        store
+            .record_sent(&intent.key, message_id, completes)
+            .await
+            .unwrap();
+    }
+    let pending = fixture::pending();
+    assert_eq!(
+        store.open_intent(&pending, &RUN).await.unwrap(),
+        IntentStatus::New
+    );
+    for (intent, error) in fixture::failed() {
+        store.open_intent(&intent, &RUN).await.unwrap();
+        if intent.route_id == fixture::STOP_ROUTE {
+            store
+                .suppress(&intent.route_id, &intent.recipient, error)
+                .await
+                .unwrap();
+        }
+        store
+            .record_failed(
+                &intent.key,
+                error,
+                Some((&intent.route_id, &states[&intent.route_id])),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .save_token(fixture::TOKEN_KEY, fixture::TOKEN, fixture::token_expiry())
+        .await;
+    store
+        .kv_put(fixture::BUDGET_KEY, fixture::BUDGET, None)
+        .await
+        .unwrap();
+    drop(store);
+
+    // Smaller pages, then back to WAL as the store left it.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    raw.pragma_update(None, "page_size", 1024).unwrap();
+    raw.execute_batch("VACUUM").unwrap();
+    raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+    drop(raw);
+    assert!(!path.with_extension("db-wal").exists());
+}
+
+/// An existing user's state file (schema version 2, made by
+/// `make_store_fixture`) opens with this build and migrates in place, and
+/// everything in it survives. The committed file is never touched: a copy is.
+#[tokio::test]
+async fn a_v2_state_file_opens_and_migrates_in_place() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("farewatch.db");
+    std::fs::copy(fixture_path(2), &path).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let before: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, 2, "the fixture is a version 2 file");
+    drop(raw);
+
+    let store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let after: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, SCHEMA_VERSION, "migrated in place");
+    assert_eq!(after, 3, "version 3: outbox claims");
+    // Rows from before claims have none: any run may take them over.
+    let unclaimed: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NULL AND claimed_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unclaimed, 5);
+    drop(raw);
+
+    assert_eq!(store.load_states().await.unwrap(), fixture::states());
+
+    // The unconfirmed send is still pending, with its exact body and time.
+    let pending = fixture::pending();
+    assert_eq!(
+        store.pending_intents().await.unwrap(),
+        vec![pending.clone()]
+    );
+    assert_eq!(
+        store.unfinished_alerts().await.unwrap(),
+        std::collections::HashMap::from([(fixture::PENDING_ROUTE.to_owned(), 3)])
+    );
+
+    // The sent log, newest first, with the provider's ids.
+    let log = store.sent_log(10).await.unwrap();
+    let expected: Vec<(String, String, String, String)> = fixture::sent()
+        .into_iter()
+        .rev()
+        .map(|(i, id)| (i.key, i.recipient, i.body, id.to_owned()))
+        .collect();
+    let got: Vec<(String, String, String, String)> = log
+        .iter()
+        .map(|r| {
+            (
+                r.key.clone(),
+                r.recipient.clone(),
+                r.body.clone(),
+                r.message_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let made: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    assert!(log.iter().all(|r| r.sent_at > made), "{log:?}");
+
+    // The STOP and the cached OAuth token (and a saved budget).
+    assert!(store.suppressed().await.unwrap().contains(&(
+        fixture::STOP_ROUTE.to_owned(),
+        fixture::STOP_RECIPIENT.to_owned()
+    )));
+    assert_eq!(
+        store.load_token(fixture::TOKEN_KEY).await,
+        Some((fixture::TOKEN.to_owned(), fixture::token_expiry()))
+    );
+    assert_eq!(
+        store.kv_get(fixture::BUDGET_KEY).await.unwrap().as_deref(),
+        Some(fixture::BUDGET)
+    );
+
+    // A run settles the unclaimed pending intent (taking it over), and
+    // re-opening the intents gives what the engine acts on.
+    assert_eq!(
+        store.claim_pending(&RUN).await.unwrap(),
+        vec![pending.clone()]
+    );
+    assert_eq!(
+        store.open_intent(&pending, &RUN).await.unwrap(),
+        IntentStatus::Pending {
+            body: pending.body.clone(),
+            created_at: pending.created_at,
+        }
+    );
+    for (intent, message_id) in fixture::sent() {
+        assert_eq!(
+            store.open_intent(&intent, &RUN).await.unwrap(),
+            IntentStatus::Sent {
+                message_id: message_id.to_owned()
+            }
+        );
+    }
+    for (intent, error) in fixture::failed() {
+        assert_eq!(
+            store.open_intent(&intent, &RUN).await.unwrap(),
+            IntentStatus::Failed {
+                error: error.to_owned()
+            }
+        );
+    }
+}
+
+// ---------------------------------------------------------------- claims (overlapping runs)
+
+/// Two runs on one file: a pending intent belongs to the run that wrote it
+/// while that run lives; the other neither gets it back as its own nor
+/// reconciles it. Once the owner is gone it is taken over, by one run only.
+#[tokio::test]
+async fn a_pending_intent_is_the_writing_runs_until_that_run_is_gone() {
+    let dir = TempDir::new().unwrap();
+    let (a_store, location) = file_store(&dir);
+    let b_store = Store::open(&location).unwrap();
+    let (a, b) = (RunId::new(), RunId::new());
+    let i = intent("r1#1#+447700900123", "r1", 1);
+
+    assert_eq!(
+        a_store.open_intent(&i, &a).await.unwrap(),
+        IntentStatus::New
+    );
+    assert_eq!(
+        b_store.open_intent(&i, &b).await.unwrap(),
+        IntentStatus::ClaimedElsewhere { by: a.to_string() }
+    );
+    assert!(b_store.claim_pending(&b).await.unwrap().is_empty());
+    assert_eq!(a_store.claim_pending(&a).await.unwrap(), vec![i.clone()]);
+    assert!(matches!(
+        a_store.open_intent(&i, &a).await.unwrap(),
+        IntentStatus::Pending { .. }
+    ));
+
+    // A ends (a crash, for another process) with the intent still pending.
+    let a_name = a.to_string();
+    drop(a);
+    let c = RunId::new();
+    assert_eq!(b_store.claim_pending(&b).await.unwrap(), vec![i.clone()]);
+    assert_eq!(
+        a_store.open_intent(&i, &c).await.unwrap(),
+        IntentStatus::ClaimedElsewhere { by: b.to_string() },
+        "taken over by B alone"
+    );
+
+    // Sent by B: B's own, C's "sent elsewhere".
+    b_store.record_sent(&i.key, "SM1", None).await.unwrap();
+    assert_eq!(
+        b_store.open_intent(&i, &b).await.unwrap(),
+        IntentStatus::Sent {
+            message_id: "SM1".to_owned()
+        }
+    );
+    assert_eq!(
+        a_store.open_intent(&i, &c).await.unwrap(),
+        IntentStatus::SentElsewhere {
+            message_id: "SM1".to_owned(),
+            by: b.to_string()
+        }
+    );
+    assert_ne!(a_name, b.to_string());
+}
+
+/// A drop that ended does not close an alert another live run is sending;
+/// once that run is gone, it does.
+#[tokio::test]
+async fn an_alert_another_live_run_is_sending_is_not_closed_under_it() {
+    let dir = TempDir::new().unwrap();
+    let (store, location) = file_store(&dir);
+    let other = Store::open(&location).unwrap();
+    let (a, b) = (RunId::new(), RunId::new());
+    let i = intent("r1#3#+447700900123", "r1", 3);
+    assert_eq!(store.open_intent(&i, &a).await.unwrap(), IntentStatus::New);
+    let closed = AlertState {
+        last_alerted: None,
+        last_alerted_at: None,
+        alerts_sent: 3,
+    };
+    let reason = "the price rose above the maximum";
+    assert_eq!(
+        other
+            .close_alert("r1", 3, reason, &closed, &b)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(other.pending_intents().await.unwrap(), vec![i.clone()]);
+    assert!(
+        other.load_states().await.unwrap().is_empty(),
+        "no state saved"
+    );
+
+    drop(a);
+    assert_eq!(
+        other
+            .close_alert("r1", 3, reason, &closed, &b)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert!(other.pending_intents().await.unwrap().is_empty());
+    assert_eq!(other.load_states().await.unwrap()["r1"], closed);
 }

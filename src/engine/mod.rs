@@ -36,7 +36,7 @@ use crate::notify::sms::{self, AlertText};
 use crate::notify::Notifier;
 use crate::route::Route;
 use crate::rules::{self, AlertState, Decision};
-use crate::store::{Store, StoreError};
+use crate::store::{RunId, Store, StoreError};
 use crate::upstream::arc::{Controller, ControllerConfig};
 
 use report::{base_report, inactive_report};
@@ -92,6 +92,10 @@ pub struct Engine {
     /// Named channels (`slack:team`, ...) by their sheet name.
     named: HashMap<String, Channel>,
     store: Store,
+    /// This engine's run: the owner of the outbox rows it writes, so a run
+    /// overlapping it on the same database leaves them alone (see
+    /// [`crate::store`], Overlapping runs).
+    run: RunId,
     dry_run: bool,
     /// Demo mode: every recipient, named channels included, goes to the SMS slot (the console).
     one_channel: bool,
@@ -191,6 +195,8 @@ fn record_metrics(summary: &Summary, elapsed: Duration) {
     metrics::counter!("farewatch_cache_hits_total").increment(summary.cache_hits as u64);
     metrics::counter!("farewatch_alerts_sent_total").increment(summary.alerts_sent as u64);
     metrics::counter!("farewatch_alerts_failed_total").increment(summary.alerts_failed as u64);
+    metrics::counter!("farewatch_alerts_elsewhere_total")
+        .increment(summary.alerts_elsewhere as u64);
     metrics::gauge!("farewatch_last_cycle_timestamp_seconds")
         .set(Timestamp::now().as_second() as f64);
 }
@@ -244,6 +250,7 @@ impl Engine {
             sms: Channel::new(parts.notifier, parts.notify_limits),
             named: HashMap::new(),
             store: parts.store,
+            run: RunId::new(),
             dry_run: parts.dry_run,
             one_channel: false,
             clock: crate::upstream::budget::DayClock::system(),
@@ -287,6 +294,11 @@ impl Engine {
     /// The durable store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// This engine's run, as it claims outbox rows.
+    pub fn run_id(&self) -> &RunId {
+        &self.run
     }
 
     /// Runs one cycle over `routes`.
@@ -423,6 +435,7 @@ impl Engine {
                 .count(),
             alerts_sent: routes.iter().map(|r| r.messages_sent).sum(),
             alerts_failed: routes.iter().map(|r| r.messages_failed).sum(),
+            alerts_elsewhere: routes.iter().map(|r| r.messages_elsewhere).sum(),
             lookup_errors,
             invalid_rows: 0,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

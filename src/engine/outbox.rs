@@ -30,7 +30,15 @@
 //!   retried; a STOP also stops that recipient for the route;
 //! - if the price rises above the maximum before an alert is complete, the
 //!   alert is closed (pending intents marked failed) and the state numbered
-//!   past it, so the next drop starts with fresh keys.
+//!   past it, so the next drop starts with fresh keys;
+//! - runs overlapping on one database (a slow cron run and the next tick)
+//!   leave each other's alerts alone: every intent is claimed by the run
+//!   that wrote it ([`crate::store::RunId`]). An intent pending under another
+//!   live run is neither reconciled (that run may be about to send it, so
+//!   its absence from the provider's list proves nothing) nor sent, and the
+//!   rest of that alert is left to that run: reported *in progress
+//!   elsewhere*. One another run sent is *sent elsewhere*. Neither is a
+//!   failure. A dead run's intents (a crash) are taken over and reconciled.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -71,6 +79,10 @@ pub(super) struct Delivered {
     pub(super) sent: usize,
     /// Recipients whose message was not accepted.
     pub(super) failed: usize,
+    /// Recipients whose message another run sent.
+    pub(super) sent_elsewhere: usize,
+    /// Recipients left to another live run that is sending this message.
+    pub(super) in_progress_elsewhere: usize,
     /// What went wrong, per recipient.
     pub(super) errors: Vec<String>,
     /// Every recipient is settled (sent now or earlier, or refused for good).
@@ -100,7 +112,8 @@ impl Engine {
         &self,
         mine: impl Fn(&Intent) -> bool,
     ) -> Result<HashSet<String>, EngineError> {
-        let pending = self.store.pending_intents().await?;
+        // Another live run's intents are its own to settle.
+        let pending = self.store.claim_pending(&self.run).await?;
         let mut resendable = HashSet::new();
         for intent in pending.into_iter().filter(|i| mine(i)) {
             let Ok(to) = Recipient::parse(&intent.recipient) else {
@@ -170,11 +183,18 @@ impl Engine {
             .await;
         report.messages_sent += delivered.sent;
         report.messages_failed += delivered.failed;
+        report.messages_elsewhere += delivered.sent_elsewhere + delivered.in_progress_elsewhere;
         report.errors.extend(delivered.errors);
-        report.alert = if delivered.failed == 0 && delivered.complete {
-            AlertOutcome::Sent
-        } else {
+        report.alert = if delivered.failed > 0 {
             AlertOutcome::Failed
+        } else if delivered.in_progress_elsewhere > 0 {
+            AlertOutcome::InProgressElsewhere
+        } else if !delivered.complete {
+            AlertOutcome::Failed
+        } else if delivered.sent == 0 && delivered.sent_elsewhere > 0 {
+            AlertOutcome::SentElsewhere
+        } else {
+            AlertOutcome::Sent
         };
     }
 
@@ -232,7 +252,7 @@ impl Engine {
                 body: out.body.to_owned(),
                 created_at: Timestamp::now(),
             };
-            let (text, since) = match self.store.open_intent(&intent).await {
+            let (text, since) = match self.store.open_intent(&intent, &self.run).await {
                 Ok(IntentStatus::New) => (out.body.to_owned(), intent.created_at),
                 Ok(IntentStatus::Pending {
                     body: stored,
@@ -244,6 +264,23 @@ impl Engine {
                         "{recipient}: an earlier send is unconfirmed; not resent until {channel} confirms it was not delivered"
                     ));
                     done.complete = false;
+                    continue;
+                }
+                Ok(IntentStatus::ClaimedElsewhere { by }) => {
+                    // Another live run is sending this message, and it goes
+                    // through the recipients in the same order: the rest of
+                    // the alert (and saving its state) is that run's.
+                    tracing::info!(what = out.what, %recipient, run = %by, "another run is sending this alert: left to it");
+                    done.in_progress_elsewhere += total - i;
+                    done.complete = false;
+                    break;
+                }
+                Ok(IntentStatus::SentElsewhere { message_id, by }) => {
+                    tracing::info!(what = out.what, %recipient, %message_id, run = %by, "sent by another run");
+                    done.sent_elsewhere += 1;
+                    if let Some((id, state)) = completes(done.complete) {
+                        self.save_state_logged(out.what, id, state).await;
+                    }
                     continue;
                 }
                 Ok(IntentStatus::Sent { .. } | IntentStatus::Failed { .. }) => {
@@ -336,8 +373,17 @@ impl Engine {
                     ..next.clone()
                 };
                 let reason = "the price rose above the maximum before the alert was delivered";
-                match self.store.close_alert(route_id, seq, reason, &closed).await {
-                    Ok(sent) => tracing::info!(
+                match self
+                    .store
+                    .close_alert(route_id, seq, reason, &closed, &self.run)
+                    .await
+                {
+                    Ok(None) => tracing::info!(
+                        row = route.line,
+                        seq,
+                        "another run is still sending this alert; it is left to that run"
+                    ),
+                    Ok(Some(sent)) => tracing::info!(
                         row = route.line,
                         seq,
                         sent,

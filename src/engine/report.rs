@@ -29,6 +29,12 @@ pub enum AlertOutcome {
     Suppressed,
     /// At least one recipient's message was not accepted; retried next cycle.
     Failed,
+    /// Another run sharing the database sent it (overlapping runs): not sent
+    /// by this run, and not a failure.
+    SentElsewhere,
+    /// Another run that is still alive is sending it (overlapping runs):
+    /// left to that run, not a failure.
+    InProgressElsewhere,
     /// An alert was due but `--dry-run` sent nothing.
     DryRun,
     /// No alert due.
@@ -98,6 +104,9 @@ pub struct RouteReport {
     /// Messages not accepted for this route in this cycle.
     #[serde(skip)]
     pub messages_failed: usize,
+    /// Messages another run sent or is sending (overlapping runs).
+    #[serde(skip)]
+    pub messages_elsewhere: usize,
 }
 
 /// Totals for a cycle.
@@ -115,6 +124,9 @@ pub struct Summary {
     pub alerts_sent: usize,
     /// Messages the channel did not accept.
     pub alerts_failed: usize,
+    /// Messages another run sharing the database sent or is sending
+    /// (overlapping runs): neither sent by this run nor failed.
+    pub alerts_elsewhere: usize,
     /// Unique lookups that failed.
     pub lookup_errors: usize,
     /// Rows the sheet reader rejected (filled in by the caller).
@@ -167,6 +179,7 @@ pub(super) fn base_report(route: &Route, lookups: usize) -> RouteReport {
         errors: Vec::new(),
         messages_sent: 0,
         messages_failed: 0,
+        messages_elsewhere: 0,
     }
 }
 

@@ -18,7 +18,7 @@
 //! - on unix the file is created with mode `0600` (it holds OAuth tokens),
 //!   and directories farewatch creates get `0700`.
 //!
-//! # Schema (version 2, tracked in `PRAGMA user_version`)
+//! # Schema (version 3, tracked in `PRAGMA user_version`)
 //! Timestamps are RFC 3339 text in UTC with exactly nine fractional digits
 //! (`2027-03-01T07:30:00.000000000Z`): readable in the `sqlite3` shell,
 //! exact to the nanosecond, and ordered correctly by plain text comparison.
@@ -45,6 +45,8 @@
 //! | `error` | TEXT NULL | what the provider said when it failed for good |
 //! | `created_at` | TEXT | when the intent was first written |
 //! | `updated_at` | TEXT | when the status last changed (the sent time for `sent` rows) |
+//! | `claimed_by` | TEXT NULL | (v3) the run that owns the row: wrote it, or took it over ([`RunId`]) |
+//! | `claimed_at` | TEXT NULL | (v3) when it claimed it |
 //!
 //! `suppressed` (v2): recipients who replied STOP, per route (`route_id`,
 //! `recipient` PK, `reason`, `created_at`). An index on `outbox (route_id,
@@ -58,6 +60,13 @@
 //! | `value` | TEXT | the value |
 //! | `expires_at` | TEXT NULL | after this the row is ignored (and eventually deleted) |
 //!
+//! # Migrations
+//! `MIGRATIONS[n]` takes a file from version `n` to `n + 1`, all in one
+//! transaction at [`Store::open`]; existing users' files migrate in place
+//! (`tests/store.rs` opens a committed version 2 file,
+//! `tests/fixtures/store/farewatch-v2.db`). Version 3 only adds nullable
+//! columns: rows written before it have no claim, which counts as dead.
+//!
 //! # Concurrency and group commit
 //! A [`Store`] is one connection; clones share it. For a file, a writer
 //! thread owns the connection and commits every call waiting for it in one
@@ -68,6 +77,19 @@
 //! caller is answered only after the commit: an intent is durable before its
 //! message is sent. An in-memory database runs calls inline. No call ever
 //! takes a thread from tokio's blocking pool. All SQL uses bound parameters.
+//!
+//! # Overlapping runs
+//! Two runs may share one file (a slow cron run and the next tick; two
+//! `Store::open`s of one path are two connections, as two processes have).
+//! Each outbox row is **claimed** by the run that writes it
+//! ([`Store::open_intent`] with that run's [`RunId`]: host, pid, process
+//! start time and a run number). A pending row whose claim is *live* (its
+//! run is still alive: see [`RunId`] and [`CLAIM_LEASE`]) belongs to
+//! that run: another run gets [`IntentStatus::ClaimedElsewhere`], never sends
+//! it, and does not reconcile it ([`Store::claim_pending`] skips it). A
+//! pending row with no claim or a dead one (the run crashed) is taken over
+//! with a compare-and-set on `claimed_by`, so exactly one run wins it. A
+//! sent row claimed by another run is [`IntentStatus::SentElsewhere`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -83,8 +105,11 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use crate::domain::{Currency, Money};
 use crate::rules::AlertState;
 
+mod claim;
 mod kv;
 mod outbox;
+
+pub use claim::{RunId, CLAIM_LEASE};
 mod state;
 
 /// Statements kept prepared; more than the store has, so none is evicted.
@@ -96,7 +121,7 @@ const STATEMENT_CACHE: usize = 64;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this build writes; see the module docs.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migrations, in order: `MIGRATIONS[n]` takes `user_version` from `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -139,6 +164,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (route_id, recipient)
     );
     CREATE INDEX outbox_route_seq ON outbox (route_id, seq);",
+    // v3: which run owns a row, so overlapping runs neither resend nor fail
+    // each other's alerts. Existing rows have no claim (dead: taken over).
+    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_at TEXT;",
 ];
 
 /// Appended to errors that a different location would fix.
@@ -378,7 +407,8 @@ pub struct Intent {
 pub enum IntentStatus {
     /// Just written by this call.
     New,
-    /// Written earlier and not yet known to be sent. The outbox row *is*
+    /// Written earlier and not yet known to be sent, and now this run's
+    /// (its own, or taken over from a run that is gone). The outbox row *is*
     /// the message: a resend uses this stored body, not a new one.
     Pending {
         /// The body stored with the intent.
@@ -387,10 +417,23 @@ pub enum IntentStatus {
         /// made since, so reconciliation looks no further back.
         created_at: Timestamp,
     },
-    /// Accepted by the provider.
+    /// Pending and claimed by another run that is still alive: that run is
+    /// sending it. Not to be sent, reconciled or counted failed here.
+    ClaimedElsewhere {
+        /// The other run ([`RunId`]).
+        by: String,
+    },
+    /// Accepted by the provider (sent by this run, or before claims existed).
     Sent {
         /// The provider's message id.
         message_id: String,
+    },
+    /// Accepted by the provider, sent by another run.
+    SentElsewhere {
+        /// The provider's message id.
+        message_id: String,
+        /// The run that sent it ([`RunId`]).
+        by: String,
     },
     /// Refused for good.
     Failed {

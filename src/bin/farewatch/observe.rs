@@ -8,6 +8,8 @@
 //! - `breaker_state{provider}` (gauge): 0 closed, 1 half-open, 2 open;
 //! - `cache_hits_total`, `cache_misses_total` (counters): quote cache;
 //! - `alerts_sent_total`, `alerts_failed_total` (counters): messages;
+//! - `alerts_elsewhere_total` (counter): messages another run on the same
+//!   database sent or was sending (overlapping runs), not failures;
 //! - `last_cycle_timestamp_seconds` (gauge): when the last cycle ended.
 
 use std::net::SocketAddr;

@@ -56,6 +56,8 @@ fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Re
             AlertOutcome::Sent => "sent",
             AlertOutcome::Suppressed => "suppressed",
             AlertOutcome::Failed => "FAILED",
+            AlertOutcome::SentElsewhere => "sent elsewhere",
+            AlertOutcome::InProgressElsewhere => "in progress elsewhere",
             AlertOutcome::DryRun => "due (dry run)",
             AlertOutcome::None => "-",
         };
@@ -117,6 +119,13 @@ fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Re
         s.invalid_rows,
         s.elapsed_ms as f64 / 1000.0
     )?;
+    if s.alerts_elsewhere > 0 {
+        writeln!(
+            out,
+            "{} alerts sent or being sent by another farewatch run on the same database (not failures)",
+            s.alerts_elsewhere
+        )?;
+    }
     for p in &s.providers {
         if p.breaker != BreakerPhase::Closed || p.retries > 0 || p.throttled > 0 {
             writeln!(
