@@ -854,3 +854,59 @@ async fn help_never_shows_secret_environment_values() {
         assert_no_url_secret(&run);
     }
 }
+
+/// `farewatch migrate` creates the state database, migrates an older one in
+/// place (the committed version 2 file) and says which version it found;
+/// a database from a newer farewatch is refused with exit 3.
+#[tokio::test]
+async fn migrate_creates_upgrades_and_refuses_newer_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |db: &std::path::Path| {
+        let mut cmd =
+            common::binary::farewatch(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9");
+        cmd.env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .arg("migrate");
+        common::binary::run(cmd)
+    };
+    let now = farewatch::store::SCHEMA_VERSION;
+
+    let fresh = dir.path().join("fresh.db");
+    let created = migrate(&fresh).await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(
+        created
+            .stdout
+            .contains(&format!("created at schema version {now}")),
+        "{}",
+        created.stdout
+    );
+
+    let old = dir.path().join("old.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/store/farewatch-v2.db"
+        ),
+        &old,
+    )
+    .unwrap();
+    let upgraded = migrate(&old).await;
+    assert_eq!(upgraded.code, 0, "{}", upgraded.stderr);
+    assert!(
+        upgraded
+            .stdout
+            .contains(&format!("migrated from schema version 2 to {now}")),
+        "{}",
+        upgraded.stdout
+    );
+    let again = migrate(&old).await;
+    assert!(again.stdout.contains("up to date"), "{}", again.stdout);
+
+    let newer = dir.path().join("newer.db");
+    let conn = rusqlite::Connection::open(&newer).unwrap();
+    conn.pragma_update(None, "user_version", now + 1).unwrap();
+    drop(conn);
+    let refused = migrate(&newer).await;
+    assert_eq!(refused.code, 3, "{}", refused.stdout);
+    assert!(refused.stderr.contains("newer"), "{}", refused.stderr);
+}

@@ -462,6 +462,8 @@ pub struct SentRecord {
 /// The durable store. Cheap to clone; clones share one connection.
 #[derive(Clone)]
 pub struct Store {
+    /// The schema version the database had when it was opened.
+    found_version: i64,
     /// Where calls run: see [`Store::call`].
     db: Arc<Executor>,
     /// Where it is, for messages.
@@ -553,8 +555,9 @@ impl Store {
         }
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
-        migrate(&mut conn, &db)?;
+        let found_version = migrate(&mut conn, &db)?;
         Ok(Self {
+            found_version,
             db: Arc::new(Executor::new(conn, location)?),
             location: Arc::new(location.clone()),
         })
@@ -563,6 +566,13 @@ impl Store {
     /// Where this store lives.
     pub fn location(&self) -> &StoreLocation {
         &self.location
+    }
+
+    /// The schema version the database had before this process opened (and
+    /// migrated) it: 0 for a new database, [`SCHEMA_VERSION`] when nothing
+    /// had to change.
+    pub fn found_version(&self) -> i64 {
+        self.found_version
     }
 
     /// Transactions committed so far: with group commit, fewer than calls.
@@ -869,7 +879,8 @@ fn restrict_existing(path: &Path) {
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`] in one transaction.
-fn migrate(conn: &mut Connection, db: &str) -> Result<(), StoreError> {
+/// Returns the version the file had (0 for a new file).
+fn migrate(conn: &mut Connection, db: &str) -> Result<i64, StoreError> {
     let open_err = |source| StoreError::Open {
         db: db.to_owned(),
         source,
@@ -889,7 +900,7 @@ fn migrate(conn: &mut Connection, db: &str) -> Result<(), StoreError> {
         });
     }
     if found == SCHEMA_VERSION {
-        return Ok(());
+        return Ok(found);
     }
     for (from, sql) in MIGRATIONS
         .iter()
@@ -910,7 +921,14 @@ fn migrate(conn: &mut Connection, db: &str) -> Result<(), StoreError> {
         db: db.to_owned(),
         version: SCHEMA_VERSION,
         source,
-    })
+    })?;
+    tracing::info!(
+        db,
+        from = found,
+        to = SCHEMA_VERSION,
+        "state database migrated"
+    );
+    Ok(found)
 }
 
 fn upsert_state(

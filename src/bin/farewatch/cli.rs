@@ -39,6 +39,14 @@ pub enum Command {
     /// Show each fare source and channel: configured or not, limits, daily
     /// budget left, and the health saved by the last run.
     Providers(RunArgs),
+    /// Create the state database or bring its schema up to date, and say
+    /// which version it was at (every command also does this when it opens
+    /// the database; this does only that).
+    Migrate {
+        /// The state database (default: the data directory's farewatch.db).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Flight status: poll into Redis snapshots, or show one flight.
     Flights {
         #[command(subcommand)]
