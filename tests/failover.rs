@@ -347,3 +347,24 @@ async fn the_primary_is_used_again_once_its_breaker_closes() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 4);
 }
+
+/// Rate-limit headers on a real provider's answer reach that provider's
+/// controller through the shared reply plumbing and set its pace directly:
+/// 20 requests left for 10 seconds is 2 a second.
+#[tokio::test]
+async fn rate_limit_headers_set_the_providers_pace() {
+    let server = amadeus(&[]).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/shopping/flight-offers"))
+        .respond_with(
+            amadeus_json(fixture("fares/amadeus-flight-offers-LHR-JFK.json"), 200)
+                .insert_header("x-ratelimit-remaining", "20")
+                .insert_header("x-ratelimit-reset", "10"),
+        )
+        .mount(&server)
+        .await;
+    let pool = amadeus_pool(&server, 5);
+    assert_eq!(pool.controller().operating_point().rate_per_sec, None);
+    assert!(pool.cheapest(&key("LHR")).await.unwrap().is_some());
+    assert_eq!(pool.controller().operating_point().rate_per_sec, Some(2.0));
+}
