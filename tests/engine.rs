@@ -957,23 +957,27 @@ async fn assert_a_later_run_sends_nothing(
 /// still sending `failed` ("an earlier send is unconfirmed"), with 20
 /// messages failed and so exit 2, while A sent all 40. Now B reports them
 /// `in_progress_elsewhere` / `sent_elsewhere` and fails nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_overlapping_runs_on_one_database_send_nothing_twice_and_fail_nothing() {
-    const ROUTES: usize = 40;
-    let dir = tempfile::tempdir().unwrap();
-    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
-    let channel = Arc::new(SlowChannel::new(Duration::from_millis(25)));
+/// Two engines on one SQLite file (two connections, as two
+/// processes have), both sending through `channel`.
+fn two_runs_on_one_file(
+    location: &StoreLocation,
+    channel: &Arc<SlowChannel>,
+) -> (Arc<Engine>, Arc<Engine>) {
     let run = || {
         engine(
             Arc::new(Cheap),
             Cheap.default_limits(),
             QuoteCache::memory(Duration::from_secs(60)),
             channel.clone(),
-            Store::open(&location).unwrap(),
+            Store::open(location).unwrap(),
         )
     };
-    let (a, b) = (run(), run());
-    let routes: Vec<Route> = (0..ROUTES)
+    (run(), run())
+}
+
+/// `n` alerting routes from `QAA`, `QAB`, ... each to its own phone.
+fn numbered_routes(n: usize) -> Vec<Route> {
+    (0..n)
         .map(|i| {
             let origin = format!(
                 "Q{}{}",
@@ -982,7 +986,17 @@ async fn two_overlapping_runs_on_one_database_send_nothing_twice_and_fail_nothin
             );
             route(i + 2, &origin, 200_00, &[&format!("+4479111234{i:02}")])
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_overlapping_runs_on_one_database_send_nothing_twice_and_fail_nothing() {
+    const ROUTES: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let channel = Arc::new(SlowChannel::new(Duration::from_millis(25)));
+    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
+    let (a, b) = two_runs_on_one_file(&location, &channel);
+    let routes = numbered_routes(ROUTES);
 
     let first = tokio::spawn({
         let (a, routes) = (a.clone(), routes.clone());
@@ -1028,29 +1042,11 @@ async fn a_run_starting_mid_send_does_not_resend_the_other_runs_fresh_intents() 
     const ROUTES: usize = 24;
     const IN_FLIGHT: usize = 4;
     let dir = tempfile::tempdir().unwrap();
-    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
     // A's first sends are accepted and then hang until released.
     let channel = Arc::new(SlowChannel::holding(Duration::from_millis(5), IN_FLIGHT));
-    let run = || {
-        engine(
-            Arc::new(Cheap),
-            Cheap.default_limits(),
-            QuoteCache::memory(Duration::from_secs(60)),
-            channel.clone(),
-            Store::open(&location).unwrap(),
-        )
-    };
-    let (a, b) = (run(), run());
-    let routes: Vec<Route> = (0..ROUTES)
-        .map(|i| {
-            let origin = format!(
-                "Q{}{}",
-                (b'A' + (i / 26) as u8) as char,
-                (b'A' + (i % 26) as u8) as char
-            );
-            route(i + 2, &origin, 200_00, &[&format!("+4479111234{i:02}")])
-        })
-        .collect();
+    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
+    let (a, b) = two_runs_on_one_file(&location, &channel);
+    let routes = numbered_routes(ROUTES);
 
     let first = tokio::spawn({
         let (a, routes) = (a.clone(), routes.clone());
