@@ -26,7 +26,7 @@ use farewatch::fare::failover::Failover;
 use farewatch::fare::FarePool;
 use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
 use farewatch::route::Route;
-use farewatch::store::{Store, StoreLocation};
+use farewatch::store::Store;
 use farewatch::upstream::Limits;
 
 /// The same allocator as the `farewatch` binary.
@@ -97,7 +97,7 @@ fn bench_cycle(c: &mut Criterion) {
                 timeout: Duration::from_secs(30),
             },
         ));
-        let store = Store::open(&StoreLocation::Memory).unwrap();
+        let store = Store::memory().unwrap();
         let engine = || {
             Arc::new(Engine::new(EngineParts {
                 fares: Arc::new(Failover::single(pool.clone())),

@@ -149,7 +149,7 @@ fn engine(pools: Vec<Arc<FarePool>>, notifier: Arc<NoopNotifier>) -> Arc<Engine>
             settle_delay: farewatch::engine::DEFAULT_SETTLE_DELAY,
             settle_bound: farewatch::engine::DEFAULT_SETTLE_BOUND,
         },
-        store: farewatch::store::Store::open(&farewatch::store::StoreLocation::Memory).unwrap(),
+        store: farewatch::store::Store::memory().unwrap(),
         dry_run: false,
     }))
 }

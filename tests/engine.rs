@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::db::TestDb;
 use common::*;
 use farewatch::cache::QuoteCache;
 use farewatch::domain::{Currency, DateRange, Iata, LookupKey, Money, Quote, Recipient};
@@ -24,7 +25,7 @@ use farewatch::notify::twilio::{Sender, Twilio, TwilioConfig};
 use farewatch::notify::Notifier;
 use farewatch::route::Route;
 use farewatch::rules::{MinDrop, Rule};
-use farewatch::store::{Store, StoreLocation};
+use farewatch::store::Store;
 use farewatch::upstream::{Limits, UpstreamError};
 use tokio::time::Instant;
 use wiremock::matchers::{body_string_contains, method, path};
@@ -81,7 +82,7 @@ fn console() -> Arc<dyn Notifier> {
 }
 
 fn memory_store() -> Store {
-    Store::open(&StoreLocation::Memory).unwrap()
+    Store::memory().unwrap()
 }
 
 /// A provider whose latency depends on the origin: a stand-in for a slow upstream.
@@ -918,7 +919,7 @@ fn assert_runs_add_up(
 
 /// A third run after both: everything is already alerted, nothing is sent.
 async fn assert_a_later_run_sends_nothing(
-    location: &StoreLocation,
+    db: &TestDb,
     channel: &Arc<SlowChannel>,
     routes: &[Route],
 ) {
@@ -928,7 +929,7 @@ async fn assert_a_later_run_sends_nothing(
         Cheap.default_limits(),
         QuoteCache::memory(Duration::from_secs(60)),
         channel.clone(),
-        Store::open(location).unwrap(),
+        db.open().await,
     );
     let report = later
         .run_cycle(routes.to_vec(), Arc::new(NoProgress))
@@ -946,33 +947,22 @@ async fn assert_a_later_run_sends_nothing(
     assert!(later.store().pending_intents().await.unwrap().is_empty());
 }
 
-/// A slow cron run (A) and the next tick (B) on one SQLite file: two
-/// `Store::open`s, two connections, as two processes have. B starts while
-/// A is mid-send, with most of A's intents written and not yet sent.
-///
-/// Nobody is texted twice; neither run calls the other's alerts failed;
-/// together they send each due alert once.
-///
-/// Before outbox claims (schema 2), B reported the 20 or so alerts A was
-/// still sending `failed` ("an earlier send is unconfirmed"), with 20
-/// messages failed and so exit 2, while A sent all 40. Now B reports them
-/// `in_progress_elsewhere` / `sent_elsewhere` and fails nothing.
-/// Two engines on one SQLite file (two connections, as two
-/// processes have), both sending through `channel`.
-fn two_runs_on_one_file(
-    location: &StoreLocation,
+/// Two engines on one database (two `Store::open`s: two connections or
+/// pools, as two processes have), both sending through `channel`.
+async fn two_runs_on_one_database(
+    db: &TestDb,
     channel: &Arc<SlowChannel>,
 ) -> (Arc<Engine>, Arc<Engine>) {
-    let run = || {
+    let run = |store| {
         engine(
             Arc::new(Cheap),
             Cheap.default_limits(),
             QuoteCache::memory(Duration::from_secs(60)),
             channel.clone(),
-            Store::open(location).unwrap(),
+            store,
         )
     };
-    (run(), run())
+    (run(db.open().await), run(db.open().await))
 }
 
 /// `n` alerting routes from `QAA`, `QAB`, ... each to its own phone.
@@ -989,101 +979,111 @@ fn numbered_routes(n: usize) -> Vec<Route> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_overlapping_runs_on_one_database_send_nothing_twice_and_fail_nothing() {
-    const ROUTES: usize = 40;
-    let dir = tempfile::tempdir().unwrap();
-    let channel = Arc::new(SlowChannel::new(Duration::from_millis(25)));
-    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
-    let (a, b) = two_runs_on_one_file(&location, &channel);
-    let routes = numbered_routes(ROUTES);
+on_both_backends! {
+    /// A slow cron run (A) and the next tick (B) on one database. B starts while
+    /// A is mid-send, with most of A's intents written and not yet sent.
+    ///
+    /// Nobody is texted twice; neither run calls the other's alerts failed;
+    /// together they send each due alert once.
+    ///
+    /// Before outbox claims (schema 2), B reported the 20 or so alerts A was
+    /// still sending `failed` ("an earlier send is unconfirmed"), with 20
+    /// messages failed and so exit 2, while A sent all 40. Now B reports them
+    /// `in_progress_elsewhere` / `sent_elsewhere` and fails nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_overlapping_runs_on_one_database_send_nothing_twice_and_fail_nothing(db: TestDb) {
+        const ROUTES: usize = 40;
+        let channel = Arc::new(SlowChannel::new(Duration::from_millis(25)));
+        let (a, b) = two_runs_on_one_database(&db, &channel).await;
+        let routes = numbered_routes(ROUTES);
 
-    let first = tokio::spawn({
-        let (a, routes) = (a.clone(), routes.clone());
-        async move { a.run_cycle(routes, Arc::new(NoProgress)).await.unwrap() }
-    });
-    // The next tick starts while A is mid-send.
-    channel.wait_for(ROUTES / 5).await;
-    let second = b
-        .run_cycle(routes.clone(), Arc::new(NoProgress))
-        .await
-        .unwrap();
-    let first = first.await.unwrap();
+        let first = tokio::spawn({
+            let (a, routes) = (a.clone(), routes.clone());
+            async move { a.run_cycle(routes, Arc::new(NoProgress)).await.unwrap() }
+        });
+        // The next tick starts while A is mid-send.
+        channel.wait_for(ROUTES / 5).await;
+        let second = b
+            .run_cycle(routes.clone(), Arc::new(NoProgress))
+            .await
+            .unwrap();
+        let first = first.await.unwrap();
 
-    let (oa, ob) = (outcomes(&first), outcomes(&second));
-    let accepted = channel.accepted();
-    let mut unique = accepted.clone();
-    unique.sort();
-    unique.dedup();
-    eprintln!(
-        "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
-        first.summary.alerts_sent,
-        first.summary.alerts_failed,
-        second.summary.alerts_sent,
-        second.summary.alerts_failed,
-        accepted.len(),
-        unique.len()
-    );
-    assert_eq!(unique.len(), ROUTES, "every recipient texted");
-    assert_eq!(accepted.len(), ROUTES, "nobody texted twice");
-    assert_runs_add_up(&first, &second, ROUTES);
-    assert_a_later_run_sends_nothing(&location, &channel, &routes).await;
+        let (oa, ob) = (outcomes(&first), outcomes(&second));
+        let accepted = channel.accepted();
+        let mut unique = accepted.clone();
+        unique.sort();
+        unique.dedup();
+        eprintln!(
+            "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
+            first.summary.alerts_sent,
+            first.summary.alerts_failed,
+            second.summary.alerts_sent,
+            second.summary.alerts_failed,
+            accepted.len(),
+            unique.len()
+        );
+        assert_eq!(unique.len(), ROUTES, "every recipient texted");
+        assert_eq!(accepted.len(), ROUTES, "nobody texted twice");
+        assert_runs_add_up(&first, &second, ROUTES);
+        assert_a_later_run_sends_nothing(&db, &channel, &routes).await;
+    }
 }
 
-/// The race at the start of a run: B starts while A has written every
-/// intent but is still waiting for its first answers. B's reconciliation
-/// finds A's unsent intents missing from the provider's list; it must not
-/// send them itself (A is about to), nor call them failed.
-///
-/// Before outbox claims (schema 2): 25 messages accepted for 24 recipients
-/// (B resent one of A's fresh intents) and B reported 19 routes failed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_starting_mid_send_does_not_resend_the_other_runs_fresh_intents() {
-    const ROUTES: usize = 24;
-    const IN_FLIGHT: usize = 4;
-    let dir = tempfile::tempdir().unwrap();
-    // A's first sends are accepted and then hang until released.
-    let channel = Arc::new(SlowChannel::holding(Duration::from_millis(5), IN_FLIGHT));
-    let location = StoreLocation::Sqlite(dir.path().join("farewatch.db"));
-    let (a, b) = two_runs_on_one_file(&location, &channel);
-    let routes = numbered_routes(ROUTES);
+on_both_backends! {
+    /// The race at the start of a run: B starts while A has written every
+    /// intent but is still waiting for its first answers. B's reconciliation
+    /// finds A's unsent intents missing from the provider's list; it must not
+    /// send them itself (A is about to), nor call them failed.
+    ///
+    /// Before outbox claims (schema 2): 25 messages accepted for 24 recipients
+    /// (B resent one of A's fresh intents) and B reported 19 routes failed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_starting_mid_send_does_not_resend_the_other_runs_fresh_intents(db: TestDb) {
+        const ROUTES: usize = 24;
+        const IN_FLIGHT: usize = 4;
+        // A's first sends are accepted and then hang until released.
+        let channel = Arc::new(SlowChannel::holding(Duration::from_millis(5), IN_FLIGHT));
+        let (a, b) = two_runs_on_one_database(&db, &channel).await;
+        let routes = numbered_routes(ROUTES);
 
-    let first = tokio::spawn({
-        let (a, routes) = (a.clone(), routes.clone());
-        async move { a.run_cycle(routes, Arc::new(NoProgress)).await.unwrap() }
-    });
-    // A has its concurrency's worth of sends in flight, the rest queued.
-    channel.wait_for(IN_FLIGHT).await;
-    let second = b
-        .run_cycle(routes.clone(), Arc::new(NoProgress))
-        .await
-        .unwrap();
-    channel.release();
-    let first = first.await.unwrap();
+        let first = tokio::spawn({
+            let (a, routes) = (a.clone(), routes.clone());
+            async move { a.run_cycle(routes, Arc::new(NoProgress)).await.unwrap() }
+        });
+        // A has its concurrency's worth of sends in flight, the rest queued.
+        channel.wait_for(IN_FLIGHT).await;
+        let second = b
+            .run_cycle(routes.clone(), Arc::new(NoProgress))
+            .await
+            .unwrap();
+        channel.release();
+        let first = first.await.unwrap();
 
-    let (oa, ob) = (outcomes(&first), outcomes(&second));
-    let accepted = channel.accepted();
-    let mut unique = accepted.clone();
-    unique.sort();
-    unique.dedup();
-    eprintln!(
-        "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
-        first.summary.alerts_sent,
-        first.summary.alerts_failed,
-        second.summary.alerts_sent,
-        second.summary.alerts_failed,
-        accepted.len(),
-        unique.len()
-    );
-    assert_eq!(accepted.len(), ROUTES, "nobody texted twice: {accepted:#?}");
-    assert_eq!(unique.len(), ROUTES, "every recipient texted");
-    assert_runs_add_up(&first, &second, ROUTES);
-    // A's held sends were pending under A while B ran: B left them to A.
-    let left_to_a = second
-        .routes
-        .iter()
-        .filter(|r| r.alert == AlertOutcome::InProgressElsewhere)
-        .count();
-    assert!(left_to_a >= IN_FLIGHT, "{:#?}", second.routes);
-    assert_a_later_run_sends_nothing(&location, &channel, &routes).await;
+        let (oa, ob) = (outcomes(&first), outcomes(&second));
+        let accepted = channel.accepted();
+        let mut unique = accepted.clone();
+        unique.sort();
+        unique.dedup();
+        eprintln!(
+            "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
+            first.summary.alerts_sent,
+            first.summary.alerts_failed,
+            second.summary.alerts_sent,
+            second.summary.alerts_failed,
+            accepted.len(),
+            unique.len()
+        );
+        assert_eq!(accepted.len(), ROUTES, "nobody texted twice: {accepted:#?}");
+        assert_eq!(unique.len(), ROUTES, "every recipient texted");
+        assert_runs_add_up(&first, &second, ROUTES);
+        // A's held sends were pending under A while B ran: B left them to A.
+        let left_to_a = second
+            .routes
+            .iter()
+            .filter(|r| r.alert == AlertOutcome::InProgressElsewhere)
+            .count();
+        assert!(left_to_a >= IN_FLIGHT, "{:#?}", second.routes);
+        assert_a_later_run_sends_nothing(&db, &channel, &routes).await;
+    }
 }

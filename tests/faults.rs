@@ -45,7 +45,7 @@ use farewatch::notify::twilio::{Sender, Twilio, TwilioConfig};
 use farewatch::notify::{Delivery, Notifier, NotifyError};
 use farewatch::route::Route;
 use farewatch::rules::{MinDrop, Rule};
-use farewatch::store::{Store, StoreLocation};
+use farewatch::store::Store;
 use farewatch::upstream::breaker::BreakerConfig;
 use farewatch::upstream::breaker::BreakerPhase;
 use farewatch::upstream::retry::{Backoff, MAX_RETRY_AFTER};
@@ -279,7 +279,7 @@ fn engine(
 }
 
 fn memory_store() -> Store {
-    Store::open(&StoreLocation::Memory).unwrap()
+    Store::memory().unwrap()
 }
 
 fn memory_cache() -> QuoteCache {

@@ -1,9 +1,15 @@
-//! The SQLite store: location parsing, opening, migrations, alert state,
-//! the outbox and cached tokens. Every test uses its own temporary directory.
+//! The store: location parsing, opening, migrations, alert state, the
+//! outbox and cached tokens. Tests of behaviour run on both backends
+//! ([`on_both_backends!`]: an SQLite file and a PostgreSQL database of their
+//! own); those about files, permissions and the SQLite fixture run on SQLite.
 
 // Amounts are minor units written as `major_minor` (`289_00` is 289.00 EUR).
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::db::{Backend, TestDb};
 
 use farewatch::domain::{Currency, Money};
 use farewatch::rules::AlertState;
@@ -16,20 +22,25 @@ use tempfile::TempDir;
 /// The run these tests write as (alive for the whole test binary).
 static RUN: std::sync::LazyLock<RunId> = std::sync::LazyLock::new(RunId::new);
 
-fn file_store(dir: &TempDir) -> (Store, StoreLocation) {
+async fn file_store(dir: &TempDir) -> (Store, StoreLocation) {
     let location = StoreLocation::Sqlite(dir.path().join("state").join("farewatch.db"));
-    (Store::open(&location).expect("open store"), location)
+    (Store::open(&location).await.expect("open store"), location)
 }
 
 fn db_path(location: &StoreLocation) -> &Path {
     match location {
         StoreLocation::Sqlite(path) => path,
-        StoreLocation::Memory => panic!("not a file"),
+        other => panic!("not a file: {other:?}"),
     }
 }
 
 fn ts(secs: i64, nanos: i32) -> Timestamp {
     Timestamp::new(secs, nanos).unwrap()
+}
+
+/// `t` without its sub-microsecond part (what PostgreSQL keeps).
+fn whole_micros(t: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(t.as_microsecond()).unwrap()
 }
 
 fn intent(key: &str, route_id: &str, seq: u64) -> Intent {
@@ -40,7 +51,8 @@ fn intent(key: &str, route_id: &str, seq: u64) -> Intent {
         recipient: "+447700900123".to_owned(),
         channel: "twilio".to_owned(),
         body: format!("farewatch: {route_id} fell to EUR 289.00 (alert {seq})"),
-        created_at: ts(1_800_000_000, 250),
+        // Whole microseconds: PostgreSQL keeps no finer (SQLite keeps nanoseconds).
+        created_at: ts(1_800_000_000, 250_000),
     }
 }
 
@@ -80,26 +92,62 @@ fn parses_sqlite_urls() {
 }
 
 #[test]
+fn parses_postgres_urls_and_never_shows_the_password() {
+    for url in [
+        "postgres://fw:s3cret-pw@db.internal:5432/farewatch",
+        "postgresql://fw:s3cret-pw@db.internal/farewatch?sslmode=require",
+    ] {
+        let location = StoreLocation::parse(url).unwrap();
+        let StoreLocation::Postgres(pg) = &location else {
+            panic!("{url}: {location:?}");
+        };
+        assert_eq!(pg.expose(), url, "kept whole for connecting");
+        for shown in [location.to_string(), format!("{location:?}")] {
+            assert!(!shown.contains("s3cret-pw"), "password leaked: {shown}");
+            assert!(shown.contains("db.internal"), "{shown}");
+        }
+    }
+}
+
+#[test]
 fn rejects_other_urls_saying_what_is_supported() {
-    let err =
-        StoreLocation::parse("postgres://fw:s3cret-pw@db.internal:5432/farewatch").unwrap_err();
+    let err = StoreLocation::parse("mysql://fw:s3cret-pw@db.internal:3306/farewatch").unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("PostgreSQL is not supported yet"), "{msg}");
+    assert!(msg.contains("unknown scheme"), "{msg}");
     assert!(msg.contains("sqlite://PATH"), "{msg}");
     assert!(msg.contains("sqlite::memory:"), "{msg}");
+    assert!(msg.contains("postgres://USER"), "{msg}");
     assert!(!msg.contains("s3cret-pw"), "password leaked: {msg}");
     assert!(!format!("{err:?}").contains("s3cret-pw"));
 
     for bad in [
-        "mysql://localhost/fw",
         "/just/a/path.db",
         "sqlite://",
         "sqlite:fw.db?mode=rwc",
+        "postgres:farewatch",
+        "postgres://",
+        "postgres:///farewatch",
     ] {
         let err = StoreLocation::parse(bad).unwrap_err();
         assert!(err.to_string().contains("sqlite://PATH"), "{bad}: {err}");
     }
+}
+
+/// A PostgreSQL server that does not answer is a clear error naming the
+/// server (never the password) and what to check, not a hang.
+#[tokio::test]
+async fn an_unreachable_postgres_is_a_clear_error() {
+    let port = common::redis_server::free_port();
+    let url = format!("postgres://fw:s3cret-pw@127.0.0.1:{port}/farewatch");
+    let err = Store::open(&StoreLocation::parse(&url).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.contains("DATABASE_URL"), "{msg}");
+    assert!(!msg.contains("s3cret-pw"), "password leaked: {msg}");
 }
 
 #[test]
@@ -129,7 +177,7 @@ fn default_path_is_under_the_data_dir() {
 #[tokio::test]
 async fn creates_parent_dirs_and_a_private_file() {
     let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
+    let (store, location) = file_store(&dir).await;
     store
         .save_token(
             "k",
@@ -158,25 +206,27 @@ async fn creates_parent_dirs_and_a_private_file() {
 }
 
 #[cfg(unix)]
-#[test]
-fn tightens_an_existing_world_readable_file() {
+#[tokio::test]
+async fn tightens_an_existing_world_readable_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("fw.db");
     std::fs::write(&path, b"").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    Store::open(&StoreLocation::Sqlite(path.clone()))
+        .await
+        .unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
 
-#[test]
-fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
+#[tokio::test]
+async fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
     let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
+    let (store, location) = file_store(&dir).await;
     drop(store);
     // A second open of the migrated file changes nothing and keeps data.
-    let again = Store::open(&location).unwrap();
+    let again = Store::open(&location).await.unwrap();
     drop(again);
 
     let raw = rusqlite::Connection::open(db_path(&location)).unwrap();
@@ -209,55 +259,72 @@ fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
     );
 }
 
+on_both_backends! {
+    async fn reopening_keeps_data(db: TestDb) {
+        let store = db.open().await;
+        assert_eq!(store.found_version(), 0, "a new database");
+        let state = alerted(289_00, "EUR", ts(1_800_000_000, 0), 1);
+        store.save_state("r1", &state).await.unwrap();
+        drop(store);
+        let store = db.open().await;
+        assert_eq!(store.found_version(), SCHEMA_VERSION, "nothing to migrate");
+        assert_eq!(store.load_states().await.unwrap()["r1"], state);
+    }
+}
+
+on_both_backends! {
+    async fn refuses_a_database_from_a_newer_farewatch(db: TestDb) {
+        drop(db.open().await);
+        raw_execute(&db, "PRAGMA user_version = 99", "UPDATE farewatch_schema SET version = 99").await;
+        let err = Store::open(db.location()).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&db.location().to_string()), "{err}");
+    }
+}
+
+/// Runs one statement on the test database outside the store, as an
+/// operator (or an older farewatch) would: `sqlite` or `postgres` by backend.
+async fn raw_execute(db: &TestDb, sqlite: &str, postgres: &'static str) {
+    match db.backend {
+        Backend::Sqlite => {
+            let raw = rusqlite::Connection::open(db_path(db.location())).unwrap();
+            raw.execute_batch(sqlite).unwrap();
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let mut raw = sqlx::PgConnection::connect(db.url()).await.unwrap();
+            sqlx::raw_sql(postgres).execute(&mut raw).await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
-async fn reopening_keeps_data() {
-    let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
-    let state = alerted(289_00, "EUR", ts(1_800_000_000, 0), 1);
-    store.save_state("r1", &state).await.unwrap();
-    drop(store);
-    let store = Store::open(&location).unwrap();
-    assert_eq!(store.load_states().await.unwrap()["r1"], state);
-}
-
-#[test]
-fn refuses_a_database_from_a_newer_farewatch() {
-    let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
-    drop(store);
-    let raw = rusqlite::Connection::open(db_path(&location)).unwrap();
-    raw.pragma_update(None, "user_version", 99).unwrap();
-    drop(raw);
-    let err = Store::open(&location).unwrap_err();
-    assert!(
-        matches!(err, StoreError::NewerSchema { found: 99, .. }),
-        "{err:?}"
-    );
-    assert!(err
-        .to_string()
-        .contains(&db_path(&location).display().to_string()));
-}
-
-#[test]
-fn a_parent_that_is_a_file_fails_naming_the_path() {
+async fn a_parent_that_is_a_file_fails_naming_the_path() {
     let dir = TempDir::new().unwrap();
     let blocker = dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"plain file").unwrap();
     let path = blocker.join("farewatch.db");
-    let err = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap_err();
+    let err = Store::open(&StoreLocation::Sqlite(path.clone()))
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("not a directory"), "{msg}");
     assert!(msg.contains("DATABASE_URL=sqlite://PATH"), "{msg}");
 }
 
-#[test]
-fn an_unopenable_file_fails_naming_the_path() {
+#[tokio::test]
+async fn an_unopenable_file_fails_naming_the_path() {
     let dir = TempDir::new().unwrap();
     // A directory where the database file should be.
     let path = dir.path().join("fw.db");
     std::fs::create_dir(&path).unwrap();
-    let err = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap_err();
+    let err = Store::open(&StoreLocation::Sqlite(path.clone()))
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains(&format!("state database {}", path.display())),
@@ -268,372 +335,403 @@ fn an_unopenable_file_fails_naming_the_path() {
 
 // ---------------------------------------------------------------- alert state
 
-#[tokio::test]
-async fn state_round_trips_exactly() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
-    assert!(store.load_states().await.unwrap().is_empty());
+on_both_backends! {
+    async fn state_round_trips_exactly(db: TestDb) {
+        let store = db.open().await;
+        assert!(store.load_states().await.unwrap().is_empty());
 
-    let kwd = alerted(123_456, "KWD", ts(1_800_000_000, 123_456_789), 7);
-    let jpy = alerted(-5, "JPY", ts(-1, 999_999_999), 1);
-    // Re-armed: no price, but the last alert time is kept for the cooldown.
-    let rearmed = AlertState {
-        last_alerted: None,
-        last_alerted_at: Some(ts(1_800_003_600, 1)),
-        alerts_sent: u64::try_from(i64::MAX).unwrap(),
-    };
-    let fresh = AlertState::default();
-    for (id, state) in [
-        ("kwd", &kwd),
-        ("jpy", &jpy),
-        ("rearmed", &rearmed),
-        ("fresh", &fresh),
-    ] {
-        store.save_state(id, state).await.unwrap();
+        let kwd = alerted(123_456, "KWD", ts(1_800_000_000, 123_456_000), 7);
+        let jpy = alerted(-5, "JPY", ts(-1, 999_999_000), 1);
+        // Re-armed: no price, but the last alert time is kept for the cooldown.
+        let rearmed = AlertState {
+            last_alerted: None,
+            last_alerted_at: Some(ts(1_800_003_600, 1_000)),
+            alerts_sent: u64::try_from(i64::MAX).unwrap(),
+        };
+        let fresh = AlertState::default();
+        for (id, state) in [
+            ("kwd", &kwd),
+            ("jpy", &jpy),
+            ("rearmed", &rearmed),
+            ("fresh", &fresh),
+        ] {
+            store.save_state(id, state).await.unwrap();
+        }
+        let states = store.load_states().await.unwrap();
+        assert_eq!(states.len(), 4);
+        assert_eq!(states["kwd"], kwd);
+        assert_eq!(
+            states["kwd"].last_alerted.unwrap().currency.exponent(),
+            3,
+            "currency survives"
+        );
+        assert_eq!(states["jpy"], jpy);
+        assert_eq!(states["rearmed"], rearmed);
+        assert_eq!(states["fresh"], fresh);
+
+        // Saving again overwrites.
+        store.save_state("kwd", &fresh).await.unwrap();
+        assert_eq!(store.load_states().await.unwrap()["kwd"], fresh);
     }
-    let states = store.load_states().await.unwrap();
-    assert_eq!(states.len(), 4);
-    assert_eq!(states["kwd"], kwd);
-    assert_eq!(
-        states["kwd"].last_alerted.unwrap().currency.exponent(),
-        3,
-        "currency survives"
-    );
-    assert_eq!(states["jpy"], jpy);
-    assert_eq!(states["rearmed"], rearmed);
-    assert_eq!(states["fresh"], fresh);
-
-    // Saving again overwrites.
-    store.save_state("kwd", &fresh).await.unwrap();
-    assert_eq!(store.load_states().await.unwrap()["kwd"], fresh);
 }
 
-#[tokio::test]
-async fn a_count_beyond_sqlite_integers_is_an_error_not_a_wrap() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
-    let state = AlertState {
-        alerts_sent: u64::MAX,
-        ..AlertState::default()
-    };
-    let err = store.save_state("r", &state).await.unwrap_err();
-    assert!(matches!(err, StoreError::OutOfRange { .. }), "{err:?}");
-    assert!(store.load_states().await.unwrap().is_empty());
+on_both_backends! {
+    async fn a_count_beyond_sqlite_integers_is_an_error_not_a_wrap(db: TestDb) {
+        let store = db.open().await;
+        let state = AlertState {
+            alerts_sent: u64::MAX,
+            ..AlertState::default()
+        };
+        let err = store.save_state("r", &state).await.unwrap_err();
+        assert!(matches!(err, StoreError::OutOfRange { .. }), "{err:?}");
+        assert!(store.load_states().await.unwrap().is_empty());
+    }
 }
 
 // ---------------------------------------------------------------- outbox
 
-#[tokio::test]
-async fn intent_lifecycle_new_pending_sent() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
-    let i = intent("r1:1:+447700900123", "r1", 1);
-    assert_eq!(
-        store.open_intent(&i, &RUN).await.unwrap(),
-        IntentStatus::New
-    );
-    assert_eq!(
-        store.open_intent(&i, &RUN).await.unwrap(),
-        IntentStatus::Pending {
-            body: i.body.clone(),
-            created_at: i.created_at,
-        }
-    );
-    store
-        .record_sent(&i.key, "SM0123456789abcdef", None)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.open_intent(&i, &RUN).await.unwrap(),
-        IntentStatus::Sent {
-            message_id: "SM0123456789abcdef".to_owned()
-        }
-    );
-    // A second intent with the same key does not overwrite the first.
-    let mut changed = i.clone();
-    changed.body = "different text".to_owned();
-    assert!(matches!(
-        store.open_intent(&changed, &RUN).await.unwrap(),
-        IntentStatus::Sent { .. }
-    ));
-    let log = store.sent_log(10).await.unwrap();
-    assert_eq!(log.len(), 1);
-    assert_eq!(log[0].body, i.body);
-    // Without `completes`, no state is written.
-    assert!(store.load_states().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn record_sent_saves_state_in_the_same_transaction() {
-    let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
-    let i = intent("r1:1:+447700900123", "r1", 1);
-    let before = Timestamp::now();
-    store.open_intent(&i, &RUN).await.unwrap();
-    let state = alerted(289_00, "EUR", ts(1_800_000_000, 42), 1);
-    store
-        .record_sent(&i.key, "SMabc", Some(("r1", &state)))
-        .await
-        .unwrap();
-    drop(store);
-
-    // From disk, through a fresh store...
-    let store = Store::open(&location).unwrap();
-    assert_eq!(store.load_states().await.unwrap()["r1"], state);
-    let log = store.sent_log(10).await.unwrap();
-    assert_eq!(log.len(), 1);
-    assert_eq!(log[0].key, i.key);
-    assert_eq!(log[0].route_id, "r1");
-    assert_eq!(log[0].recipient, i.recipient);
-    assert_eq!(log[0].body, i.body);
-    assert_eq!(log[0].message_id, "SMabc");
-    assert!(log[0].sent_at >= before && log[0].sent_at <= Timestamp::now());
-    drop(store);
-
-    // ...and raw, to see what is actually in the file.
-    let raw = rusqlite::Connection::open(db_path(&location)).unwrap();
-    let (status, message_id, error): (String, String, Option<String>) = raw
-        .query_row(
-            "SELECT status, message_id, error FROM outbox WHERE key = ?1",
-            [&i.key],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        (status.as_str(), message_id.as_str(), error),
-        ("sent", "SMabc", None)
-    );
-    let (minor, currency, sent): (i64, String, i64) = raw
-        .query_row(
-            "SELECT last_alerted_minor, last_alerted_currency, alerts_sent
-             FROM alert_state WHERE route_id = 'r1'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!((minor, currency.as_str(), sent), (289_00, "EUR", 1));
-}
-
-#[tokio::test]
-async fn recording_an_unknown_intent_fails_and_saves_no_state() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
-    let state = alerted(289_00, "EUR", ts(1_800_000_000, 0), 1);
-    let err = store
-        .record_sent("never-opened", "SM1", Some(("r1", &state)))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::UnknownIntent { .. }), "{err:?}");
-    assert!(err.to_string().contains("never-opened"));
-    let err = store
-        .record_failed("never-opened", "nope", Some(("r1", &state)))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::UnknownIntent { .. }), "{err:?}");
-    assert!(
-        store.load_states().await.unwrap().is_empty(),
-        "the state must roll back with the outbox update"
-    );
-}
-
-#[tokio::test]
-async fn record_failed_marks_failed_and_can_complete_the_state() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
-    let i = intent("r2:3:+447700900123", "r2", 3);
-    store.open_intent(&i, &RUN).await.unwrap();
-    let state = alerted(150_00, "EUR", ts(1_800_000_000, 0), 3);
-    store
-        .record_failed(
-            &i.key,
-            "21610: recipient unsubscribed",
-            Some(("r2", &state)),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store.open_intent(&i, &RUN).await.unwrap(),
-        IntentStatus::Failed {
-            error: "21610: recipient unsubscribed".to_owned()
-        }
-    );
-    assert_eq!(store.load_states().await.unwrap()["r2"], state);
-    assert!(store.sent_log(10).await.unwrap().is_empty());
-    assert!(store.pending_intents().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn pending_intents_lists_only_unfinished_ones_oldest_first() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
-    let mut late = intent("late", "r1", 2);
-    late.created_at = ts(1_800_000_500, 0);
-    let mut early = intent("early", "r2", u64::try_from(i64::MAX).unwrap());
-    early.created_at = ts(1_800_000_100, 7);
-    let sent = intent("sent", "r3", 1);
-    let failed = intent("failed", "r4", 1);
-    for i in [&late, &early, &sent, &failed] {
-        store.open_intent(i, &RUN).await.unwrap();
-    }
-    store.record_sent("sent", "SM1", None).await.unwrap();
-    store
-        .record_failed("failed", "bad number", None)
-        .await
-        .unwrap();
-    assert_eq!(store.pending_intents().await.unwrap(), vec![early, late]);
-}
-
-#[tokio::test]
-async fn sent_log_is_newest_first_and_limited() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
-    // Opened in one order, sent in the reverse: the log follows sending.
-    for key in ["a", "b", "c"] {
-        store.open_intent(&intent(key, "r", 1), &RUN).await.unwrap();
-    }
-    for (key, sid) in [("c", "SMc"), ("b", "SMb"), ("a", "SMa")] {
-        store.record_sent(key, sid, None).await.unwrap();
-    }
-    let log = store.sent_log(10).await.unwrap();
-    let keys: Vec<&str> = log.iter().map(|r| r.key.as_str()).collect();
-    assert_eq!(keys, ["a", "b", "c"]);
-    assert!(log[0].sent_at >= log[1].sent_at && log[1].sent_at >= log[2].sent_at);
-    assert_eq!(log[0].message_id, "SMa");
-    let top: Vec<String> = store
-        .sent_log(2)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.key)
-        .collect();
-    assert_eq!(top, ["a", "b"]);
-    assert!(store.sent_log(0).await.unwrap().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_open_intent_yields_exactly_one_new() {
-    let dir = TempDir::new().unwrap();
-    let (shared, location) = file_store(&dir);
-    let i = intent("r1:1:+447700900123", "r1", 1);
-    let mut tasks = Vec::new();
-    for n in 0..20 {
-        // Half share one connection; half have their own, as a second
-        // farewatch process would.
-        let store = if n % 2 == 0 {
-            shared.clone()
-        } else {
-            Store::open(&location).unwrap()
-        };
-        let i = i.clone();
-        tasks.push(tokio::spawn(
-            async move { store.open_intent(&i, &RUN).await },
+on_both_backends! {
+    async fn intent_lifecycle_new_pending_sent(db: TestDb) {
+        let store = db.open().await;
+        let i = intent("r1:1:+447700900123", "r1", 1);
+        assert_eq!(
+            store.open_intent(&i, &RUN).await.unwrap(),
+            IntentStatus::New
+        );
+        assert_eq!(
+            store.open_intent(&i, &RUN).await.unwrap(),
+            IntentStatus::Pending {
+                body: i.body.clone(),
+                created_at: i.created_at,
+            }
+        );
+        store
+            .record_sent(&i.key, "SM0123456789abcdef", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.open_intent(&i, &RUN).await.unwrap(),
+            IntentStatus::Sent {
+                message_id: "SM0123456789abcdef".to_owned()
+            }
+        );
+        // A second intent with the same key does not overwrite the first.
+        let mut changed = i.clone();
+        changed.body = "different text".to_owned();
+        assert!(matches!(
+            store.open_intent(&changed, &RUN).await.unwrap(),
+            IntentStatus::Sent { .. }
         ));
+        let log = store.sent_log(10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].body, i.body);
+        // Without `completes`, no state is written.
+        assert!(store.load_states().await.unwrap().is_empty());
     }
-    let mut new = 0;
-    let mut pending = 0;
-    for task in tasks {
-        match task.await.unwrap().unwrap() {
-            IntentStatus::New => new += 1,
-            IntentStatus::Pending { .. } => pending += 1,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!((new, pending), (1, 19));
-    assert_eq!(shared.pending_intents().await.unwrap(), vec![i]);
 }
 
-/// Group commit: intents arriving together share a transaction (and an
-/// fsync), each is durable when its call returns, and a call that fails
-/// rolls back alone, not its batch-mates.
-#[tokio::test]
-async fn intents_arriving_together_are_committed_together() {
-    let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
-    let before = store.commits();
-    let n = 500;
-    let calls = (0..n).map(|k| {
-        let store = store.clone();
-        async move {
-            let i = intent(&format!("r{k}:1:+447700900123"), &format!("r{k}"), 1);
-            store.open_intent(&i, &RUN).await
-        }
-    });
-    let opened = futures::future::join_all(calls).await;
-    assert!(opened.iter().all(|o| matches!(o, Ok(IntentStatus::New))));
-    let commits = store.commits() - before;
-    println!("{n} intents in {commits} commits");
-    assert!(commits <= 50, "{commits} commits for {n} intents");
+on_both_backends! {
+    async fn record_sent_saves_state_in_the_same_transaction(db: TestDb) {
+        let store = db.open().await;
+        let i = intent("r1:1:+447700900123", "r1", 1);
+        let before = whole_micros(Timestamp::now());
+        store.open_intent(&i, &RUN).await.unwrap();
+        let state = alerted(289_00, "EUR", ts(1_800_000_000, 42_000), 1);
+        store
+            .record_sent(&i.key, "SMabc", Some(("r1", &state)))
+            .await
+            .unwrap();
+        drop(store);
 
-    // A failing call (an intent that does not exist) among good ones.
-    let good = (0..20).map(|k| {
-        let store = store.clone();
-        async move {
-            store
-                .record_sent(&format!("r{k}:1:+447700900123"), &format!("SM{k}"), None)
+        // From disk, through a fresh store...
+        let store = db.open().await;
+        assert_eq!(store.load_states().await.unwrap()["r1"], state);
+        let log = store.sent_log(10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].key, i.key);
+        assert_eq!(log[0].route_id, "r1");
+        assert_eq!(log[0].recipient, i.recipient);
+        assert_eq!(log[0].body, i.body);
+        assert_eq!(log[0].message_id, "SMabc");
+        assert!(log[0].sent_at >= before && log[0].sent_at <= Timestamp::now());
+        drop(store);
+
+        // ...and raw, to see what is actually in the database.
+        let (outbox, state) = match db.backend {
+            Backend::Sqlite => {
+                let raw = rusqlite::Connection::open(db_path(db.location())).unwrap();
+                let outbox: (String, String, Option<String>) = raw
+                    .query_row(
+                        "SELECT status, message_id, error FROM outbox WHERE key = ?1",
+                        [&i.key],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                let state: (i64, String, i64) = raw
+                    .query_row(
+                        "SELECT last_alerted_minor, last_alerted_currency, alerts_sent
+                         FROM alert_state WHERE route_id = 'r1'",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                (outbox, state)
+            }
+            Backend::Postgres => {
+                use sqlx::{Connection, Row};
+                let mut raw = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                let row = sqlx::query("SELECT status, message_id, error FROM outbox WHERE key = $1")
+                    .bind(&i.key)
+                    .fetch_one(&mut raw)
+                    .await
+                    .unwrap();
+                let outbox = (row.get(0), row.get(1), row.get(2));
+                let row = sqlx::query(
+                    "SELECT last_alerted_minor, last_alerted_currency, alerts_sent
+                     FROM alert_state WHERE route_id = 'r1'",
+                )
+                .fetch_one(&mut raw)
                 .await
-        }
-    });
-    let (good, bad) = tokio::join!(
-        futures::future::join_all(good),
-        store.record_sent("no-such-intent", "SMX", None)
-    );
-    assert!(good.iter().all(Result::is_ok));
-    assert!(
-        matches!(bad, Err(StoreError::UnknownIntent { .. })),
-        "{bad:?}"
-    );
+                .unwrap();
+                (outbox, (row.get(0), row.get(1), row.get(2)))
+            }
+        };
+        assert_eq!(
+            (outbox.0.as_str(), outbox.1.as_str(), outbox.2),
+            ("sent", "SMabc", None)
+        );
+        assert_eq!((state.0, state.1.as_str(), state.2), (289_00, "EUR", 1));
+    }
+}
 
-    // Durable: a second connection (another process) sees all of it.
-    let other = Store::open(&location).unwrap();
-    let pending = other.pending_intents().await.unwrap();
-    assert_eq!(pending.len(), n - 20);
-    assert_eq!(other.sent_log(100).await.unwrap().len(), 20);
+on_both_backends! {
+    async fn recording_an_unknown_intent_fails_and_saves_no_state(db: TestDb) {
+        let store = db.open().await;
+        let state = alerted(289_00, "EUR", ts(1_800_000_000, 0), 1);
+        let err = store
+            .record_sent("never-opened", "SM1", Some(("r1", &state)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownIntent { .. }), "{err:?}");
+        assert!(err.to_string().contains("never-opened"));
+        let err = store
+            .record_failed("never-opened", "nope", Some(("r1", &state)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownIntent { .. }), "{err:?}");
+        assert!(
+            store.load_states().await.unwrap().is_empty(),
+            "the state must roll back with the outbox update"
+        );
+    }
+}
+
+on_both_backends! {
+    async fn record_failed_marks_failed_and_can_complete_the_state(db: TestDb) {
+        let store = db.open().await;
+        let i = intent("r2:3:+447700900123", "r2", 3);
+        store.open_intent(&i, &RUN).await.unwrap();
+        let state = alerted(150_00, "EUR", ts(1_800_000_000, 0), 3);
+        store
+            .record_failed(
+                &i.key,
+                "21610: recipient unsubscribed",
+                Some(("r2", &state)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.open_intent(&i, &RUN).await.unwrap(),
+            IntentStatus::Failed {
+                error: "21610: recipient unsubscribed".to_owned()
+            }
+        );
+        assert_eq!(store.load_states().await.unwrap()["r2"], state);
+        assert!(store.sent_log(10).await.unwrap().is_empty());
+        assert!(store.pending_intents().await.unwrap().is_empty());
+    }
+}
+
+on_both_backends! {
+    async fn pending_intents_lists_only_unfinished_ones_oldest_first(db: TestDb) {
+        let store = db.open().await;
+        let mut late = intent("late", "r1", 2);
+        late.created_at = ts(1_800_000_500, 0);
+        let mut early = intent("early", "r2", u64::try_from(i64::MAX).unwrap());
+        early.created_at = ts(1_800_000_100, 7_000);
+        let sent = intent("sent", "r3", 1);
+        let failed = intent("failed", "r4", 1);
+        for i in [&late, &early, &sent, &failed] {
+            store.open_intent(i, &RUN).await.unwrap();
+        }
+        store.record_sent("sent", "SM1", None).await.unwrap();
+        store
+            .record_failed("failed", "bad number", None)
+            .await
+            .unwrap();
+        assert_eq!(store.pending_intents().await.unwrap(), vec![early, late]);
+    }
+}
+
+on_both_backends! {
+    async fn sent_log_is_newest_first_and_limited(db: TestDb) {
+        let store = db.open().await;
+        // Opened in one order, sent in the reverse: the log follows sending.
+        for key in ["a", "b", "c"] {
+            store.open_intent(&intent(key, "r", 1), &RUN).await.unwrap();
+        }
+        for (key, sid) in [("c", "SMc"), ("b", "SMb"), ("a", "SMa")] {
+            store.record_sent(key, sid, None).await.unwrap();
+        }
+        let log = store.sent_log(10).await.unwrap();
+        let keys: Vec<&str> = log.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert!(log[0].sent_at >= log[1].sent_at && log[1].sent_at >= log[2].sent_at);
+        assert_eq!(log[0].message_id, "SMa");
+        let top: Vec<String> = store
+            .sent_log(2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(top, ["a", "b"]);
+        assert!(store.sent_log(0).await.unwrap().is_empty());
+    }
+}
+
+on_both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_open_intent_yields_exactly_one_new(db: TestDb) {
+        let shared = db.open().await;
+        let i = intent("r1:1:+447700900123", "r1", 1);
+        let mut tasks = Vec::new();
+        for n in 0..20 {
+            // Half share one connection; half have their own, as a second
+            // farewatch process would.
+            let store = if n % 2 == 0 {
+                shared.clone()
+            } else {
+                db.open().await
+            };
+            let i = i.clone();
+            tasks.push(tokio::spawn(
+                async move { store.open_intent(&i, &RUN).await },
+            ));
+        }
+        let mut new = 0;
+        let mut pending = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                IntentStatus::New => new += 1,
+                IntentStatus::Pending { .. } => pending += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((new, pending), (1, 19));
+        assert_eq!(shared.pending_intents().await.unwrap(), vec![i]);
+    }
+}
+
+on_both_backends! {
+    /// Group commit: intents arriving together share a transaction (and an
+    /// fsync), each is durable when its call returns, and a call that fails
+    /// rolls back alone, not its batch-mates.
+    async fn intents_arriving_together_are_committed_together(db: TestDb) {
+        let store = db.open().await;
+        let before = store.commits();
+        let n = 500;
+        let calls = (0..n).map(|k| {
+            let store = store.clone();
+            async move {
+                let i = intent(&format!("r{k}:1:+447700900123"), &format!("r{k}"), 1);
+                store.open_intent(&i, &RUN).await
+            }
+        });
+        let opened = futures::future::join_all(calls).await;
+        assert!(opened.iter().all(|o| matches!(o, Ok(IntentStatus::New))));
+        let commits = store.commits() - before;
+        println!("{n} intents in {commits} commits");
+        assert!(commits <= 50, "{commits} commits for {n} intents");
+
+        // A failing call (an intent that does not exist) among good ones.
+        let good = (0..20).map(|k| {
+            let store = store.clone();
+            async move {
+                store
+                    .record_sent(&format!("r{k}:1:+447700900123"), &format!("SM{k}"), None)
+                    .await
+            }
+        });
+        let (good, bad) = tokio::join!(
+            futures::future::join_all(good),
+            store.record_sent("no-such-intent", "SMX", None)
+        );
+        assert!(good.iter().all(Result::is_ok));
+        assert!(
+            matches!(bad, Err(StoreError::UnknownIntent { .. })),
+            "{bad:?}"
+        );
+
+        // Durable: a second connection (another process) sees all of it.
+        let other = db.open().await;
+        let pending = other.pending_intents().await.unwrap();
+        assert_eq!(pending.len(), n - 20);
+        assert_eq!(other.sent_log(100).await.unwrap().len(), 20);
+    }
 }
 
 // ---------------------------------------------------------------- tokens
 
-#[tokio::test]
-async fn tokens_are_saved_loaded_and_expire() {
-    let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
-    let secret = "eyJhbGciOi-very-secret-access-token";
-    let expires = Timestamp::now() + SignedDuration::from_mins(30);
-    assert_eq!(store.load_token("amadeus:test").await, None);
-    store.save_token("amadeus:test", secret, expires).await;
-    assert_eq!(
-        store.load_token("amadeus:test").await,
-        Some((secret.to_owned(), expires))
-    );
+on_both_backends! {
+    async fn tokens_are_saved_loaded_and_expire(db: TestDb) {
+        let store = db.open().await;
+        let secret = "eyJhbGciOi-very-secret-access-token";
+        let expires = whole_micros(Timestamp::now() + SignedDuration::from_mins(30));
+        assert_eq!(store.load_token("amadeus:test").await, None);
+        store.save_token("amadeus:test", secret, expires).await;
+        assert_eq!(
+            store.load_token("amadeus:test").await,
+            Some((secret.to_owned(), expires))
+        );
 
-    // Survives a restart (cron runs reuse the token).
-    drop(store);
-    let store = Store::open(&location).unwrap();
-    assert_eq!(
-        store.load_token("amadeus:test").await,
-        Some((secret.to_owned(), expires))
-    );
+        // Survives a restart (cron runs reuse the token).
+        drop(store);
+        let store = db.open().await;
+        assert_eq!(
+            store.load_token("amadeus:test").await,
+            Some((secret.to_owned(), expires))
+        );
 
-    // Overwritten by a newer token.
-    let newer = Timestamp::now() + SignedDuration::from_mins(29);
-    store
-        .save_token("amadeus:test", "second-token", newer)
-        .await;
-    assert_eq!(
-        store.load_token("amadeus:test").await,
-        Some(("second-token".to_owned(), newer))
-    );
+        // Overwritten by a newer token.
+        let newer = whole_micros(Timestamp::now() + SignedDuration::from_mins(29));
+        store
+            .save_token("amadeus:test", "second-token", newer)
+            .await;
+        assert_eq!(
+            store.load_token("amadeus:test").await,
+            Some(("second-token".to_owned(), newer))
+        );
 
-    // An expired token is ignored.
-    let past = Timestamp::now() - SignedDuration::from_secs(1);
-    store.save_token("amadeus:old", "stale-token", past).await;
-    assert_eq!(store.load_token("amadeus:old").await, None);
+        // An expired token is ignored.
+        let past = Timestamp::now() - SignedDuration::from_secs(1);
+        store.save_token("amadeus:old", "stale-token", past).await;
+        assert_eq!(store.load_token("amadeus:old").await, None);
 
-    // The value never shows in Debug.
-    let debug = format!("{store:?}");
-    assert!(
-        !debug.contains(secret) && !debug.contains("second-token"),
-        "{debug}"
-    );
-    assert!(debug.contains("farewatch.db"), "{debug}");
+        // The value never shows in Debug.
+        let debug = format!("{store:?}");
+        assert!(
+            !debug.contains(secret) && !debug.contains("second-token"),
+            "{debug}"
+        );
+        assert!(debug.contains("Store { location: "), "{debug}");
+    }
 }
 
 #[tokio::test]
 async fn tokens_through_the_trait_object() {
     use std::sync::Arc;
-    let store: Arc<dyn TokenCache> = Arc::new(Store::open(&StoreLocation::Memory).unwrap());
+    let store: Arc<dyn TokenCache> = Arc::new(Store::memory().unwrap());
     let expires = Timestamp::now() + SignedDuration::from_mins(5);
     store.save_token("k", "v", expires).await;
     assert_eq!(store.load_token("k").await, Some(("v".to_owned(), expires)));
@@ -641,7 +739,7 @@ async fn tokens_through_the_trait_object() {
 
 #[test]
 fn debug_shows_only_the_location() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let store = Store::memory().unwrap();
     assert_eq!(format!("{store:?}"), "Store { location: Memory, .. }");
 }
 
@@ -816,7 +914,9 @@ fn fixture_path(version: i64) -> PathBuf {
 async fn make_store_fixture() {
     let path = fixture_path(SCHEMA_VERSION);
     assert!(!path.exists(), "{} exists; remove it first", path.display());
-    let store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    let store = Store::open(&StoreLocation::Sqlite(path.clone()))
+        .await
+        .unwrap();
     let states = fixture::states();
     // The pending route's earlier state was saved before its third alert began.
     store
@@ -892,7 +992,9 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
     assert_eq!(before, 2, "the fixture is a version 2 file");
     drop(raw);
 
-    let store = Store::open(&StoreLocation::Sqlite(path.clone())).unwrap();
+    let store = Store::open(&StoreLocation::Sqlite(path.clone()))
+        .await
+        .unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     let after: i64 = raw
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -992,98 +1094,98 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
 
 // ---------------------------------------------------------------- claims (overlapping runs)
 
-/// Two runs on one file: a pending intent belongs to the run that wrote it
-/// while that run lives; the other neither gets it back as its own nor
-/// reconciles it. Once the owner is gone it is taken over, by one run only.
-#[tokio::test]
-async fn a_pending_intent_is_the_writing_runs_until_that_run_is_gone() {
-    let dir = TempDir::new().unwrap();
-    let (a_store, location) = file_store(&dir);
-    let b_store = Store::open(&location).unwrap();
-    let (a, b) = (RunId::new(), RunId::new());
-    let i = intent("r1#1#+447700900123", "r1", 1);
+on_both_backends! {
+    /// Two runs on one file: a pending intent belongs to the run that wrote it
+    /// while that run lives; the other neither gets it back as its own nor
+    /// reconciles it. Once the owner is gone it is taken over, by one run only.
+    async fn a_pending_intent_is_the_writing_runs_until_that_run_is_gone(db: TestDb) {
+        let a_store = db.open().await;
+        let b_store = db.open().await;
+        let (a, b) = (RunId::new(), RunId::new());
+        let i = intent("r1#1#+447700900123", "r1", 1);
 
-    assert_eq!(
-        a_store.open_intent(&i, &a).await.unwrap(),
-        IntentStatus::New
-    );
-    assert_eq!(
-        b_store.open_intent(&i, &b).await.unwrap(),
-        IntentStatus::ClaimedElsewhere { by: a.to_string() }
-    );
-    assert!(b_store.claim_pending(&b).await.unwrap().is_empty());
-    assert_eq!(a_store.claim_pending(&a).await.unwrap(), vec![i.clone()]);
-    assert!(matches!(
-        a_store.open_intent(&i, &a).await.unwrap(),
-        IntentStatus::Pending { .. }
-    ));
+        assert_eq!(
+            a_store.open_intent(&i, &a).await.unwrap(),
+            IntentStatus::New
+        );
+        assert_eq!(
+            b_store.open_intent(&i, &b).await.unwrap(),
+            IntentStatus::ClaimedElsewhere { by: a.to_string() }
+        );
+        assert!(b_store.claim_pending(&b).await.unwrap().is_empty());
+        assert_eq!(a_store.claim_pending(&a).await.unwrap(), vec![i.clone()]);
+        assert!(matches!(
+            a_store.open_intent(&i, &a).await.unwrap(),
+            IntentStatus::Pending { .. }
+        ));
 
-    // A ends (a crash, for another process) with the intent still pending.
-    let a_name = a.to_string();
-    drop(a);
-    let c = RunId::new();
-    assert_eq!(b_store.claim_pending(&b).await.unwrap(), vec![i.clone()]);
-    assert_eq!(
-        a_store.open_intent(&i, &c).await.unwrap(),
-        IntentStatus::ClaimedElsewhere { by: b.to_string() },
-        "taken over by B alone"
-    );
+        // A ends (a crash, for another process) with the intent still pending.
+        let a_name = a.to_string();
+        drop(a);
+        let c = RunId::new();
+        assert_eq!(b_store.claim_pending(&b).await.unwrap(), vec![i.clone()]);
+        assert_eq!(
+            a_store.open_intent(&i, &c).await.unwrap(),
+            IntentStatus::ClaimedElsewhere { by: b.to_string() },
+            "taken over by B alone"
+        );
 
-    // Sent by B: B's own, C's "sent elsewhere".
-    b_store.record_sent(&i.key, "SM1", None).await.unwrap();
-    assert_eq!(
-        b_store.open_intent(&i, &b).await.unwrap(),
-        IntentStatus::Sent {
-            message_id: "SM1".to_owned()
-        }
-    );
-    assert_eq!(
-        a_store.open_intent(&i, &c).await.unwrap(),
-        IntentStatus::SentElsewhere {
-            message_id: "SM1".to_owned(),
-            by: b.to_string()
-        }
-    );
-    assert_ne!(a_name, b.to_string());
+        // Sent by B: B's own, C's "sent elsewhere".
+        b_store.record_sent(&i.key, "SM1", None).await.unwrap();
+        assert_eq!(
+            b_store.open_intent(&i, &b).await.unwrap(),
+            IntentStatus::Sent {
+                message_id: "SM1".to_owned()
+            }
+        );
+        assert_eq!(
+            a_store.open_intent(&i, &c).await.unwrap(),
+            IntentStatus::SentElsewhere {
+                message_id: "SM1".to_owned(),
+                by: b.to_string()
+            }
+        );
+        assert_ne!(a_name, b.to_string());
+    }
 }
 
-/// A drop that ended does not close an alert another live run is sending;
-/// once that run is gone, it does.
-#[tokio::test]
-async fn an_alert_another_live_run_is_sending_is_not_closed_under_it() {
-    let dir = TempDir::new().unwrap();
-    let (store, location) = file_store(&dir);
-    let other = Store::open(&location).unwrap();
-    let (a, b) = (RunId::new(), RunId::new());
-    let i = intent("r1#3#+447700900123", "r1", 3);
-    assert_eq!(store.open_intent(&i, &a).await.unwrap(), IntentStatus::New);
-    let closed = AlertState {
-        last_alerted: None,
-        last_alerted_at: None,
-        alerts_sent: 3,
-    };
-    let reason = "the price rose above the maximum";
-    assert_eq!(
-        other
-            .close_alert("r1", 3, reason, &closed, &b)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(other.pending_intents().await.unwrap(), vec![i.clone()]);
-    assert!(
-        other.load_states().await.unwrap().is_empty(),
-        "no state saved"
-    );
+on_both_backends! {
+    /// A drop that ended does not close an alert another live run is sending;
+    /// once that run is gone, it does.
+    async fn an_alert_another_live_run_is_sending_is_not_closed_under_it(db: TestDb) {
+        let store = db.open().await;
+        let other = db.open().await;
+        let (a, b) = (RunId::new(), RunId::new());
+        let i = intent("r1#3#+447700900123", "r1", 3);
+        assert_eq!(store.open_intent(&i, &a).await.unwrap(), IntentStatus::New);
+        let closed = AlertState {
+            last_alerted: None,
+            last_alerted_at: None,
+            alerts_sent: 3,
+        };
+        let reason = "the price rose above the maximum";
+        assert_eq!(
+            other
+                .close_alert("r1", 3, reason, &closed, &b)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(other.pending_intents().await.unwrap(), vec![i.clone()]);
+        assert!(
+            other.load_states().await.unwrap().is_empty(),
+            "no state saved"
+        );
 
-    drop(a);
-    assert_eq!(
-        other
-            .close_alert("r1", 3, reason, &closed, &b)
-            .await
-            .unwrap(),
-        Some(0)
-    );
-    assert!(other.pending_intents().await.unwrap().is_empty());
-    assert_eq!(other.load_states().await.unwrap()["r1"], closed);
+        drop(a);
+        assert_eq!(
+            other
+                .close_alert("r1", 3, reason, &closed, &b)
+                .await
+                .unwrap(),
+            Some(0)
+        );
+        assert!(other.pending_intents().await.unwrap().is_empty());
+        assert_eq!(other.load_states().await.unwrap()["r1"], closed);
+    }
 }

@@ -29,7 +29,7 @@ use farewatch::fare::{FarePool, FareSource};
 use farewatch::notify::{Delivery, Notifier, NotifyError};
 use farewatch::route::Route;
 use farewatch::rules::{MinDrop, Rule};
-use farewatch::store::{Store, StoreLocation};
+use farewatch::store::Store;
 use farewatch::upstream::arc::DEFAULT_INITIAL_CONCURRENCY;
 use farewatch::upstream::breaker::BreakerConfig;
 use farewatch::upstream::breaker::BreakerPhase;
@@ -283,7 +283,7 @@ fn engine(pools: Vec<Arc<FarePool>>, sms: Arc<FakeSms>) -> Arc<Engine> {
             settle_delay: farewatch::engine::DEFAULT_SETTLE_DELAY,
             settle_bound: farewatch::engine::DEFAULT_SETTLE_BOUND,
         },
-        store: Store::open(&StoreLocation::Memory).unwrap(),
+        store: Store::memory().unwrap(),
         dry_run: false,
     }))
 }
@@ -458,7 +458,7 @@ async fn seed_001_fifty_routes_take_three_latencies() {
 /// does not rediscover a rate limit by tripping over it again.
 #[tokio::test(start_paused = true)]
 async fn the_next_run_starts_from_the_learned_operating_point() {
-    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let store = Store::memory().unwrap();
     let build = |provider: &Arc<FakeProvider>| {
         let pool = pool(provider, unpaced(50));
         let engine = Arc::new(Engine::new(EngineParts {

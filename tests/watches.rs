@@ -14,7 +14,7 @@ use farewatch::notify::console::{ConsoleNotifier, ConsoleTarget};
 use farewatch::status::failover::{StatusFailover, StatusPool};
 use farewatch::status::mock::{MockStatus, Scenario};
 use farewatch::status::{FlightState, StatusProvider};
-use farewatch::store::{Store, StoreLocation};
+use farewatch::store::Store;
 use farewatch::upstream::breaker::BreakerConfig;
 use farewatch::upstream::Limits;
 
@@ -51,7 +51,7 @@ async fn each_change_of_a_watched_flight_is_alerted_once() {
         ))],
         Duration::ZERO,
     );
-    let store = Store::open(&StoreLocation::Memory).unwrap();
+    let store = Store::memory().unwrap();
     let console = Arc::new(ConsoleNotifier::new(ConsoleTarget::Stderr));
     let demo = DemoSource::new(Duration::ZERO);
     let fare_limits = demo.default_limits();

@@ -4,6 +4,7 @@
 
 pub mod amadeus_fake;
 pub mod binary;
+pub mod db;
 pub mod redis_server;
 pub mod twilio_fake;
 

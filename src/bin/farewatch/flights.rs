@@ -21,7 +21,7 @@ use farewatch::status::opensky::{self, OpenSky, OpenSkyConfig};
 use farewatch::status::poller::poll_once;
 use farewatch::status::snapshots::{Snapshot, SnapshotStore, DEFAULT_PREFIX, DEFAULT_SNAPSHOT_TTL};
 use farewatch::status::{FlightState, StatusProvider, StatusQuery};
-use farewatch::store::{Store, StoreLocation};
+use farewatch::store::Store;
 use farewatch::upstream::breaker::BreakerConfig;
 use farewatch::upstream::Limits;
 use secrecy::SecretString;
@@ -261,12 +261,8 @@ pub fn status_health_key(provider: &str) -> String {
 }
 
 /// The state store, if one can be opened (`DATABASE_URL` or the default path).
-fn state_store() -> Option<Store> {
-    let location = match env("DATABASE_URL") {
-        Some(url) => StoreLocation::parse(&url),
-        None => StoreLocation::default_path(),
-    };
-    match location.and_then(|l| Store::open(&l)) {
+async fn state_store() -> Option<Store> {
+    match Store::open_setting(env("DATABASE_URL").as_deref()).await {
         Ok(store) => Some(store),
         Err(error) => {
             tracing::warn!(%error, "provider health will not be saved");
@@ -321,7 +317,7 @@ async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> 
     };
     // Where the poller leaves each provider's health for `farewatch
     // providers` (best effort: polling does not need it).
-    let state = state_store();
+    let state = state_store().await;
     let save_health = |failover: &StatusFailover| {
         let state = state.clone();
         let healths: Vec<_> = failover

@@ -87,17 +87,13 @@ async fn run(cli: Cli) -> Result<Exit> {
         } => daemon(&interval, metrics_addr, run).await,
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
-        Command::Migrate { database_url } => Ok(migrate(database_url.as_deref())),
+        Command::Migrate { database_url } => Ok(migrate(database_url.as_deref()).await),
     }
 }
 
 /// `farewatch migrate`: opens (creating or migrating) the state database.
-fn migrate(database_url: Option<&str>) -> Exit {
-    let location = match database_url.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(url) => farewatch::store::StoreLocation::parse(url),
-        None => farewatch::store::StoreLocation::default_path(),
-    };
-    match location.and_then(|l| farewatch::store::Store::open(&l)) {
+async fn migrate(database_url: Option<&str>) -> Exit {
+    match farewatch::store::Store::open_setting(database_url).await {
         Ok(store) => {
             let now = farewatch::store::SCHEMA_VERSION;
             let location = store.location();

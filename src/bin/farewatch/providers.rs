@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use farewatch::engine::{health_key, SavedHealth};
-use farewatch::store::{Store, StoreLocation};
+use farewatch::store::Store;
 
 use crate::cli::{Format, RunArgs};
 use crate::sources::{cli_has, credentials, daily_budget, env, note, DEFAULT_ORDER};
@@ -57,17 +57,7 @@ struct StatusView {
 
 /// Prints the providers and exits 0 (3 when the state store cannot be opened).
 pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
-    let location = match args
-        .config
-        .database_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(url) => StoreLocation::parse(url),
-        None => StoreLocation::default_path(),
-    };
-    let store = match location.and_then(|l| Store::open(&l)) {
+    let store = match Store::open_setting(args.config.database_url.as_deref()).await {
         Ok(store) => Some(store),
         Err(error) => {
             eprintln!("warning: {error}; showing configuration only");

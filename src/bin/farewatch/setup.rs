@@ -263,7 +263,7 @@ pub async fn configure(args: &RunArgs) -> Result<Configured, SetupError> {
     if !missing.is_empty() {
         return Err(SetupError::Missing(missing));
     }
-    let store = Store::open(&store_location)?;
+    let store = Store::open(&store_location).await?;
     let pools = sources::build_pools(&selected, args, &client, &store)?;
 
     let cache = match non_empty(&cfg.redis_url) {

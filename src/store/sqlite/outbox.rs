@@ -3,12 +3,12 @@
 
 use super::*;
 
-impl Store {
+impl Sqlite {
     /// Writes the intent, claimed by `run`, unless its key exists; returns
     /// the key's status. A pending row with no claim or a dead one is taken
     /// over by `run` ([`IntentStatus::Pending`]); one whose claim is live is
     /// [`IntentStatus::ClaimedElsewhere`] (see the module docs).
-    pub async fn open_intent(
+    pub(super) async fn open_intent(
         &self,
         intent: &Intent,
         run: &RunId,
@@ -97,7 +97,7 @@ impl Store {
     /// another live run are left to it (not returned): that run may be
     /// about to send them, so finding them missing from the provider's list
     /// proves nothing.
-    pub async fn claim_pending(&self, run: &RunId) -> Result<Vec<Intent>, StoreError> {
+    pub(super) async fn claim_pending(&self, run: &RunId) -> Result<Vec<Intent>, StoreError> {
         let me = run.as_str().to_owned();
         self.call("claim pending intents", move |conn| {
             let now = Timestamp::now();
@@ -121,56 +121,20 @@ impl Store {
         .await
     }
 
-    /// Marks an intent sent; when `completes` is given, saves that route
-    /// state in the same transaction.
-    pub async fn record_sent(
+    pub(super) async fn finish_intent(
         &self,
         key: &str,
-        message_id: &str,
-        completes: Option<(&str, &AlertState)>,
-    ) -> Result<(), StoreError> {
-        self.finish_intent(
-            "record sent alert",
-            key,
-            Outcome::Sent(message_id.to_owned()),
-            completes,
-        )
-        .await
-    }
-
-    /// Marks an intent failed for good; `completes` as in [`Store::record_sent`].
-    pub async fn record_failed(
-        &self,
-        key: &str,
-        error: &str,
-        completes: Option<(&str, &AlertState)>,
-    ) -> Result<(), StoreError> {
-        self.finish_intent(
-            "record failed alert",
-            key,
-            Outcome::Failed(error.to_owned()),
-            completes,
-        )
-        .await
-    }
-
-    async fn finish_intent(
-        &self,
-        op: &'static str,
-        key: &str,
-        outcome: Outcome,
+        outcome: &IntentOutcome,
         completes: Option<(&str, &AlertState)>,
     ) -> Result<(), StoreError> {
         let key = key.to_owned();
+        let outcome = outcome.clone();
         let completes = completes.map(|(route, state)| (route.to_owned(), state.clone()));
-        self.call(op, move |conn| {
+        self.call(outcome.op(), move |conn| {
             let now = Timestamp::now();
             // Atomic: every call runs in its own savepoint (see `Store::call`).
             let tx: &Connection = conn;
-            let (status, message_id, error) = match &outcome {
-                Outcome::Sent(id) => ("sent", Some(id.as_str()), None),
-                Outcome::Failed(e) => ("failed", None, Some(e.as_str())),
-            };
+            let (status, message_id, error) = outcome.columns();
             let updated = tx
                 .prepare_cached(
                     "UPDATE outbox
@@ -194,7 +158,7 @@ impl Store {
     /// alert number is past the route's saved `alerts_sent` (any status). An
     /// alert completes when its state is saved; until then its intents keep
     /// their keys, so a retry reuses them and nobody is texted twice.
-    pub async fn unfinished_alerts(&self) -> Result<HashMap<String, u64>, StoreError> {
+    pub(super) async fn unfinished_alerts(&self) -> Result<HashMap<String, u64>, StoreError> {
         self.call("read unfinished alerts", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT o.route_id, MAX(o.seq)
@@ -225,7 +189,7 @@ impl Store {
     /// Returns how many of the alert's messages had been sent, or `None`
     /// (and changes nothing) while another live run (not `run`) holds one of
     /// its intents pending: that run is sending it, so the alert is its to end.
-    pub async fn close_alert(
+    pub(super) async fn close_alert(
         &self,
         route_id: &str,
         seq: u64,
@@ -279,7 +243,7 @@ impl Store {
     /// Stops texting `recipient` for `route_id` (they replied STOP). The
     /// route's id includes its recipients, so editing them in the sheet
     /// starts afresh.
-    pub async fn suppress(
+    pub(super) async fn suppress(
         &self,
         route_id: &str,
         recipient: &str,
@@ -297,7 +261,7 @@ impl Store {
     }
 
     /// Every suppressed (route id, recipient) pair.
-    pub async fn suppressed(
+    pub(super) async fn suppressed(
         &self,
     ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
         self.call("read suppressed recipients", |conn| {
@@ -317,7 +281,7 @@ impl Store {
     /// Intents written but never recorded as sent or failed, oldest first,
     /// whoever claimed them: after a crash these may or may not have reached
     /// the provider.
-    pub async fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
+    pub(super) async fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
         self.call("read pending intents", |conn| {
             Ok(read_pending(conn)?
                 .into_iter()
@@ -328,7 +292,7 @@ impl Store {
     }
 
     /// The sent log, newest first.
-    pub async fn sent_log(&self, limit: usize) -> Result<Vec<SentRecord>, StoreError> {
+    pub(super) async fn sent_log(&self, limit: usize) -> Result<Vec<SentRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.call("read sent log", move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -366,11 +330,6 @@ impl Store {
     }
 }
 
-enum Outcome {
-    Sent(String),
-    Failed(String),
-}
-
 /// An outbox row as [`Store::open_intent`] reads it back.
 struct Row {
     status: String,
@@ -398,7 +357,7 @@ fn is_live_claim(
     let claimed_at = claimed_at
         .map(|at| ts_from_sql(at, "outbox", key))
         .transpose()?;
-    Ok(super::claim::is_live(by, claimed_at, now))
+    Ok(crate::store::claim::is_live(by, claimed_at, now))
 }
 
 /// Moves a pending row's claim from `old` (none, or a dead run) to `me`, if

@@ -2,9 +2,9 @@
 
 use super::*;
 
-impl Store {
+impl Sqlite {
     /// Every route's saved alert state, keyed by route id.
-    pub async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
+    pub(super) async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
         self.call("load alert states", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT route_id, last_alerted_minor, last_alerted_currency,
@@ -23,6 +23,9 @@ impl Store {
             let mut states = HashMap::new();
             for row in rows {
                 let (route_id, minor, currency, at, sent) = row?;
+                let at = at
+                    .map(|s| ts_from_sql(&s, "alert_state", &route_id))
+                    .transpose()?;
                 let state = state_from_row(&route_id, minor, currency, at, sent)?;
                 states.insert(route_id, state);
             }
@@ -32,7 +35,11 @@ impl Store {
     }
 
     /// Saves a route's state on its own (used when a row re-arms).
-    pub async fn save_state(&self, route_id: &str, state: &AlertState) -> Result<(), StoreError> {
+    pub(super) async fn save_state(
+        &self,
+        route_id: &str,
+        state: &AlertState,
+    ) -> Result<(), StoreError> {
         let route_id = route_id.to_owned();
         let state = state.clone();
         self.call("save alert state", move |conn| {

@@ -2,10 +2,10 @@
 
 use super::*;
 
-impl Store {
+impl Sqlite {
     /// A small value saved with [`Store::kv_put`] (provider health, budget
     /// counts), unless it has expired.
-    pub async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub(super) async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.call("read a saved value", move |conn| {
             let row = read_kv(conn, &key)?;
@@ -23,7 +23,7 @@ impl Store {
     }
 
     /// Saves a small value under `key`, replacing any earlier one.
-    pub async fn kv_put(
+    pub(super) async fn kv_put(
         &self,
         key: &str,
         value: &str,
