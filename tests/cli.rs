@@ -910,3 +910,54 @@ async fn migrate_creates_upgrades_and_refuses_newer_databases() {
     assert_eq!(refused.code, 3, "{}", refused.stdout);
     assert!(refused.stderr.contains("newer"), "{}", refused.stderr);
 }
+
+/// `farewatch migrate` on PostgreSQL: creates the schema, then finds it up
+/// to date.
+#[tokio::test]
+async fn migrate_on_postgres_creates_then_finds_up_to_date() {
+    let db = common::db::TestDb::new(common::db::Backend::Postgres).await;
+    let url = db.url().to_owned();
+    let migrate = || {
+        let mut cmd =
+            common::binary::farewatch(db.dir(), "http://127.0.0.1:9", "http://127.0.0.1:9");
+        cmd.env("DATABASE_URL", &url).arg("migrate");
+        common::binary::run(cmd)
+    };
+    let now = farewatch::store::SCHEMA_VERSION;
+    let created = migrate().await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(
+        created
+            .stdout
+            .contains(&format!("created at schema version {now}")),
+        "{}",
+        created.stdout
+    );
+    let again = migrate().await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("up to date"), "{}", again.stdout);
+}
+
+/// A PostgreSQL server that does not answer: a clear message naming it
+/// (never the password), and exit 3, as for any unusable state database.
+#[tokio::test]
+async fn an_unreachable_postgres_fails_check_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::redis_server::free_port();
+    let mut cmd = common::binary::farewatch(dir.path(), "http://127.0.0.1:9", "http://127.0.0.1:9");
+    cmd.env(
+        "DATABASE_URL",
+        format!("postgres://fw:s3cret-pw@127.0.0.1:{port}/farewatch"),
+    )
+    .arg("migrate");
+    let run = common::binary::run(cmd).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("DATABASE_URL"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
+    assert!(!run.stdout.contains("s3cret-pw"), "{}", run.stdout);
+}

@@ -1189,3 +1189,52 @@ on_both_backends! {
         assert_eq!(other.load_states().await.unwrap()["r1"], closed);
     }
 }
+
+// ---------------------------------------------------------------- one schema, two dialects
+
+/// Both backends' migrations produce the same tables with the same columns
+/// (PostgreSQL's outbox has one more, `id`, where SQLite has `rowid`).
+#[tokio::test]
+async fn both_backends_migrate_to_the_same_tables_and_columns() {
+    use sqlx::{Connection, Row};
+    let sqlite = TestDb::new(Backend::Sqlite).await;
+    let postgres = TestDb::new(Backend::Postgres).await;
+    drop(sqlite.open().await);
+    drop(postgres.open().await);
+
+    let raw = rusqlite::Connection::open(db_path(sqlite.location())).unwrap();
+    let mut in_sqlite: Vec<(String, String)> = raw
+        .prepare(
+            "SELECT m.name, p.name FROM sqlite_schema m, pragma_table_info(m.name) p
+             WHERE m.type = 'table' ORDER BY 1, 2",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    in_sqlite.sort();
+
+    let mut pg = sqlx::PgConnection::connect(postgres.url()).await.unwrap();
+    let mut in_postgres: Vec<(String, String)> = sqlx::query(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name <> 'farewatch_schema'
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&mut pg)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .filter(|(table, column): &(String, String)| !(table == "outbox" && column == "id"))
+    .collect();
+    in_postgres.sort();
+    assert!(!in_sqlite.is_empty());
+    assert_eq!(in_sqlite, in_postgres);
+
+    let version: i64 = sqlx::query_scalar("SELECT version FROM farewatch_schema")
+        .fetch_one(&mut pg)
+        .await
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
