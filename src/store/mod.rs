@@ -82,9 +82,10 @@
 //!
 //! # Group commit
 //! Writes are committed in batches: every call waiting when the previous
-//! batch finished (at most [`MAX_BATCH`]) shares one transaction and one
-//! flush to disk. There is no timer: a lone call is committed at once, and a
-//! burst of 5,000 intents costs a few dozen commits, not 5,000. A caller is
+//! batch finished shares one transaction and one flush to disk, at most
+//! [`MAX_BATCH`] calls. On SQLite, while calls arrive concurrently, a batch
+//! also waits up to [`MAX_LINGER`] (2 ms) for more to join it; a lone call is
+//! committed at once. A burst of 500 intents costs a few commits, not 500. A caller is
 //! answered only after its batch commits, so an intent is durable before its
 //! message is sent, and the writes of one call (an outbox status and the
 //! route's alert state) are atomic.
@@ -135,6 +136,10 @@ pub use sqlite::BUSY_TIMEOUT;
 
 /// Most writes committed together in one transaction (group commit).
 pub const MAX_BATCH: usize = 256;
+
+/// How long the first write of a batch waits for others to join it before
+/// the batch is committed (unless [`MAX_BATCH`] join sooner).
+pub const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// The schema version this build writes; see the module docs.
 pub const SCHEMA_VERSION: i64 = 3;

@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use super::{
     state_from_row, to_i64, Backend, DbError, Fail, Intent, IntentOutcome, IntentStatus, RunId,
-    SentRecord, StoreError, StoreLocation, MAX_BATCH, SCHEMA_VERSION,
+    SentRecord, StoreError, StoreLocation, MAX_BATCH, MAX_LINGER, SCHEMA_VERSION,
 };
 use crate::rules::AlertState;
 
@@ -96,12 +96,11 @@ impl Sqlite {
     /// returns once its effect is committed.
     ///
     /// A file database has one writer thread owning the connection: calls
-    /// queue on a channel, and the thread takes every call waiting (up to
-    /// [`MAX_BATCH`]) into one `BEGIN IMMEDIATE` transaction: one commit and
-    /// one fsync for the batch (group commit). There is no timer: a batch is
-    /// whatever arrived while the previous one was committing, so a lone call
-    /// is committed at once and a burst of 5,000 intents costs about 20
-    /// fsyncs, not 5,000. A caller is answered only after the commit, so an
+    /// queue on a channel, and the thread takes every call waiting, and
+    /// while calls arrive concurrently every call arriving within
+    /// [`MAX_LINGER`] (up to [`MAX_BATCH`] in all), into one `BEGIN IMMEDIATE`
+    /// transaction: one commit and one fsync for the batch (group commit).
+    /// A lone call is committed at once. A caller is answered only after the commit, so an
     /// intent is durable before its message is sent. A failed call rolls back
     /// to its savepoint without touching the others in its batch.
     ///
@@ -341,17 +340,30 @@ impl Executor {
 }
 
 /// The writer thread: a batch is the first call waiting plus every call that
-/// queued behind it, up to [`MAX_BATCH`]. Ends when the last store clone is
-/// dropped.
+/// queued behind it or arrives within [`MAX_LINGER`] of it, up to
+/// [`MAX_BATCH`]. Ends when the last store clone is dropped.
 fn writer(mut db: Db, queue: std::sync::mpsc::Receiver<Job>) {
+    // Lingering pays only while callers write concurrently: a caller that
+    // waits for each write before the next (a loop of saves) would wait
+    // out every linger for nothing. So a batch lingers only when the one
+    // before it had company.
+    let mut concurrent = false;
     while let Ok(first) = queue.recv() {
+        let deadline = std::time::Instant::now() + MAX_LINGER;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+            let next = if concurrent {
+                let wait = deadline.saturating_duration_since(std::time::Instant::now());
+                queue.recv_timeout(wait).ok()
+            } else {
+                queue.try_recv().ok()
+            };
+            match next {
+                Some(job) => batch.push(job),
+                None => break,
             }
         }
+        concurrent = batch.len() > 1;
         db.run_batch(batch);
     }
 }
