@@ -24,7 +24,8 @@
 //! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, Slack,
 //!   Discord, a signed JSON webhook, the console) and the SMS text.
 //! - [`status`]: flight status providers behind [`status::StatusProvider`].
-//! - [`store`]: durable alert state and the outbox (SQLite).
+//! - [`store`]: durable alert state, the outbox, tokens and saved values, behind
+//!   one [`store::Backend`] trait: SQLite (embedded, the default) or PostgreSQL.
 //! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
 //! - [`links`]: Google Flights deep links (`tfs`) for alerts.
