@@ -592,6 +592,29 @@ fn to_u64(value: i64, what: impl FnOnce() -> String) -> Result<u64, Fail> {
     u64::try_from(value).map_err(|_| Fail::Corrupt(format!("{} has {value}", what())))
 }
 
+/// The migrations a database at schema version `found` still needs, as
+/// (version it reaches, SQL) pairs: none when it is current, an error when
+/// a newer farewatch wrote it. `migrations[n]` takes version `n` to `n + 1`.
+fn pending_migrations<'a>(
+    migrations: &'a [&'a str],
+    found: i64,
+    db: &str,
+) -> Result<impl Iterator<Item = (i64, &'a str)>, StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            db: db.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let done = usize::try_from(found).unwrap_or(0);
+    Ok(migrations
+        .iter()
+        .enumerate()
+        .skip(done)
+        .map(|(from, sql)| (i64::try_from(from).unwrap_or(i64::MAX) + 1, *sql)))
+}
+
 /// A route's alert state from its stored columns.
 fn state_from_row(
     route_id: &str,

@@ -15,8 +15,8 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    state_from_row, to_u64, Backend, DbError, Fail, Intent, IntentOutcome, IntentStatus, RunId,
-    SentRecord, StoreError, MAX_BATCH, SCHEMA_VERSION,
+    pending_migrations, state_from_row, to_u64, Backend, DbError, Fail, Intent, IntentOutcome,
+    IntentStatus, RunId, SentRecord, StoreError, MAX_BATCH, SCHEMA_VERSION,
 };
 use crate::rules::AlertState;
 
@@ -214,28 +214,17 @@ async fn migrate(pool: &PgPool, db: &str) -> Result<i64, StoreError> {
         .await
         .map_err(open_err)?;
     let found = found.unwrap_or(0);
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            db: db.to_owned(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    let pending = pending_migrations(MIGRATIONS, found, db)?;
     if found == SCHEMA_VERSION {
         return Ok(found);
     }
-    for (from, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        let version = i64::try_from(from).unwrap_or(i64::MAX) + 1;
+    for (version, sql) in pending {
         let migrate_err = |source| StoreError::Migrate {
             db: db.to_owned(),
             version,
             source: DbError::Postgres(source),
         };
-        sqlx::raw_sql(*sql)
+        sqlx::raw_sql(sql)
             .execute(&mut *tx)
             .await
             .map_err(migrate_err)?;

@@ -12,8 +12,9 @@ use jiff::Timestamp;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{
-    state_from_row, to_i64, Backend, DbError, Fail, Intent, IntentOutcome, IntentStatus, RunId,
-    SentRecord, StoreError, StoreLocation, MAX_BATCH, MAX_LINGER, SCHEMA_VERSION,
+    pending_migrations, state_from_row, to_i64, Backend, DbError, Fail, Intent, IntentOutcome,
+    IntentStatus, RunId, SentRecord, StoreError, StoreLocation, MAX_BATCH, MAX_LINGER,
+    SCHEMA_VERSION,
 };
 use crate::rules::AlertState;
 
@@ -467,22 +468,11 @@ fn migrate(conn: &mut Connection, db: &str) -> Result<i64, StoreError> {
     let found: i64 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(open_err)?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            db: db.to_owned(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    let pending = pending_migrations(MIGRATIONS, found, db)?;
     if found == SCHEMA_VERSION {
         return Ok(found);
     }
-    for (from, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        let version = i64::try_from(from).unwrap_or(i64::MAX) + 1;
+    for (version, sql) in pending {
         let migrate_err = |source| StoreError::Migrate {
             db: db.to_owned(),
             version,
