@@ -89,9 +89,11 @@
 //! answered only after its batch commits, so an intent is durable before its
 //! message is sent, and the writes of one call (an outbox status and the
 //! route's alert state) are atomic.
-//! - SQLite: a writer thread owns the one connection; each call runs in its
-//!   own savepoint, so a failed call rolls back alone. An in-memory database
-//!   runs calls inline.
+//! - SQLite: a writer thread owns the write connection; each call runs in
+//!   its own savepoint, so a failed call rolls back alone. Reads go to a pool
+//!   of [`SQLITE_READERS`] read-only connections, each on its own thread
+//!   (WAL: readers never wait for the writer), outside any write batch. An
+//!   in-memory database runs everything inline on its one connection.
 //! - PostgreSQL: a writer task holds one connection of the pool and runs each
 //!   batch in one transaction; if any call in it fails at the database (a
 //!   deadlock with another process, say), the batch is rolled back and its
@@ -132,7 +134,7 @@ mod sqlite;
 
 pub use claim::{RunId, CLAIM_LEASE};
 pub use postgres::POSTGRES_POOL;
-pub use sqlite::BUSY_TIMEOUT;
+pub use sqlite::{BUSY_TIMEOUT, SQLITE_READERS};
 
 /// Most writes committed together in one transaction (group commit).
 pub const MAX_BATCH: usize = 256;

@@ -14,19 +14,22 @@ pub fn print(
     sheet: &str,
     compact: bool,
 ) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Buffered, and JSON written as it is serialised: a 100,000-route
+    // report is tens of megabytes, which need not all be in memory at once.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     match format {
         Format::Json => {
-            let json = if compact {
-                serde_json::to_string(report)
+            if compact {
+                serde_json::to_writer(&mut out, report)
             } else {
-                serde_json::to_string_pretty(report)
+                serde_json::to_writer_pretty(&mut out, report)
             }
             .map_err(std::io::Error::other)?;
-            writeln!(out, "{json}")
+            writeln!(out)?;
         }
-        Format::Human => human(&mut out, report, sheet),
+        Format::Human => human(&mut out, report, sheet)?,
     }
+    out.flush()
 }
 
 fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Result<()> {

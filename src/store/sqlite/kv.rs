@@ -7,7 +7,7 @@ impl Sqlite {
     /// counts), unless it has expired.
     pub(super) async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
-        self.call("read a saved value", move |conn| {
+        self.read("read a saved value", move |conn| {
             let row = read_kv(conn, &key)?;
             let Some((value, expires_at)) = row else {
                 return Ok(None);
@@ -42,7 +42,7 @@ impl Sqlite {
         key: &str,
     ) -> Result<Option<(String, Timestamp)>, StoreError> {
         let key = key.to_owned();
-        self.call("load cached token", move |conn| {
+        self.read("load cached token", move |conn| {
             let row = read_kv(conn, &key)?;
             let Some((value, Some(expires_at))) = row else {
                 // A token without an expiry is not something we write; ignore it.

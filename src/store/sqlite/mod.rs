@@ -136,6 +136,36 @@ impl Sqlite {
             }),
         }
     }
+
+    /// Runs the read `f` on a reader connection (a file) or inline (in
+    /// memory), outside any write batch: reads neither wait for a commit nor
+    /// take the write lock. Each statement sees the last commit, so what a
+    /// caller wrote (answered only after its commit) is always there.
+    pub(super) async fn read<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        let Some(readers) = &self.db.readers else {
+            return self.call(op, move |conn| f(conn)).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: ReadJob = Box::new(move |conn: &Connection| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                .unwrap_or(Err(Fail::Panicked));
+            let _ = reply.send(result);
+        });
+        let stopped = || StoreError::Task {
+            db: self.location.clone(),
+            op,
+            detail: "the database reader threads stopped".into(),
+        };
+        readers.send(job).map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(|fail| fail.into_error(self.location.clone(), op))
+    }
 }
 
 #[async_trait]
@@ -286,9 +316,18 @@ impl Db {
     }
 }
 
+/// A read: runs on a reader connection, outside any write transaction.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Reader connections (and threads) a file database gets beside its writer.
+pub const SQLITE_READERS: usize = 2;
+
 /// Where a store's calls run, and how many transactions it committed.
 struct Executor {
     run: Runner,
+    /// A file's readers, fed through one channel; `None` in memory, where
+    /// reads run on the one connection like writes.
+    readers: Option<std::sync::mpsc::Sender<ReadJob>>,
     commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -307,23 +346,36 @@ impl Executor {
             poisoned: false,
             commits: commits.clone(),
         };
-        if matches!(location, StoreLocation::Memory) {
+        let StoreLocation::Sqlite(path) = location else {
             return Ok(Self {
                 run: Runner::Inline(Mutex::new(db)),
+                readers: None,
                 commits,
             });
-        }
+        };
+        let spawn_err = |source| StoreError::Io {
+            db: location.to_string(),
+            action: "start the database threads".into(),
+            source,
+        };
         let (sender, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("farewatch-store".into())
             .spawn(move || writer(db, queue))
-            .map_err(|source| StoreError::Io {
-                db: location.to_string(),
-                action: "start the database thread".into(),
-                source,
-            })?;
+            .map_err(spawn_err)?;
+        let (reads, read_queue) = std::sync::mpsc::channel::<ReadJob>();
+        let read_queue = Arc::new(Mutex::new(read_queue));
+        for n in 0..SQLITE_READERS {
+            let conn = open_reader(path, &location.to_string())?;
+            let queue = read_queue.clone();
+            std::thread::Builder::new()
+                .name(format!("farewatch-read-{n}"))
+                .spawn(move || reader(&conn, &queue))
+                .map_err(spawn_err)?;
+        }
         Ok(Self {
             run: Runner::Thread(sender),
+            readers: Some(reads),
             commits,
         })
     }
@@ -338,6 +390,34 @@ impl Executor {
             Runner::Thread(sender) => drop(sender.send(job)),
         }
     }
+}
+
+/// A reader thread: takes reads off the shared queue until the store is dropped.
+fn reader(conn: &Connection, queue: &Mutex<std::sync::mpsc::Receiver<ReadJob>>) {
+    loop {
+        let next = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv();
+        match next {
+            Ok(job) => job(conn),
+            Err(_) => return,
+        }
+    }
+}
+
+/// A read-only connection to an existing database file (WAL: it never
+/// blocks the writer, nor waits for it).
+fn open_reader(path: &Path, db: &str) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        db: db.to_owned(),
+        source: DbError::Sqlite(source),
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 /// The writer thread: a batch is the first call waiting plus every call that

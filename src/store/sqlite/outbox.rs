@@ -159,7 +159,7 @@ impl Sqlite {
     /// alert completes when its state is saved; until then its intents keep
     /// their keys, so a retry reuses them and nobody is texted twice.
     pub(super) async fn unfinished_alerts(&self) -> Result<HashMap<String, u64>, StoreError> {
-        self.call("read unfinished alerts", |conn| {
+        self.read("read unfinished alerts", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT o.route_id, MAX(o.seq)
                  FROM outbox o LEFT JOIN alert_state s ON s.route_id = o.route_id
@@ -264,7 +264,7 @@ impl Sqlite {
     pub(super) async fn suppressed(
         &self,
     ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
-        self.call("read suppressed recipients", |conn| {
+        self.read("read suppressed recipients", |conn| {
             let mut stmt = conn.prepare_cached("SELECT route_id, recipient FROM suppressed")?;
             let rows = stmt.query_map([], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
@@ -282,7 +282,7 @@ impl Sqlite {
     /// whoever claimed them: after a crash these may or may not have reached
     /// the provider.
     pub(super) async fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
-        self.call("read pending intents", |conn| {
+        self.read("read pending intents", |conn| {
             Ok(read_pending(conn)?
                 .into_iter()
                 .map(|(intent, _, _)| intent)
@@ -294,7 +294,7 @@ impl Sqlite {
     /// The sent log, newest first.
     pub(super) async fn sent_log(&self, limit: usize) -> Result<Vec<SentRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call("read sent log", move |conn| {
+        self.read("read sent log", move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT key, route_id, recipient, body, message_id, updated_at
                  FROM outbox WHERE status = 'sent'

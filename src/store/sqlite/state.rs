@@ -5,7 +5,7 @@ use super::*;
 impl Sqlite {
     /// Every route's saved alert state, keyed by route id.
     pub(super) async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
-        self.call("load alert states", |conn| {
+        self.read("load alert states", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT route_id, last_alerted_minor, last_alerted_currency,
                         last_alerted_at, alerts_sent
