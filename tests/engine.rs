@@ -1087,3 +1087,47 @@ on_both_backends! {
         assert_a_later_run_sends_nothing(&db, &channel, &routes).await;
     }
 }
+
+/// More alerting routes than the engine decides and delivers at once (512):
+/// every one is still alerted exactly once, and the report keeps the
+/// sheet's order.
+#[tokio::test(start_paused = true)]
+async fn more_alerting_routes_than_the_finishing_window_are_all_alerted_once() {
+    const ROUTES: usize = 1_300;
+    let channel = Arc::new(SlowChannel::new(Duration::from_millis(20)));
+    let engine = engine(
+        Arc::new(Cheap),
+        Cheap.default_limits(),
+        QuoteCache::memory(Duration::from_secs(60)),
+        channel.clone(),
+        memory_store(),
+    );
+    let routes: Vec<Route> = (0..ROUTES)
+        .map(|i| {
+            let origin = format!(
+                "{}{}{}",
+                (b'A' + (i / 676) as u8) as char,
+                (b'A' + (i / 26 % 26) as u8) as char,
+                (b'A' + (i % 26) as u8) as char
+            );
+            route(i + 2, &origin, 200_00, &[&format!("+4479111{i:05}")])
+        })
+        .filter(|r| r.origins[0].as_str() != "JFK")
+        .collect();
+    let due = routes.len();
+    let report = engine
+        .run_cycle(routes, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(report.summary.alerts_sent, due);
+    assert_eq!(report.summary.alerts_failed, 0);
+    let mut accepted = channel.accepted();
+    assert_eq!(accepted.len(), due);
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(accepted.len(), due, "nobody texted twice");
+    let rows: Vec<usize> = report.routes.iter().map(|r| r.row).collect();
+    let mut sorted = rows.clone();
+    sorted.sort_unstable();
+    assert_eq!(rows, sorted, "the report keeps the sheet's order");
+}

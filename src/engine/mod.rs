@@ -234,6 +234,11 @@ struct CycleContext {
 }
 
 /// What a route has gathered while its lookups land.
+/// Most routes being decided and delivered at once within a cycle (see
+/// `run_cycle`); well above any channel's concurrency, so sends never wait
+/// for it.
+const FINISH_WINDOW: usize = 512;
+
 struct Gathering {
     pending: usize,
     lookups: usize,
@@ -362,33 +367,30 @@ impl Engine {
         progress.planned(unique.len());
         let cached = self.cache.get_many(provider, &unique).await;
 
+        // Routes whose lookups are all in, waiting for a place among those
+        // being decided and delivered: at most FINISH_WINDOW at once, since
+        // each holds a future of a few kilobytes while its messages wait
+        // for the channel, and 5,000 alerting routes at once held ~20 MB.
+        let mut ready: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
         let mut finishing = FuturesUnordered::new();
         let mut cache_hits = 0;
         let mut lookup_errors = 0;
         let mut misses = Vec::new();
-        for (index, route) in routes.iter().enumerate() {
-            // A route with no lookup left (its dates are all past) is complete at once.
-            if gathering[index].as_ref().is_some_and(|g| g.pending == 0) {
-                finishing.push(self.clone().finish(
-                    route.clone(),
-                    index,
-                    gathering[index].take(),
-                    context.clone(),
-                ));
-            }
-        }
+        // A route with no lookup left (its dates are all past) is complete at once.
+        ready.extend(
+            gathering
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| g.as_ref().is_some_and(|g| g.pending == 0))
+                .map(|(index, _)| index),
+        );
         for (key, hit) in unique.into_iter().zip(cached) {
             match hit {
                 Some(answer) => {
                     cache_hits += 1;
                     progress.lookup_done();
                     for index in self.land(&mut waiting, &mut gathering, key, Ok(answer)) {
-                        finishing.push(self.clone().finish(
-                            routes[index].clone(),
-                            index,
-                            gathering[index].take(),
-                            context.clone(),
-                        ));
+                        ready.push_back(index);
                     }
                 }
                 None => misses.push(key),
@@ -412,6 +414,17 @@ impl Engine {
             .buffer_unordered(concurrency);
 
         loop {
+            while finishing.len() < FINISH_WINDOW {
+                let Some(index) = ready.pop_front() else {
+                    break;
+                };
+                finishing.push(self.clone().finish(
+                    routes[index].clone(),
+                    index,
+                    gathering[index].take(),
+                    context.clone(),
+                ));
+            }
             tokio::select! {
                 Some((key, result)) = fetches.next() => {
                     progress.lookup_done();
@@ -420,7 +433,7 @@ impl Engine {
                         tracing::warn!(route = %key, %error, "lookup failed");
                     }
                     for index in self.land(&mut waiting, &mut gathering, key, result) {
-                        finishing.push(self.clone().finish(routes[index].clone(), index, gathering[index].take(), context.clone()));
+                        ready.push_back(index);
                     }
                 }
                 Some((index, report)) = finishing.next() => {
