@@ -237,7 +237,7 @@ struct CycleContext {
 /// Most routes being decided and delivered at once within a cycle (see
 /// `run_cycle`); well above any channel's concurrency, so sends never wait
 /// for it.
-const FINISH_WINDOW: usize = 512;
+const FINISH_WINDOW: usize = 256;
 
 struct Gathering {
     pending: usize,
