@@ -332,6 +332,12 @@ impl Engine {
         let provider = QUOTE_CACHE_NAMESPACE;
         let today = jiff::Zoned::now().date();
 
+        // Collected into a vector of its own: collecting in place would keep
+        // the sheet's whole `Vec<Route>` allocation alive under the pointers
+        // (~180 bytes a route for the length of the cycle).
+        let mut shared: Vec<Arc<Route>> = Vec::with_capacity(routes.len());
+        shared.extend(routes.into_iter().map(Arc::new));
+        let routes = shared;
         let mut reports: Vec<Option<RouteReport>> = vec![None; routes.len()];
         // Boxed: a slot is 8 bytes once its route is done, not the ~270 of
         // a gathering with its best quote.
@@ -356,12 +362,6 @@ impl Engine {
                 errors: Vec::new(),
             })));
         }
-        // Collected into a vector of its own: collecting in place would keep
-        // the sheet's whole `Vec<Route>` allocation alive under the pointers
-        // (~180 bytes a route for the length of the cycle).
-        let mut shared: Vec<Arc<Route>> = Vec::with_capacity(routes.len());
-        shared.extend(routes.into_iter().map(Arc::new));
-        let routes = shared;
 
         let unique: Vec<LookupKey> = waiting.keys().copied().collect();
         progress.planned(unique.len());
@@ -612,7 +612,7 @@ impl Engine {
 
     async fn decide_and_deliver(
         &self,
-        route: &Route,
+        route: &Arc<Route>,
         context: &CycleContext,
         gathered: Gathering,
     ) -> RouteReport {
@@ -631,10 +631,10 @@ impl Engine {
         report.price = quote.price.to_decimal().to_string().parse().ok();
         report.price_minor = Some(quote.price.minor);
         report.cheapest = Some(Cheapest {
-            origin: key.origin.to_string(),
-            destination: key.destination.to_string(),
-            depart_date: key.depart.to_string(),
-            return_date: key.return_date.map(|d| d.to_string()),
+            origin: key.origin,
+            destination: key.destination,
+            depart_date: key.depart,
+            return_date: key.return_date,
             provider: quote.provider.clone(),
             fetched_at: quote.fetched_at,
             cached: quote.cached,

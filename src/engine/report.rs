@@ -1,6 +1,12 @@
 //! What a cycle reports: per-route outcomes and totals (the JSON contract).
 
-use crate::domain::Money;
+use std::fmt;
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use crate::domain::{Currency, Iata, Money};
 use crate::route::Route;
 
 /// Where a route stands after the cycle.
@@ -45,13 +51,13 @@ pub enum AlertOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cheapest {
     /// Origin airport of the cheapest fare.
-    pub origin: String,
+    pub origin: Iata,
     /// Destination airport of the cheapest fare.
-    pub destination: String,
+    pub destination: Iata,
     /// Its departure date.
-    pub depart_date: String,
+    pub depart_date: Date,
     /// Its return date, for round trips.
-    pub return_date: Option<String>,
+    pub return_date: Option<Date>,
     /// The provider that quoted it.
     pub provider: String,
     /// When the provider was asked.
@@ -64,27 +70,22 @@ pub struct Cheapest {
 }
 
 /// One route's result.
-#[derive(Debug, Clone, serde::Serialize)]
+///
+/// It refers to its route rather than copying the row's text: a cycle keeps
+/// one report per route until it ends, so every byte here is multiplied by
+/// the sheet's length. The JSON has the row's fields all the same
+/// (`origin`, `destination`, `depart_date`, `return_date`, `currency`,
+/// `label`).
+#[derive(Debug, Clone)]
 pub struct RouteReport {
+    /// The row reported on.
+    pub route: Arc<Route>,
     /// The row's line in the sheet.
     pub row: usize,
-    /// The row's label.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// Origins as in the sheet (`LHR|LGW`).
-    pub origin: String,
-    /// Destinations as in the sheet.
-    pub destination: String,
-    /// Departure date or range.
-    pub depart_date: String,
-    /// Return date or range.
-    pub return_date: Option<String>,
     /// Cheapest price found, as a decimal number in `currency`.
     pub price: Option<f64>,
     /// The same price in minor units (exact).
     pub price_minor: Option<i64>,
-    /// The row's currency.
-    pub currency: String,
     /// The row's maximum.
     pub max_price: f64,
     /// Where the route stands.
@@ -96,17 +97,89 @@ pub struct RouteReport {
     /// Lookups the row expands to.
     pub lookups: usize,
     /// Problems: failed lookups (provider, route and cause) and failed sends.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// Messages accepted for this route in this cycle.
-    #[serde(skip)]
     pub messages_sent: usize,
     /// Messages not accepted for this route in this cycle.
-    #[serde(skip)]
     pub messages_failed: usize,
     /// Messages another run sent or is sending (overlapping runs).
-    #[serde(skip)]
     pub messages_elsewhere: usize,
+}
+
+impl RouteReport {
+    /// The row's label.
+    pub fn label(&self) -> Option<&str> {
+        self.route.label.as_deref()
+    }
+
+    /// Origins as in the sheet (`LHR|LGW`).
+    pub fn origin(&self) -> String {
+        Places(&self.route.origins).to_string()
+    }
+
+    /// Destinations as in the sheet.
+    pub fn destination(&self) -> String {
+        Places(&self.route.destinations).to_string()
+    }
+
+    /// Departure date or range.
+    pub fn depart_date(&self) -> String {
+        self.route.depart.to_string()
+    }
+
+    /// Return date or range.
+    pub fn return_date(&self) -> Option<String> {
+        self.route.return_dates.map(|r| r.to_string())
+    }
+
+    /// The row's currency.
+    pub fn currency(&self) -> Currency {
+        self.route.currency()
+    }
+}
+
+/// Airports as the sheet writes several: `LHR|LGW`.
+struct Places<'a>(&'a [Iata]);
+
+impl fmt::Display for Places<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, code) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str("|")?;
+            }
+            f.write_str(code.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for RouteReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let route = &self.route;
+        let label = route.label.as_deref();
+        let fields = 13 + usize::from(label.is_some()) + usize::from(!self.errors.is_empty());
+        let mut out = serializer.serialize_struct("RouteReport", fields)?;
+        out.serialize_field("row", &self.row)?;
+        if let Some(label) = label {
+            out.serialize_field("label", label)?;
+        }
+        out.serialize_field("origin", &Places(&route.origins).to_string())?;
+        out.serialize_field("destination", &Places(&route.destinations).to_string())?;
+        out.serialize_field("depart_date", &route.depart.to_string())?;
+        out.serialize_field("return_date", &self.return_date())?;
+        out.serialize_field("price", &self.price)?;
+        out.serialize_field("price_minor", &self.price_minor)?;
+        out.serialize_field("currency", route.currency().as_str())?;
+        out.serialize_field("max_price", &self.max_price)?;
+        out.serialize_field("status", &self.status)?;
+        out.serialize_field("alert", &self.alert)?;
+        out.serialize_field("cheapest", &self.cheapest)?;
+        out.serialize_field("lookups", &self.lookups)?;
+        if !self.errors.is_empty() {
+            out.serialize_field("errors", &self.errors)?;
+        }
+        out.end()
+    }
 }
 
 /// Totals for a cycle.
@@ -153,24 +226,12 @@ fn money_number(m: &Money) -> f64 {
     m.to_decimal().to_string().parse().unwrap_or(f64::NAN)
 }
 
-pub(super) fn base_report(route: &Route, lookups: usize) -> RouteReport {
-    let join = |codes: &[crate::domain::Iata]| {
-        codes
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join("|")
-    };
+pub(super) fn base_report(route: &Arc<Route>, lookups: usize) -> RouteReport {
     RouteReport {
+        route: route.clone(),
         row: route.line,
-        label: route.label.clone(),
-        origin: join(&route.origins),
-        destination: join(&route.destinations),
-        depart_date: route.depart.to_string(),
-        return_date: route.return_dates.map(|r| r.to_string()),
         price: None,
         price_minor: None,
-        currency: route.currency().to_string(),
         max_price: money_number(&route.rule.max_price),
         status: RouteStatus::Error,
         alert: AlertOutcome::None,
@@ -183,7 +244,7 @@ pub(super) fn base_report(route: &Route, lookups: usize) -> RouteReport {
     }
 }
 
-pub(super) fn inactive_report(route: &Route) -> RouteReport {
+pub(super) fn inactive_report(route: &Arc<Route>) -> RouteReport {
     RouteReport {
         status: RouteStatus::Inactive,
         ..base_report(route, 0)

@@ -39,15 +39,16 @@ fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Re
         "ROW", "ROUTE", "DATES", "PRICE", "MAX", "STATUS"
     )?;
     for r in &report.routes {
-        let route = format!("{}-{}", r.origin, r.destination);
-        let dates = match &r.return_date {
-            Some(ret) => format!("{} / {}", r.depart_date, ret),
-            None => r.depart_date.clone(),
+        let route = format!("{}-{}", r.origin(), r.destination());
+        let dates = match r.return_date() {
+            Some(ret) => format!("{} / {}", r.depart_date(), ret),
+            None => r.depart_date(),
         };
+        let currency = r.currency();
         let price = r
             .price
-            .map_or_else(|| "-".to_owned(), |p| format!("{} {p:.2}", r.currency));
-        let max = format!("{} {:.2}", r.currency, r.max_price);
+            .map_or_else(|| "-".to_owned(), |p| format!("{currency} {p:.2}"));
+        let max = format!("{currency} {:.2}", r.max_price);
         let status = match r.status {
             RouteStatus::Below => "below",
             RouteStatus::Above => "above",
