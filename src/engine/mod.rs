@@ -233,16 +233,18 @@ struct CycleContext {
     resendable: HashSet<String>,
 }
 
-/// What a route has gathered while its lookups land.
 /// Most routes being decided and delivered at once within a cycle (see
 /// `run_cycle`); well above any channel's concurrency, so sends never wait
 /// for it.
 const FINISH_WINDOW: usize = 256;
 
+/// What a route has gathered while its lookups land. Every route has one
+/// until its last lookup lands, so it is kept small: the best quote is
+/// shared with the other routes that asked for the same lookup.
 struct Gathering {
     pending: usize,
     lookups: usize,
-    best: Option<(Quote, LookupKey)>,
+    best: Option<(Arc<Quote>, LookupKey)>,
     errors: Vec<String>,
 }
 
@@ -553,6 +555,7 @@ impl Engine {
         key: LookupKey,
         result: Result<Option<Quote>, AllFailed>,
     ) -> Vec<usize> {
+        let result = result.map(|answer| answer.map(Arc::new));
         let mut complete = Vec::new();
         for index in waiting.remove(&key).unwrap_or_default() {
             let Some(g) = gathering[index].as_mut() else {
@@ -576,7 +579,7 @@ impl Engine {
                             .is_some_and(|o| o.is_lt()),
                     };
                     if cheaper {
-                        g.best = Some((quote.clone(), key));
+                        g.best = Some((Arc::clone(quote), key));
                     }
                 }
                 Ok(None) => {}
