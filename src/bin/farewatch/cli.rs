@@ -43,7 +43,8 @@ pub enum Command {
     /// which version it was at (every command also does this when it opens
     /// the database; this does only that).
     Migrate {
-        /// The state database (default: the data directory's farewatch.db).
+        /// The state database: sqlite://PATH or postgres://USER@HOST/DB
+        /// (default: the data directory's farewatch.db).
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
@@ -107,7 +108,8 @@ pub struct ConfigArgs {
     /// Redis for the quote cache (without it the cache is in-process).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// State database, sqlite://PATH (default: the user's data directory).
+    /// State database: sqlite://PATH or postgres://USER@HOST/DB (default: an
+    /// SQLite file in the user's data directory).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 

@@ -63,7 +63,7 @@ impl Sqlite {
         let key = key.to_owned();
         let token = token.to_owned();
         self.call("save cached token", move |conn| {
-            // Atomic: every call runs in its own savepoint (see `Store::call`).
+            // Atomic: every call runs in its own savepoint (see `Sqlite::call`).
             let tx: &Connection = conn;
             // Expired tokens are useless and still secrets: drop them.
             tx.prepare_cached("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?1")?

@@ -259,7 +259,7 @@ type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 struct Db {
     conn: Connection,
     poisoned: bool,
-    /// Transactions committed (batches), shared with [`Store::commits`].
+    /// Transactions committed (batches), shared with `Store::commits`.
     commits: Arc<std::sync::atomic::AtomicU64>,
 }
 

@@ -132,7 +132,7 @@ impl Sqlite {
         let completes = completes.map(|(route, state)| (route.to_owned(), state.clone()));
         self.call(outcome.op(), move |conn| {
             let now = Timestamp::now();
-            // Atomic: every call runs in its own savepoint (see `Store::call`).
+            // Atomic: every call runs in its own savepoint (see `Sqlite::call`).
             let tx: &Connection = conn;
             let (status, message_id, error) = outcome.columns();
             let updated = tx
@@ -202,7 +202,7 @@ impl Sqlite {
         self.call("close unfinished alert", move |conn| {
             let seq = to_i64(seq, "intent seq")?;
             let now = Timestamp::now();
-            // Atomic: every call runs in its own savepoint (see `Store::call`).
+            // Atomic: every call runs in its own savepoint (see `Sqlite::call`).
             let tx: &Connection = conn;
             let claims = tx
                 .prepare_cached(
