@@ -917,6 +917,34 @@ fn assert_runs_add_up(
     assert_eq!(a.summary.alerts_sent + b.summary.alerts_sent, due);
 }
 
+/// Two overlapping runs (A, B) together texted each of `due` recipients
+/// exactly once, and their reports add up.
+#[track_caller]
+fn assert_each_texted_once(
+    first: &farewatch::engine::CycleReport,
+    second: &farewatch::engine::CycleReport,
+    channel: &SlowChannel,
+    due: usize,
+) {
+    let (oa, ob) = (outcomes(first), outcomes(second));
+    let accepted = channel.accepted();
+    let mut unique = accepted.clone();
+    unique.sort();
+    unique.dedup();
+    eprintln!(
+        "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
+        first.summary.alerts_sent,
+        first.summary.alerts_failed,
+        second.summary.alerts_sent,
+        second.summary.alerts_failed,
+        accepted.len(),
+        unique.len()
+    );
+    assert_eq!(accepted.len(), due, "nobody texted twice: {accepted:#?}");
+    assert_eq!(unique.len(), due, "every recipient texted");
+    assert_runs_add_up(first, second, due);
+}
+
 /// A third run after both: everything is already alerted, nothing is sent.
 async fn assert_a_later_run_sends_nothing(
     db: &TestDb,
@@ -1009,23 +1037,7 @@ on_both_backends! {
             .unwrap();
         let first = first.await.unwrap();
 
-        let (oa, ob) = (outcomes(&first), outcomes(&second));
-        let accepted = channel.accepted();
-        let mut unique = accepted.clone();
-        unique.sort();
-        unique.dedup();
-        eprintln!(
-            "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
-            first.summary.alerts_sent,
-            first.summary.alerts_failed,
-            second.summary.alerts_sent,
-            second.summary.alerts_failed,
-            accepted.len(),
-            unique.len()
-        );
-        assert_eq!(unique.len(), ROUTES, "every recipient texted");
-        assert_eq!(accepted.len(), ROUTES, "nobody texted twice");
-        assert_runs_add_up(&first, &second, ROUTES);
+        assert_each_texted_once(&first, &second, &channel, ROUTES);
         assert_a_later_run_sends_nothing(&db, &channel, &routes).await;
     }
 }
@@ -1060,23 +1072,7 @@ on_both_backends! {
         channel.release();
         let first = first.await.unwrap();
 
-        let (oa, ob) = (outcomes(&first), outcomes(&second));
-        let accepted = channel.accepted();
-        let mut unique = accepted.clone();
-        unique.sort();
-        unique.dedup();
-        eprintln!(
-            "run A: {oa:?} sent {} failed {}; run B: {ob:?} sent {} failed {}; accepted {} ({} distinct)",
-            first.summary.alerts_sent,
-            first.summary.alerts_failed,
-            second.summary.alerts_sent,
-            second.summary.alerts_failed,
-            accepted.len(),
-            unique.len()
-        );
-        assert_eq!(accepted.len(), ROUTES, "nobody texted twice: {accepted:#?}");
-        assert_eq!(unique.len(), ROUTES, "every recipient texted");
-        assert_runs_add_up(&first, &second, ROUTES);
+        assert_each_texted_once(&first, &second, &channel, ROUTES);
         // A's held sends were pending under A while B ran: B left them to A.
         let left_to_a = second
             .routes
