@@ -33,7 +33,9 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod app;
 pub mod cache;
+pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod engine;

@@ -36,11 +36,13 @@ use crate::notify::sms::{self, AlertText};
 use crate::notify::Notifier;
 use crate::route::Route;
 use crate::rules::{self, AlertState, Decision};
-use crate::store::{RunId, Store, StoreError};
+use crate::store::{ProviderRole, RunId, SavedHealth, Store, StoreError};
 use crate::upstream::arc::{Controller, ControllerConfig};
 
 use report::{base_report, inactive_report};
-pub use report::{AlertOutcome, Cheapest, CycleReport, RouteReport, RouteStatus, Summary};
+pub use report::{
+    AlertOutcome, Cheapest, CycleReport, InvalidRow, RouteReport, RouteStatus, RowProblem, Summary,
+};
 pub use watches::WatchReport;
 
 /// The most the notifier may be driven: ceilings for its adaptive
@@ -199,25 +201,6 @@ fn record_metrics(summary: &Summary, elapsed: Duration) {
         .increment(summary.alerts_elsewhere as u64);
     metrics::gauge!("farewatch_last_cycle_timestamp_seconds")
         .set(Timestamp::now().as_second() as f64);
-}
-
-/// Where a provider's spent budget is kept between runs (`"YYYY-MM-DD N"`).
-fn budget_key(provider: &str) -> String {
-    format!("budget:{provider}")
-}
-
-/// Where a provider's last health snapshot is kept.
-pub fn health_key(provider: &str) -> String {
-    format!("health:{provider}")
-}
-
-/// A provider's health as saved after a cycle.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SavedHealth {
-    /// When it was saved.
-    pub saved_at: Timestamp,
-    /// Counters and breaker state at that time (for the process that ran).
-    pub health: crate::upstream::pool::PoolHealth,
 }
 
 /// What every route of a cycle reads from the store, loaded once at the start.
@@ -472,7 +455,7 @@ impl Engine {
         Ok(CycleReport {
             summary,
             routes,
-            flights: Vec::new(),
+            ..CycleReport::default()
         })
     }
 
@@ -482,11 +465,12 @@ impl Engine {
     /// by tripping over it).
     async fn load_provider_state(&self) {
         for pool in self.fares.pools() {
-            if let Ok(Some(saved)) = self.store.kv_get(&health_key(pool.name())).await {
-                let point = serde_json::from_str::<SavedHealth>(&saved)
-                    .ok()
-                    .and_then(|s| s.health.operating_point);
-                if let Some(point) = point {
+            if let Ok(Some(saved)) = self
+                .store
+                .provider_health(ProviderRole::Fare, pool.name())
+                .await
+            {
+                if let Some(point) = saved.health.operating_point {
                     if pool.controller().resume_from(point) {
                         tracing::debug!(
                             provider = pool.name(),
@@ -499,15 +483,8 @@ impl Engine {
             let Some(budget) = pool.budget() else {
                 continue;
             };
-            match self.store.kv_get(&budget_key(pool.name())).await {
-                Ok(Some(saved)) => {
-                    let parsed = saved
-                        .split_once(' ')
-                        .and_then(|(day, spent)| Some((day.parse().ok()?, spent.parse().ok()?)));
-                    if let Some((day, spent)) = parsed {
-                        budget.seed(day, spent);
-                    }
-                }
+            match self.store.spent_budget(pool.name()).await {
+                Ok(Some((day, spent))) => budget.seed(day, spent),
                 Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(provider = pool.name(), %error, "cannot read the budget spent today; counting from zero")
@@ -522,11 +499,7 @@ impl Engine {
         for pool in self.fares.pools() {
             if let Some(budget) = pool.budget() {
                 let (day, spent) = budget.spent_today();
-                if let Err(error) = self
-                    .store
-                    .kv_put(&budget_key(pool.name()), &format!("{day} {spent}"), None)
-                    .await
-                {
+                if let Err(error) = self.store.save_spent_budget(pool.name(), day, spent).await {
                     tracing::warn!(provider = pool.name(), %error, "cannot save the budget spent today");
                 }
             }
@@ -534,14 +507,12 @@ impl Engine {
                 saved_at: Timestamp::now(),
                 health: pool.health(),
             };
-            if let Ok(json) = serde_json::to_string(&saved) {
-                if let Err(error) = self
-                    .store
-                    .kv_put(&health_key(pool.name()), &json, None)
-                    .await
-                {
-                    tracing::warn!(provider = pool.name(), %error, "cannot save provider health");
-                }
+            if let Err(error) = self
+                .store
+                .save_provider_health(ProviderRole::Fare, pool.name(), &saved)
+                .await
+            {
+                tracing::warn!(provider = pool.name(), %error, "cannot save provider health");
             }
         }
     }

@@ -220,6 +220,61 @@ pub struct CycleReport {
     /// Watched flights (`--flights`), when there are any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flights: Vec<super::WatchReport>,
+    /// Rows the sheet (or watch list) reader rejected, each with every
+    /// problem found in it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid_rows: Vec<InvalidRow>,
+    /// Remarks about the sheet that did not stop a row (unknown columns,
+    /// clipped date ranges, duplicate rows), each `NAME:LINE: ...`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A rejected row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InvalidRow {
+    /// The sheet's name as shown (a URL without credentials).
+    pub source: String,
+    /// 1-based line where the row starts.
+    pub line: usize,
+    /// Every problem in the row: the column at fault (`row` for the row as
+    /// a whole) and what is wrong.
+    pub problems: Vec<RowProblem>,
+}
+
+/// One problem in a rejected row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RowProblem {
+    /// The column at fault (lower-case header), or `row`.
+    pub column: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl InvalidRow {
+    /// Groups per-cell errors into rows, in line order.
+    pub fn group(mut errors: Vec<crate::sheet::RowError>) -> Vec<Self> {
+        // Stable: a row's problems keep the order they were found in.
+        errors.sort_by(|a, b| (a.line, &a.source).cmp(&(b.line, &b.source)));
+        let mut rows: Vec<Self> = Vec::new();
+        for error in errors {
+            let problem = RowProblem {
+                column: error.column,
+                message: error.message,
+            };
+            match rows.last_mut() {
+                Some(row) if row.line == error.line && row.source == error.source => {
+                    row.problems.push(problem);
+                }
+                _ => rows.push(Self {
+                    source: error.source,
+                    line: error.line,
+                    problems: vec![problem],
+                }),
+            }
+        }
+        rows
+    }
 }
 
 fn money_number(m: &Money) -> f64 {

@@ -130,10 +130,12 @@ use crate::rules::AlertState;
 
 mod claim;
 mod postgres;
+mod provider_state;
 mod sqlite;
 
 pub use claim::{RunId, CLAIM_LEASE};
 pub use postgres::POSTGRES_POOL;
+pub use provider_state::{ProviderRole, SavedHealth};
 pub use sqlite::{BUSY_TIMEOUT, SQLITE_READERS};
 
 /// Most writes committed together in one transaction (group commit).

@@ -6,6 +6,8 @@
 //! prints the value it found in the environment.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use farewatch::app::Options;
+use farewatch::config::{Env, Mode};
 
 /// farewatch: an SMS when a fare drops to your price.
 #[derive(Debug, Parser)]
@@ -112,45 +114,38 @@ pub struct ConfigArgs {
     /// SQLite file in the user's data directory).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
 
-    #[arg(long, env = "AMADEUS_CLIENT_ID", hide = true, hide_env_values = true)]
-    pub amadeus_client_id: Option<String>,
-    #[arg(
-        long,
-        env = "AMADEUS_CLIENT_SECRET",
-        hide = true,
-        hide_env_values = true
-    )]
-    pub amadeus_client_secret: Option<String>,
-    #[arg(long, env = "AMADEUS_BASE_URL", hide = true, hide_env_values = true)]
-    pub amadeus_base_url: Option<String>,
-    #[arg(long, env = "AMADEUS_MAX_CONCURRENCY", hide = true)]
-    pub amadeus_max_concurrency: Option<usize>,
-    #[arg(long, env = "AMADEUS_RATE_LIMIT", hide = true)]
-    pub amadeus_rate_limit: Option<f64>,
-    #[arg(long, env = "AMADEUS_TIMEOUT", hide = true, default_value = "20s")]
-    pub amadeus_timeout: String,
+impl RunArgs {
+    /// The environment with the flags laid over it (a flag beats the
+    /// environment; clap already read each flag's variable when no flag was given).
+    pub fn env(&self) -> Env {
+        let mut env = Env::from_process();
+        let c = &self.config;
+        env.set("FAREWATCH_CURRENCY", &c.currency);
+        env.set("FAREWATCH_QUOTE_TTL", &c.quote_ttl);
+        env.set_opt("REDIS_URL", c.redis_url.as_deref());
+        env.set_opt("DATABASE_URL", c.database_url.as_deref());
+        env
+    }
 
-    #[arg(long, env = "TWILIO_ACCOUNT_SID", hide = true, hide_env_values = true)]
-    pub twilio_account_sid: Option<String>,
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide = true, hide_env_values = true)]
-    pub twilio_auth_token: Option<String>,
-    #[arg(long, env = "TWILIO_FROM", hide = true)]
-    pub twilio_from: Option<String>,
-    #[arg(long, env = "TWILIO_MESSAGING_SERVICE_SID", hide = true)]
-    pub twilio_messaging_service_sid: Option<String>,
-    #[arg(long, env = "TWILIO_BASE_URL", hide = true, hide_env_values = true)]
-    pub twilio_base_url: Option<String>,
-    #[arg(long, env = "TWILIO_MAX_CONCURRENCY", hide = true)]
-    pub twilio_max_concurrency: Option<usize>,
-    #[arg(long, env = "TWILIO_RATE_LIMIT", hide = true)]
-    pub twilio_rate_limit: Option<f64>,
-    #[arg(long, env = "TWILIO_TIMEOUT", hide = true, default_value = "15s")]
-    pub twilio_timeout: String,
-    /// Wait before looking up a send with an unknown outcome (default 2s).
-    #[arg(long, env = "TWILIO_SETTLE_DELAY", hide = true)]
-    pub twilio_settle_delay: Option<String>,
-    /// Longest one message is reconciled within a run (default 30s).
-    #[arg(long, env = "TWILIO_SETTLE_BOUND", hide = true)]
-    pub twilio_settle_bound: Option<String>,
+    /// What the command asks of the composition root.
+    pub fn options(&self) -> Options {
+        Options {
+            mode: if self.demo {
+                Mode::Demo
+            } else if self.dry_run {
+                Mode::DryRun
+            } else {
+                Mode::Live
+            },
+            compare: self.compare,
+            routes: self.routes.clone(),
+            flights: self.flights.clone(),
+            console: match self.format {
+                Format::Human => farewatch::notify::console::ConsoleTarget::Stdout,
+                Format::Json => farewatch::notify::console::ConsoleTarget::Stderr,
+            },
+        }
+    }
 }

@@ -8,32 +8,19 @@
 //! uses the built-in mock provider.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use farewatch::engine::SavedHealth;
-use farewatch::status::aviationstack::{self, Aviationstack, AviationstackConfig};
-use farewatch::status::failover::{StatusFailover, StatusPool, DEFAULT_STATUS_TTL};
-use farewatch::status::flightaware::{self, FlightAware, FlightAwareConfig};
-use farewatch::status::mock::{MockStatus, Scenario};
-use farewatch::status::opensky::{self, OpenSky, OpenSkyConfig};
+use farewatch::app::status_failover;
+use farewatch::config::registry::Context;
+use farewatch::config::{parse_duration, parse_seconds, ConfigError, Env};
+use farewatch::status::failover::StatusFailover;
 use farewatch::status::poller::poll_once;
 use farewatch::status::snapshots::{Snapshot, SnapshotStore, DEFAULT_PREFIX, DEFAULT_SNAPSHOT_TTL};
-use farewatch::status::{FlightState, StatusProvider, StatusQuery};
-use farewatch::store::Store;
-use farewatch::upstream::breaker::BreakerConfig;
-use farewatch::upstream::Limits;
-use secrecy::SecretString;
+use farewatch::status::{FlightState, StatusQuery};
+use farewatch::store::{ProviderRole, SavedHealth, Store};
 
 use crate::cli::Format;
-use crate::setup::{parse_duration, SetupError};
-use crate::sources::env;
 use crate::Exit;
-
-/// The default priority: Aviationstack has the widest filters, FlightAware
-/// the best data per flight, OpenSky only airport windows.
-const DEFAULT_STATUS_ORDER: [&str; 3] = ["aviationstack", "flightaware", "opensky"];
 
 #[derive(Debug, Subcommand)]
 pub enum FlightsCommand {
@@ -97,138 +84,25 @@ pub struct GetArgs {
     pub common: Common,
 }
 
-fn state(raw: &str) -> Result<FlightState, SetupError> {
-    serde_json::from_value(serde_json::Value::String(raw.trim().to_ascii_lowercase())).map_err(|_| SetupError::Invalid {
-        name: "FLIGHT_STATUS",
-        message: format!("`{raw}` is not a flight status; expected scheduled, active, delayed, landed, cancelled, diverted or incident"),
-    })
+fn state(raw: &str) -> Result<FlightState, ConfigError> {
+    serde_json::from_value(serde_json::Value::String(raw.trim().to_ascii_lowercase())).map_err(|_| ConfigError::invalid(
+        "FLIGHT_STATUS",
+        format!("`{raw}` is not a flight status; expected scheduled, active, delayed, landed, cancelled, diverted or incident"),
+    ))
 }
 
-fn limits(prefix: &str, timeout: Duration) -> Limits {
-    let parse = |suffix: &str| env(&format!("{prefix}_{suffix}"));
-    Limits {
-        max_concurrency: parse("MAX_CONCURRENCY")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(4),
-        rate_per_sec: parse("RATE_LIMIT")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2.0),
-        timeout,
-    }
+/// The configured status providers, in priority order (the mock with `--demo`).
+async fn providers(
+    env: &Env,
+    demo: bool,
+    client: &reqwest::Client,
+    store: &Store,
+) -> Result<StatusFailover, ConfigError> {
+    let cx = Context { env, client, store };
+    status_failover(&cx, demo)
 }
 
-/// The configured status providers, in priority order.
-pub fn providers(demo: bool, client: &reqwest::Client) -> Result<StatusFailover, SetupError> {
-    let breaker = BreakerConfig {
-        failure_threshold: env("STATUS_BREAKER_THRESHOLD")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5),
-        open_for: env("STATUS_BREAKER_RESET")
-            .map(|v| parse_duration("STATUS_BREAKER_RESET", &v))
-            .transpose()?
-            .unwrap_or(Duration::from_secs(10 * 60)),
-        ..BreakerConfig::default()
-    };
-    let mut pools: Vec<Arc<StatusPool>> = Vec::new();
-    if demo {
-        // Today's flights out of Frankfurt and London, one of each kind of news.
-        let today = jiff::Zoned::now().date();
-        let mock: Arc<dyn StatusProvider> = Arc::new(
-            MockStatus::new()
-                .with_flight("LH400", today, Scenario::OnTime)
-                .with_flight("LH902", today, Scenario::Delayed { minutes: 45 })
-                .with_flight(
-                    "LH1234",
-                    today,
-                    Scenario::GateChange {
-                        from: "A12".into(),
-                        to: "B44".into(),
-                    },
-                )
-                .with_flight("LH2020", today, Scenario::Cancelled)
-                .with_flight("BA117", today, Scenario::Departed)
-                .with_flight("BA283", today, Scenario::Landed),
-        );
-        pools.push(Arc::new(StatusPool::for_status(
-            mock,
-            limits("MOCK", Duration::from_secs(10)),
-            breaker,
-        )));
-        return Ok(StatusFailover::new(pools, DEFAULT_STATUS_TTL));
-    }
-    let order: Vec<String> = match env("STATUS_PROVIDERS") {
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        None => DEFAULT_STATUS_ORDER
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-    };
-    for name in order {
-        let base = |var: &str, default: &str| {
-            env(var)
-                .unwrap_or_else(|| default.to_owned())
-                .trim_end_matches('/')
-                .to_owned()
-        };
-        let provider: Arc<dyn StatusProvider> = match name.as_str() {
-            "aviationstack" => {
-                let Some(key) = env("AVIATIONSTACK_ACCESS_KEY") else {
-                    continue;
-                };
-                let mut config = AviationstackConfig::new(SecretString::from(key));
-                config.base_url = base("AVIATIONSTACK_BASE_URL", aviationstack::DEFAULT_BASE_URL);
-                Arc::new(Aviationstack::new(client.clone(), config))
-            }
-            "flightaware" => {
-                let Some(key) = env("FLIGHTAWARE_API_KEY") else {
-                    continue;
-                };
-                let mut config = FlightAwareConfig::new(SecretString::from(key));
-                config.base_url = base("FLIGHTAWARE_BASE_URL", flightaware::DEFAULT_BASE_URL);
-                Arc::new(FlightAware::new(client.clone(), config))
-            }
-            "opensky" => {
-                let (Some(id), Some(secret)) =
-                    (env("OPENSKY_CLIENT_ID"), env("OPENSKY_CLIENT_SECRET"))
-                else {
-                    continue;
-                };
-                let mut config = OpenSkyConfig::new(id, SecretString::from(secret));
-                config.base_url = base("OPENSKY_BASE_URL", opensky::DEFAULT_BASE_URL);
-                config.auth_url = base("OPENSKY_AUTH_URL", opensky::DEFAULT_AUTH_URL);
-                Arc::new(OpenSky::new(client.clone(), config))
-            }
-            other => {
-                return Err(SetupError::Invalid {
-                    name: "STATUS_PROVIDERS",
-                    message: format!(
-                        "`{other}` is not a status provider; expected some of {}",
-                        DEFAULT_STATUS_ORDER.join(", ")
-                    ),
-                })
-            }
-        };
-        let prefix = name.to_ascii_uppercase();
-        let timeout = provider.timeout();
-        pools.push(Arc::new(StatusPool::for_status(
-            provider,
-            limits(&prefix, timeout),
-            breaker,
-        )));
-    }
-    if pools.is_empty() {
-        return Err(SetupError::Missing(vec![
-            "a flight-status provider (AVIATIONSTACK_ACCESS_KEY, FLIGHTAWARE_API_KEY, or OPENSKY_CLIENT_ID and OPENSKY_CLIENT_SECRET)",
-        ]));
-    }
-    Ok(StatusFailover::new(pools, DEFAULT_STATUS_TTL))
-}
-
-async fn snapshots(common: &Common, required: bool) -> Result<Option<SnapshotStore>, SetupError> {
+async fn snapshots(common: &Common, required: bool) -> Result<Option<SnapshotStore>, ConfigError> {
     let ttl =
         parse_duration("FLIGHT_SNAPSHOT_TTL", &common.snapshot_ttl).unwrap_or(DEFAULT_SNAPSHOT_TTL);
     match common
@@ -239,36 +113,30 @@ async fn snapshots(common: &Common, required: bool) -> Result<Option<SnapshotSto
     {
         Some(url) => match SnapshotStore::connect(url, &common.key_prefix, ttl).await {
             Ok(store) => Ok(Some(store)),
-            Err(error) if required => Err(SetupError::Invalid {
-                name: "REDIS_URL",
-                message: error.to_string(),
-            }),
+            Err(error) if required => Err(ConfigError::invalid("REDIS_URL", error.to_string())),
             Err(error) => {
                 eprintln!("warning: {error}; asking the providers directly");
                 Ok(None)
             }
         },
-        None if required => Err(SetupError::Missing(vec![
-            "REDIS_URL (where flight snapshots are kept)",
+        None if required => Err(ConfigError::Missing(vec![
+            "REDIS_URL (where flight snapshots are kept), or run with --demo".into(),
         ])),
         None => Ok(None),
     }
 }
 
-/// Where a status provider's last health snapshot is kept in the state store.
-pub fn status_health_key(provider: &str) -> String {
-    format!("health:status:{provider}")
-}
-
-/// The state store, if one can be opened (`DATABASE_URL` or the default path).
-async fn state_store() -> Option<Store> {
-    match Store::open_setting(env("DATABASE_URL").as_deref()).await {
-        Ok(store) => Some(store),
-        Err(error) => {
-            tracing::warn!(%error, "provider health will not be saved");
-            None
+/// The state store, if one can be opened (`DATABASE_URL` or the default
+/// path; in memory for the demo): where provider health is left for
+/// `farewatch providers`.
+async fn state_store(env: &Env, demo: bool) -> Result<Store, ConfigError> {
+    if !demo || env.has("DATABASE_URL") {
+        match Store::open_setting(env.get("DATABASE_URL")).await {
+            Ok(store) => return Ok(store),
+            Err(error) => tracing::warn!(%error, "provider health will not be saved"),
         }
     }
+    Ok(Store::memory()?)
 }
 
 /// Runs a `flights` subcommand.
@@ -280,16 +148,15 @@ pub async fn run(command: FlightsCommand) -> anyhow::Result<Exit> {
     }
 }
 
-fn config_error(error: &SetupError) -> Exit {
+fn config_error(error: &ConfigError) -> Exit {
     eprintln!("error: {error}");
     Exit::Config
 }
 
 async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> {
-    let interval = match env("POLL_INTERVAL_SECONDS") {
-        Some(secs) if args.interval == "60s" => {
-            parse_duration("POLL_INTERVAL_SECONDS", &format!("{secs}s"))
-        }
+    let env = Env::from_process();
+    let interval = match env.get("POLL_INTERVAL_SECONDS") {
+        Some(secs) if args.interval == "60s" => parse_seconds("POLL_INTERVAL_SECONDS", secs),
         _ => parse_duration("--interval", &args.interval),
     };
     let interval = match interval {
@@ -300,13 +167,17 @@ async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> 
         Ok(s) => s,
         Err(e) => return Ok(config_error(&e)),
     };
-    let failover = match providers(args.common.demo, client) {
+    let state = match state_store(&env, args.common.demo).await {
+        Ok(state) => state,
+        Err(e) => return Ok(config_error(&e)),
+    };
+    let failover = match providers(&env, args.common.demo, client, &state).await {
         Ok(f) => f,
         Err(e) => return Ok(config_error(&e)),
     };
     let store = match snapshots(&args.common, true).await {
         Ok(Some(store)) => store,
-        Ok(None) => return Ok(config_error(&SetupError::Missing(vec!["REDIS_URL"]))),
+        Ok(None) => unreachable!("snapshots(required) is Some or an error"),
         Err(e) => return Ok(config_error(&e)),
     };
     let query = StatusQuery::Filter {
@@ -317,7 +188,6 @@ async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> 
     };
     // Where the poller leaves each provider's health for `farewatch
     // providers` (best effort: polling does not need it).
-    let state = state_store().await;
     let save_health = |failover: &StatusFailover| {
         let state = state.clone();
         let healths: Vec<_> = failover
@@ -326,16 +196,16 @@ async fn poll(args: PollArgs, client: &reqwest::Client) -> anyhow::Result<Exit> 
             .map(|p| (p.name(), p.health()))
             .collect();
         async move {
-            let Some(state) = state else { return };
             for (name, health) in healths {
                 let saved = SavedHealth {
                     saved_at: jiff::Timestamp::now(),
                     health,
                 };
-                if let Ok(json) = serde_json::to_string(&saved) {
-                    if let Err(error) = state.kv_put(&status_health_key(name), &json, None).await {
-                        tracing::warn!(provider = name, %error, "cannot save status provider health");
-                    }
+                if let Err(error) = state
+                    .save_provider_health(ProviderRole::Status, name, &saved)
+                    .await
+                {
+                    tracing::warn!(provider = name, %error, "cannot save status provider health");
                 }
             }
         }
@@ -391,10 +261,13 @@ async fn get(args: GetArgs, client: &reqwest::Client) -> anyhow::Result<Exit> {
     {
         Ok(d) => d,
         Err(_) => {
-            return Ok(config_error(&SetupError::Invalid {
-                name: "--date",
-                message: "expected YYYY-MM-DD".into(),
-            }))
+            return Ok(config_error(&ConfigError::invalid(
+                "--date",
+                format!(
+                    "`{}` is not a date; expected YYYY-MM-DD",
+                    args.date.as_deref().unwrap_or_default()
+                ),
+            )))
         }
     };
     let store = match snapshots(&args.common, false).await {
@@ -411,7 +284,12 @@ async fn get(args: GetArgs, client: &reqwest::Client) -> anyhow::Result<Exit> {
             .filter(|s| date.is_none() || s.date == date);
     }
     if snapshot.is_none() {
-        let failover = match providers(args.common.demo, client) {
+        let env = Env::from_process();
+        let state = match state_store(&env, args.common.demo).await {
+            Ok(state) => state,
+            Err(e) => return Ok(config_error(&e)),
+        };
+        let failover = match providers(&env, args.common.demo, client, &state).await {
             Ok(f) => f,
             Err(e) => return Ok(config_error(&e)),
         };

@@ -1,16 +1,12 @@
 //! The `farewatch` binary: flags, logging, exit codes and presentation.
 //! Everything else lives in the library.
 
-mod channels;
 mod cli;
-mod demo_sheet;
 mod flights;
 mod observe;
 mod output;
 mod progress;
 mod providers;
-mod setup;
-mod sources;
 
 use std::process::ExitCode as ProcessExit;
 use std::sync::Arc;
@@ -18,9 +14,10 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::Parser;
 
-use cli::{Cli, Command, Format, RunArgs};
-use farewatch::engine::{CycleReport, Engine};
-use setup::{Configured, SetupError};
+use cli::{Cli, Command, RunArgs};
+use farewatch::app::App;
+use farewatch::config::{parse_duration, ConfigError};
+use farewatch::engine::CycleReport;
 
 /// mimalloc instead of glibc's malloc: a cycle allocates and frees many
 /// short-lived response buffers across threads, where glibc spent ~15% of
@@ -112,21 +109,15 @@ async fn migrate(database_url: Option<&str>) -> Exit {
 }
 
 async fn check(args: RunArgs) -> Result<Exit> {
-    let configured = match setup::configure(&args).await {
-        Ok(c) => c,
+    let app = match App::assemble(args.env(), args.options()).await {
+        Ok(app) => app,
         Err(error) => return Ok(config_error(&error)),
     };
-    // Everything --flights needs is checked before anything is looked up or sent.
-    if args.flights.is_some() {
-        if let Err(error) = configured.status() {
-            return Ok(config_error(&error));
-        }
-    }
-    let report = match cycle(&configured, &args, true).await {
+    let report = match cycle(&app, &args).await {
         Ok(report) => report,
         Err(error) => return Ok(config_error(&error)),
     };
-    output::print(&report, args.format, configured.sheet_name(), false)?;
+    output::print(&report, args.format, app.sheet_name(), false)?;
     Ok(exit_for(&report))
 }
 
@@ -135,19 +126,14 @@ async fn daemon(
     metrics_addr: Option<std::net::SocketAddr>,
     args: RunArgs,
 ) -> Result<Exit> {
-    let interval = match setup::parse_duration("--interval", interval) {
+    let interval = match parse_duration("--interval", interval) {
         Ok(d) => d,
         Err(error) => return Ok(config_error(&error)),
     };
-    let configured = match setup::configure(&args).await {
-        Ok(c) => c,
+    let app = match App::assemble(args.env(), args.options()).await {
+        Ok(app) => Arc::new(app),
         Err(error) => return Ok(config_error(&error)),
     };
-    if args.flights.is_some() {
-        if let Err(error) = configured.status() {
-            return Ok(config_error(&error));
-        }
-    }
     if let Some(addr) = metrics_addr {
         match observe::serve(addr, shutdown_signal()).await {
             Ok(bound) => eprintln!("serving /healthz and /metrics on http://{bound}"),
@@ -158,30 +144,31 @@ async fn daemon(
         }
     }
     tracing::info!(every = ?interval, "daemon started");
-    let configured = Arc::new(configured);
     let args = Arc::new(args);
     // Watched flights get their own loop: the poll schedule wants a look
     // every minute near departure, far more often than fares need.
     let watching = args.flights.is_some().then(|| {
-        let (configured, args) = (configured.clone(), args.clone());
+        let (app, args) = (app.clone(), args.clone());
         tokio::spawn(async move {
             farewatch::daemon::run(
                 WATCH_TICK,
                 farewatch::daemon::DEFAULT_GRACE,
                 || {
-                    let (configured, args) = (configured.clone(), args.clone());
+                    let (app, args) = (app.clone(), args.clone());
                     async move {
-                        match watch_cycle(&configured, &args).await {
-                            Ok(report) => {
-                                let polled = report.flights.iter().any(|w| w.polled);
-                                if polled {
-                                    if let Err(error) =
-                                        output::print(&report, args.format, "flights", true)
-                                    {
-                                        tracing::error!("cannot write the report: {error}");
-                                    }
+                        let report = app.run_watch_cycle().await;
+                        if let Ok(report) = &report {
+                            output::problems(report);
+                        }
+                        match report {
+                            Ok(report) if report.flights.iter().any(|w| w.polled) => {
+                                if let Err(error) =
+                                    output::print(&report, args.format, "flights", true)
+                                {
+                                    tracing::error!("cannot write the report: {error}");
                                 }
                             }
+                            Ok(_) => {}
                             Err(error) => eprintln!("error: {error}; retrying next minute"),
                         }
                     }
@@ -195,13 +182,12 @@ async fn daemon(
         interval,
         farewatch::daemon::DEFAULT_GRACE,
         || {
-            let configured = configured.clone();
-            let args = args.clone();
+            let (app, args) = (app.clone(), args.clone());
             async move {
-                match cycle(&configured, &args, false).await {
+                match cycle(&app, &args).await {
                     Ok(report) => {
                         if let Err(error) =
-                            output::print(&report, args.format, configured.sheet_name(), true)
+                            output::print(&report, args.format, app.sheet_name(), true)
                         {
                             tracing::error!("cannot write the report: {error}");
                         }
@@ -225,65 +211,15 @@ async fn daemon(
 /// decides whether it is polled.
 const WATCH_TICK: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Watched flights only (the daemon's minute loop).
-async fn watch_cycle(configured: &Configured, args: &RunArgs) -> Result<CycleReport, SetupError> {
-    let mut report = CycleReport::default();
-    if let Some(location) = &args.flights {
-        let (watches, invalid) = configured.load_watches(location).await?;
-        report.summary.invalid_rows = invalid;
-        let status = configured.status()?;
-        let flights = configured
-            .engine
-            .run_watches(&watches, status)
-            .await
-            .map_err(SetupError::Engine)?;
-        report.summary.alerts_sent = flights.iter().map(|w| w.sent).sum();
-        report.summary.alerts_failed = flights.iter().map(|w| w.failed).sum();
-        report.flights = flights;
-    }
-    Ok(report)
-}
-
-/// One cycle: (re-)read the sheet, run the engine, attach sheet problems;
-/// with `with_watches`, the watched flights too (cron mode).
-async fn cycle(
-    configured: &Configured,
-    args: &RunArgs,
-    with_watches: bool,
-) -> Result<CycleReport, SetupError> {
-    let sheet = configured.load_sheet().await?;
-    for warning in &sheet.warnings {
-        tracing::warn!("{warning}");
-        eprintln!("warning: {warning}");
-    }
-    for error in &sheet.errors {
-        eprintln!("{error}");
-    }
+/// One check with a progress bar.
+async fn cycle(app: &App, args: &RunArgs) -> Result<CycleReport, ConfigError> {
     let progress = progress::bar(args.no_progress);
-    let engine: &Arc<Engine> = &configured.engine;
-    let mut report = engine
-        .run_cycle(sheet.routes, progress.clone())
-        .await
-        .map_err(SetupError::Engine)?;
+    let report = app.run_check(progress.clone()).await;
     progress.finish();
-    report.summary.invalid_rows = sheet.errors.len();
-    if let Some(location) = args.flights.as_ref().filter(|_| with_watches) {
-        let (watches, invalid) = configured.load_watches(location).await?;
-        report.summary.invalid_rows += invalid;
-        let status = configured.status()?;
-        let flights = engine
-            .run_watches(&watches, status)
-            .await
-            .map_err(SetupError::Engine)?;
-        report.summary.alerts_sent += flights.iter().map(|w| w.sent).sum::<usize>();
-        report.summary.alerts_failed += flights.iter().map(|w| w.failed).sum::<usize>();
-        report.summary.lookup_errors += flights
-            .iter()
-            .filter(|w| w.polled && w.status.is_none())
-            .count();
-        report.flights = flights;
+    if let Ok(report) = &report {
+        output::problems(report);
     }
-    Ok(report)
+    report
 }
 
 fn exit_for(report: &CycleReport) -> Exit {
@@ -297,7 +233,7 @@ fn exit_for(report: &CycleReport) -> Exit {
 
 /// Configuration, sheet and state-store problems stop the run before any
 /// lookup or send: exit 3, nothing done.
-fn config_error(error: &SetupError) -> Exit {
+fn config_error(error: &ConfigError) -> Exit {
     eprintln!("error: {error}");
     Exit::Config
 }
@@ -337,13 +273,4 @@ fn init_tracing(cli: &Cli) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
-}
-
-impl From<Format> for farewatch::notify::console::ConsoleTarget {
-    fn from(format: Format) -> Self {
-        match format {
-            Format::Human => Self::Stdout,
-            Format::Json => Self::Stderr,
-        }
-    }
 }

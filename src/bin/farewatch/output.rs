@@ -7,6 +7,24 @@ use farewatch::upstream::breaker::BreakerPhase;
 
 use crate::cli::Format;
 
+/// Prints the sheet's warnings and rejected rows on stderr, each once,
+/// `FILE:LINE: column: problem`.
+pub fn problems(report: &CycleReport) {
+    let mut err = std::io::stderr().lock();
+    for warning in &report.warnings {
+        let _ = writeln!(err, "warning: {warning}");
+    }
+    for row in &report.invalid_rows {
+        for problem in &row.problems {
+            let _ = writeln!(
+                err,
+                "{}:{}: {}: {}",
+                row.source, row.line, problem.column, problem.message
+            );
+        }
+    }
+}
+
 /// Prints the report on stdout. `compact` puts JSON on one line (daemon mode).
 pub fn print(
     report: &CycleReport,

@@ -6,11 +6,11 @@
 
 use std::io::Write;
 
-use farewatch::engine::{health_key, SavedHealth};
-use farewatch::store::Store;
+use farewatch::config::registry::{self, CHANNELS, STATUS_PROVIDERS};
+use farewatch::config::{SourceOverview, TWILIO_VARS};
+use farewatch::store::{ProviderRole, SavedHealth, Store};
 
 use crate::cli::{Format, RunArgs};
-use crate::sources::{cli_has, credentials, daily_budget, env, note, DEFAULT_ORDER};
 use crate::Exit;
 
 #[derive(Debug, serde::Serialize)]
@@ -30,7 +30,7 @@ struct SourceView {
     last_run: Option<SavedHealth>,
     /// What to know before relying on the source (costs, shutdowns).
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+    note: Option<&'static str>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -55,125 +55,83 @@ struct StatusView {
     last_run: Option<SavedHealth>,
 }
 
-/// Prints the providers and exits 0 (3 when the state store cannot be opened).
+/// Prints the providers and exits 0 (the state store is optional: without
+/// it, configuration only).
 pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
-    let store = match Store::open_setting(args.config.database_url.as_deref()).await {
+    let env = args.env();
+    let store = match Store::open_setting(env.get("DATABASE_URL")).await {
         Ok(store) => Some(store),
         Err(error) => {
             eprintln!("warning: {error}; showing configuration only");
             None
         }
     };
-    let order: Vec<String> = match env("FARE_SOURCES") {
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .collect(),
-        None => DEFAULT_ORDER.iter().map(|s| (*s).to_owned()).collect(),
-    };
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-        .to_string();
-    let missing_vars = |name: &str| -> Vec<&'static str> {
-        credentials(name)
-            .iter()
-            .copied()
-            .filter(|v| env(v).is_none() && !cli_has(args, v))
-            .collect()
-    };
-    // The sources that run, in the order they are asked.
-    let running: Vec<&str> = order
-        .iter()
-        .map(String::as_str)
-        .filter(|n| DEFAULT_ORDER.contains(n) && missing_vars(n).is_empty())
-        .collect();
+        .date();
     let mut fare_sources = Vec::new();
-    for name in DEFAULT_ORDER {
-        let missing = missing_vars(name);
-        let configured = missing.is_empty();
-        let position = running.iter().position(|n| *n == name).map(|p| p + 1);
-        let daily_budget = daily_budget(name).unwrap_or_else(|error| {
+    for source in SourceOverview::all(&env) {
+        let name = source.entry.name;
+        let daily_budget = source.daily_budget.unwrap_or_else(|error| {
             eprintln!("warning: {error}; `farewatch check` will refuse it");
             None
         });
-        let (mut spent_today, mut last_run) = (None, None);
+        let (mut spent_today, mut last_run) = (0, None);
         if let Some(store) = &store {
-            if let Ok(Some(saved)) = store.kv_get(&format!("budget:{name}")).await {
-                if let Some((day, spent)) = saved.split_once(' ') {
-                    spent_today = Some(if day == today {
-                        spent.parse().unwrap_or(0)
-                    } else {
-                        0
-                    });
-                }
-            }
-            if let Ok(Some(json)) = store.kv_get(&health_key(name)).await {
-                last_run = serde_json::from_str(&json).ok();
-            }
+            spent_today = store.spent_on(name, today).await.unwrap_or(0);
+            last_run = store
+                .provider_health(ProviderRole::Fare, name)
+                .await
+                .ok()
+                .flatten();
         }
-        let remaining_today = daily_budget.map(|b: u64| b.saturating_sub(spent_today.unwrap_or(0)));
+        let configured = source.missing.is_empty();
         fare_sources.push(SourceView {
             name,
             configured,
-            missing: if configured { Vec::new() } else { missing },
-            priority: position,
+            missing: source.missing,
+            priority: source.priority,
             daily_budget,
-            spent_today: daily_budget.map(|_| spent_today.unwrap_or(0)),
-            remaining_today,
+            spent_today: daily_budget.map(|_| spent_today),
+            remaining_today: daily_budget.map(|b| b.saturating_sub(spent_today)),
             last_run,
-            note: note(name),
+            note: source.entry.note,
         });
     }
     let mut channels = Vec::new();
-    let sms = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"]
-        .iter()
-        .all(|v| env(v).is_some())
-        && (env("TWILIO_FROM").is_some() || env("TWILIO_MESSAGING_SERVICE_SID").is_some());
+    let sms = registry::missing(&env, &["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"]).is_empty()
+        && (env.has("TWILIO_FROM") || env.has("TWILIO_MESSAGING_SERVICE_SID"));
     if sms {
         channels.push(ChannelView {
             name: "sms (phone numbers)".into(),
             configured_by: "TWILIO_*".into(),
         });
     }
-    let mut vars: Vec<(String, String)> = std::env::vars()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .collect();
-    vars.sort();
-    for (var, _) in vars {
-        let (kind, suffix) = if let Some(s) = var.strip_prefix("SLACK_WEBHOOK_") {
-            ("slack", s)
-        } else if let Some(s) = var.strip_prefix("DISCORD_WEBHOOK_") {
-            ("discord", s)
-        } else if let Some(s) = var.strip_prefix("WEBHOOK_URL_") {
-            ("webhook", s)
-        } else {
-            continue;
-        };
-        channels.push(ChannelView {
-            name: format!("{kind}:{}", suffix.to_ascii_lowercase()),
-            configured_by: var.clone(),
-        });
+    for entry in CHANNELS {
+        for (var, _) in env.with_prefix(entry.prefix) {
+            let suffix = &var[entry.prefix.len()..];
+            if suffix.is_empty() {
+                continue;
+            }
+            channels.push(ChannelView {
+                name: format!("{}:{}", entry.kind, suffix.to_ascii_lowercase()),
+                configured_by: var.to_owned(),
+            });
+        }
     }
     let mut status_providers = Vec::new();
-    for (name, vars) in [
-        ("aviationstack", &["AVIATIONSTACK_ACCESS_KEY"][..]),
-        ("flightaware", &["FLIGHTAWARE_API_KEY"][..]),
-        (
-            "opensky",
-            &["OPENSKY_CLIENT_ID", "OPENSKY_CLIENT_SECRET"][..],
-        ),
-    ] {
-        let missing: Vec<&'static str> =
-            vars.iter().copied().filter(|v| env(v).is_none()).collect();
+    for entry in STATUS_PROVIDERS {
+        let missing = registry::missing(&env, entry.credentials);
         let mut last_run = None;
         if let Some(store) = &store {
-            if let Ok(Some(json)) = store.kv_get(&crate::flights::status_health_key(name)).await {
-                last_run = serde_json::from_str(&json).ok();
-            }
+            last_run = store
+                .provider_health(ProviderRole::Status, entry.name)
+                .await
+                .ok()
+                .flatten();
         }
         status_providers.push(StatusView {
-            name,
+            name: entry.name,
             configured: missing.is_empty(),
             missing,
             last_run,
@@ -253,7 +211,15 @@ fn human(out: &mut impl Write, view: &View) -> std::io::Result<()> {
     }
     writeln!(out, "\nChannels:")?;
     if view.channels.is_empty() {
-        writeln!(out, "  none configured (set TWILIO_* for SMS, or SLACK_WEBHOOK_<NAME>, DISCORD_WEBHOOK_<NAME>, WEBHOOK_URL_<NAME>)")?;
+        let named: Vec<String> = CHANNELS
+            .iter()
+            .map(|c| format!("{}<NAME>", c.prefix))
+            .collect();
+        writeln!(
+            out,
+            "  none configured (set {TWILIO_VARS} for SMS, or {})",
+            named.join(", ")
+        )?;
     }
     for c in &view.channels {
         writeln!(out, "  {:<22} from {}", c.name, c.configured_by)?;

@@ -1,10 +1,13 @@
-//! The example sheet `--demo` uses when there is no routes.csv in the
-//! working directory. Dates are relative to today so it never goes stale;
+//! What `--demo` runs on: the example sheet used when there is no
+//! routes.csv in the working directory, and today's flights for the mock
+//! status provider. Dates are relative to today so it never goes stale;
 //! the phone numbers are from ranges reserved for fiction (UK 020 7946 01xx,
 //! US 555-01xx, Australia 0491 570 xxx).
 
 use jiff::civil::Date;
 use jiff::ToSpan;
+
+use crate::status::mock::{MockStatus, Scenario};
 
 /// The name shown in messages for the built-in sheet.
 pub const NAME: &str = "demo-routes.csv";
@@ -34,4 +37,22 @@ pub fn csv(today: Date) -> String {
         d90 = day(90),
         d92 = day(92),
     )
+}
+
+/// Today's flights out of Frankfurt and London, one of each kind of news.
+pub fn status(today: Date) -> MockStatus {
+    MockStatus::new()
+        .with_flight("LH400", today, Scenario::OnTime)
+        .with_flight("LH902", today, Scenario::Delayed { minutes: 45 })
+        .with_flight(
+            "LH1234",
+            today,
+            Scenario::GateChange {
+                from: "A12".into(),
+                to: "B44".into(),
+            },
+        )
+        .with_flight("LH2020", today, Scenario::Cancelled)
+        .with_flight("BA117", today, Scenario::Departed)
+        .with_flight("BA283", today, Scenario::Landed)
 }
