@@ -1,6 +1,13 @@
-//! Entry points for fuzzing and property tests: raw bytes into every parser
-//! that reads outside input. Not part of the API (hidden from the docs, and
-//! free to change with the parsers).
+//! Entry points for fuzzing and property tests: raw bytes into the routes
+//! sheet reader, the Amadeus offer and error replies, and the Twilio
+//! created, error and message-list replies, plus the alert SMS text. Not
+//! part of the API (hidden from the docs, and free to change with the
+//! parsers).
+//!
+//! Not covered here, so not fuzzed: the flight watch list and the other
+//! providers' replies (Tequila, SerpApi, Travelpayouts, Duffel,
+//! Aviationstack, OpenSky, FlightAware, Slack, Discord, webhooks), which
+//! are tested against their fixtures in their own test files.
 //!
 //! Every function here must return, never panic, whatever the bytes: a
 //! panic is a bug in the parser behind it. Two harnesses drive them:

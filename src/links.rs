@@ -13,8 +13,16 @@
 //!
 //! A round trip carries two `FlightData` (outbound, return). The bytes are
 //! written by hand in field order — the message is tiny and fixed, which
-//! does not justify a protobuf dependency — and encoded as *standard*
-//! base64 (`+/=`), then percent-encoded into the query string.
+//! does not justify a protobuf dependency. [`tfs`] encodes them as
+//! *standard* base64 (`+/=`), as fast-flights does; the link carries them
+//! in the web-safe alphabet (`-_`) without padding, as Google's own
+//! Flights links do, so nothing in it needs percent-encoding.
+//!
+//! The link must fit in one SMS segment with the alert
+//! ([`crate::notify::sms::render_with_link`]), so it carries the search and
+//! nothing else: no `hl` (the page follows the reader's language) and no
+//! `curr` (prices show in the reader's currency, which may differ from the
+//! alert's).
 
 use crate::domain::LookupKey;
 
@@ -27,13 +35,12 @@ const ROUND_TRIP: u8 = 1;
 /// `Trip::ONE_WAY`.
 const ONE_WAY: u8 = 2;
 
-/// The Google Flights search link for `key`, prices shown in its currency.
+/// The Google Flights search link for `key`: 90 characters for a one-way
+/// search for one adult, 128 for a round trip.
 pub fn google_flights_url(key: &LookupKey) -> String {
-    let tfs = tfs(key, None);
     format!(
-        "https://www.google.com/travel/flights?tfs={}&hl=en&curr={}",
-        percent_encode_base64(&tfs),
-        key.currency
+        "https://www.google.com/travel/flights?tfs={}",
+        web_safe(&tfs(key, None))
     )
 }
 
@@ -129,11 +136,17 @@ fn base64_standard(bytes: &[u8]) -> String {
     out
 }
 
-/// `+`, `/` and `=` are not safe in a query value.
-fn percent_encode_base64(b64: &str) -> String {
-    b64.replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
+/// Standard base64 in the web-safe alphabet without padding: `+`, `/` and
+/// `=` would each cost three characters percent-encoded in a query value.
+fn web_safe(b64: &str) -> String {
+    b64.trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -152,13 +165,13 @@ mod tests {
         }
     }
 
-    /// Decodes standard base64 (test helper, to check the bytes too).
+    /// Decodes standard or web-safe base64 (test helper, to check the bytes too).
     fn unbase64(s: &str) -> Vec<u8> {
         let value = |c: u8| match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
+            b'+' | b'-' => 62,
             _ => 63,
         };
         let clean: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
@@ -216,13 +229,29 @@ mod tests {
     }
 
     #[test]
-    fn the_url_escapes_base64_for_a_query() {
+    fn the_url_carries_only_the_search() {
         let url = google_flights_url(&key(None, 1));
         assert_eq!(
             url,
-            "https://www.google.com/travel/flights?tfs=GhoSCjIwMjYtMTItMTBqBRIDTEhScgUSA0pGS0IBAUgBmAEC&hl=en&curr=GBP"
+            "https://www.google.com/travel/flights?tfs=GhoSCjIwMjYtMTItMTBqBRIDTEhScgUSA0pGS0IBAUgBmAEC"
         );
-        let padded = percent_encode_base64("ab+/c=");
-        assert_eq!(padded, "ab%2B%2Fc%3D");
+        assert_eq!(url.len(), 90);
+        assert_eq!(google_flights_url(&key(Some("2026-12-17"), 1)).len(), 128);
+    }
+
+    #[test]
+    fn the_url_uses_web_safe_base64_without_padding() {
+        assert_eq!(web_safe("ab+/c="), "ab-_c");
+        assert_eq!(web_safe("ab+/c=="), "ab-_c");
+        // Two adults make 37 bytes: standard base64 pads them with `==`,
+        // which would cost six characters percent-encoded.
+        let two = key(None, 2);
+        let standard = tfs(&two, None);
+        let url = google_flights_url(&two);
+        let (_, in_url) = url.split_once("?tfs=").unwrap();
+        assert!(standard.ends_with("=="), "{standard}");
+        assert!(!in_url.contains(['+', '/', '=', '%', '&']), "{url}");
+        assert_eq!(unbase64(in_url), unbase64(&standard));
+        assert_eq!(url.len(), 92);
     }
 }

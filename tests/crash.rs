@@ -19,8 +19,6 @@ use common::binary::{farewatch, run, write_sheet, Run};
 use common::db::TestDb;
 use common::twilio_fake::{Post, TwilioFake};
 use common::*;
-use farewatch::domain::{Currency, Money};
-use farewatch::notify::sms::{self, AlertText};
 
 /// How long the fakes hold an answer back: far longer than any test runs.
 const HANG: Duration = Duration::from_secs(300);
@@ -38,15 +36,7 @@ fn sheet(dir: &Path, rows: &[(&str, &str)]) {
 }
 
 fn alert_body(origin: &str) -> String {
-    let gbp = Currency::parse("GBP").unwrap();
-    sms::render(&AlertText {
-        route: &format!("{origin}-JFK"),
-        label: None,
-        depart: days_from_today(30).parse().unwrap(),
-        return_date: None,
-        price: Money::from_minor(OFFERS_CHEAPEST_MINOR, gbp),
-        max_price: Money::from_minor(350_00, gbp),
-    })
+    alert_to_jfk(origin, &days_from_today(30), OFFERS_CHEAPEST_MINOR, 350_00)
 }
 
 /// The fake accepted exactly these (recipient, body) pairs, none twice.

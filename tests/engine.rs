@@ -430,6 +430,78 @@ async fn a_rise_above_rearms_and_the_next_drop_alerts_again() {
     );
 }
 
+/// A fare that is whatever the test last set, in the route's currency.
+struct Moving(std::sync::atomic::AtomicI64);
+
+#[async_trait]
+impl FareSource for Moving {
+    fn name(&self) -> &'static str {
+        "moving"
+    }
+    fn default_limits(&self) -> Limits {
+        Cheap.default_limits()
+    }
+    async fn cheapest(&self, key: &LookupKey) -> Result<Option<Quote>, UpstreamError> {
+        let minor = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(Some(Quote {
+            price: Money::from_minor(minor, key.currency),
+            ..Cheap.cheapest(key).await?.unwrap()
+        }))
+    }
+}
+
+/// A 6-hour cooldown, end to end on the engine's one clock: a deeper drop
+/// five hours after an alert is held back; six hours after, it is sent.
+#[tokio::test(start_paused = true)]
+async fn a_cooldown_holds_a_deeper_drop_until_it_has_passed() {
+    let fare = Arc::new(Moving(std::sync::atomic::AtomicI64::new(300_00)));
+    let engine = Engine::new(EngineParts {
+        fares: Arc::new(Failover::single(Arc::new(FarePool::new(
+            fare.clone(),
+            Cheap.default_limits(),
+        )))),
+        cache: QuoteCache::off(),
+        notifier: console(),
+        notify_limits: NotifyLimits {
+            max_concurrency: 4,
+            rate_per_sec: 0.0,
+            timeout: Duration::from_secs(10),
+            settle_delay: Duration::from_millis(5),
+            settle_bound: Duration::from_secs(5),
+        },
+        store: memory_store(),
+        dry_run: false,
+    });
+    // The engine's clock moves with tokio's paused one.
+    let engine = Arc::new(engine);
+    let mut row = route(2, "LHR", 350_00, &["+447911123456"]);
+    row.rule.cooldown = Some(jiff::SignedDuration::from_hours(6));
+    let mut outcome = || {
+        let (engine, row) = (engine.clone(), row.clone());
+        async move {
+            let report = engine
+                .run_cycle(vec![row], Arc::new(NoProgress))
+                .await
+                .unwrap();
+            (report.routes[0].price_minor, report.routes[0].alert)
+        }
+    };
+    assert_eq!(outcome().await, (Some(300_00), AlertOutcome::Sent));
+    fare.0.store(250_00, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(5 * 3600)).await;
+    assert_eq!(
+        outcome().await,
+        (Some(250_00), AlertOutcome::Suppressed),
+        "5 h: cooling down"
+    );
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert_eq!(
+        outcome().await,
+        (Some(250_00), AlertOutcome::Sent),
+        "6 h: the deeper drop is sent"
+    );
+}
+
 /// Twilio accepts the message but answers 500, and the message list cannot
 /// be read during that cycle (404 here), so the send stays unknown: it is
 /// left pending, never resent blindly, and the next cycle finds it.

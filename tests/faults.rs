@@ -40,7 +40,6 @@ use farewatch::fare::amadeus::{Amadeus, AmadeusConfig};
 use farewatch::fare::failover::Failover;
 use farewatch::fare::FarePool;
 use farewatch::fare::FareSource;
-use farewatch::notify::sms::{self, AlertText};
 use farewatch::notify::twilio::{Sender, Twilio, TwilioConfig};
 use farewatch::notify::{Delivery, Notifier, NotifyError};
 use farewatch::route::Route;
@@ -120,14 +119,7 @@ fn routes(range: std::ops::Range<usize>) -> Vec<Route> {
 
 /// The exact SMS a route priced at the fixture's fare gets.
 fn alert_body(origin: &str) -> String {
-    sms::render(&AlertText {
-        route: &format!("{origin}-JFK"),
-        label: None,
-        depart: depart().parse().unwrap(),
-        return_date: None,
-        price: Money::from_minor(OFFERS_CHEAPEST_MINOR, gbp()),
-        max_price: Money::from_minor(MAX_MINOR, gbp()),
-    })
+    alert_to_jfk(origin, &depart(), OFFERS_CHEAPEST_MINOR, MAX_MINOR)
 }
 
 /// (recipient, body) of every alert `routes` are due, sorted.

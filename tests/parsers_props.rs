@@ -1,6 +1,7 @@
-//! Every parser of outside input returns a typed result and never panics,
-//! whatever the bytes: the stable, in-CI twin of the cargo-fuzz targets in
-//! `fuzz/` (which need nightly).
+//! The parsers behind `farewatch::fuzzing` (the routes sheet, Amadeus and
+//! Twilio replies, and the alert SMS text) return a typed result and never
+//! panic, whatever the bytes: the stable, in-CI twin of the cargo-fuzz
+//! targets in `fuzz/` (which need nightly).
 //!
 //! Each parser is fed three kinds of input through the `farewatch::fuzzing`
 //! entry points: arbitrary bytes; the recorded fixtures with random byte
@@ -879,6 +880,7 @@ proptest! {
         let other = fuzzing::twilio_error(status, &serde_json::to_vec(&same_but_reworded).unwrap()).unwrap();
         let code = |e: &NotifyError| match e {
             NotifyError::Permanent { code, .. }
+            | NotifyError::Unsubscribed { code, .. }
             | NotifyError::Configuration { code, .. }
             | NotifyError::RateLimited { code, .. } => Some(*code),
             NotifyError::Other { code, .. } => *code,

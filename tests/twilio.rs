@@ -253,7 +253,7 @@ async fn stop_is_permanent_in_both_wordings() {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, NotifyError::Permanent { code: 21610, .. }),
+            matches!(&err, NotifyError::Unsubscribed { code: 21610, message } if message.contains("reply START")),
             "{err:?}"
         );
     }

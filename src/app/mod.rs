@@ -87,7 +87,9 @@ impl App {
             client: &client,
             store: &store,
         };
-        let pools = fare_pools(&plan, &cx)?;
+        // One clock for the engine's decisions and the providers' daily budgets.
+        let clock = DayClock::system();
+        let pools = fare_pools(&plan, &cx, clock)?;
         let cache = match &plan.redis_url {
             _ if plan.quote_ttl.is_zero() => QuoteCache::off(),
             Some(url) => match QuoteCache::redis(url, plan.quote_ttl).await {
@@ -111,7 +113,8 @@ impl App {
             notify_limits: plan.sms_limits,
             store: store.clone(),
             dry_run: options.mode == Mode::DryRun,
-        });
+        })
+        .with_clock(clock);
         if plan.mode.prints() {
             // Every alert, to a phone or a channel, is printed.
             engine = engine.with_one_channel();
@@ -343,7 +346,11 @@ async fn open_store(plan: &Plan) -> Result<Store, ConfigError> {
 }
 
 /// The fare sources' pools, in the plan's order (the demo source in demo mode).
-fn fare_pools(plan: &Plan, cx: &Context<'_>) -> Result<Vec<Arc<FarePool>>, ConfigError> {
+fn fare_pools(
+    plan: &Plan,
+    cx: &Context<'_>,
+    clock: DayClock,
+) -> Result<Vec<Arc<FarePool>>, ConfigError> {
     if plan.mode == Mode::Demo {
         let source = DemoSource::default();
         let limits = source.default_limits();
@@ -357,7 +364,7 @@ fn fare_pools(plan: &Plan, cx: &Context<'_>) -> Result<Vec<Arc<FarePool>>, Confi
             let limits = registry::limits(cx.env, &prefix, source.default_limits())?;
             let mut pool = FarePool::new(source, limits);
             if let Some(per_day) = selected.daily_budget {
-                pool = pool.with_budget(Budget::new(per_day, DayClock::system()));
+                pool = pool.with_budget(Budget::new(per_day, clock));
             }
             Ok(Arc::new(pool))
         })

@@ -19,6 +19,7 @@
 //! failed lookup could have been the cheap one.
 
 mod outbox;
+mod plan;
 mod report;
 mod watches;
 
@@ -32,14 +33,15 @@ use jiff::Timestamp;
 use crate::cache::QuoteCache;
 use crate::domain::{LookupKey, Quote, Recipient};
 use crate::fare::failover::{AllFailed, Failover};
-use crate::notify::sms::{self, AlertText};
 use crate::notify::Notifier;
 use crate::route::Route;
-use crate::rules::{self, AlertState, Decision};
+use crate::rules::AlertState;
 use crate::store::{ProviderRole, RunId, SavedHealth, Store, StoreError};
 use crate::upstream::arc::{Controller, ControllerConfig};
+use crate::upstream::budget::DayClock;
 
-use report::{base_report, inactive_report};
+pub use plan::{plan_route, Gathering, Outgoing, RoutePlan, StateChange};
+use report::inactive_report;
 pub use report::{
     AlertOutcome, Cheapest, CycleReport, InvalidRow, RouteReport, RouteStatus, RowProblem, Summary,
 };
@@ -101,8 +103,10 @@ pub struct Engine {
     dry_run: bool,
     /// Demo mode: every recipient, named channels included, goes to the SMS slot (the console).
     one_channel: bool,
-    /// Wall-clock time that moves with tokio's clock (watched flights' poll schedule).
-    clock: crate::upstream::budget::DayClock,
+    /// The one clock every decision reads (alert rules, inactive rows,
+    /// watched flights' poll schedule): wall-clock time that moves with
+    /// tokio's clock, so a test can advance a paused one by hours.
+    clock: DayClock,
 }
 
 /// One notification channel with its own adaptive controller and timeout.
@@ -221,16 +225,6 @@ struct CycleContext {
 /// for it.
 const FINISH_WINDOW: usize = 256;
 
-/// What a route has gathered while its lookups land. Every route has one
-/// until its last lookup lands, so it is kept small: the best quote is
-/// shared with the other routes that asked for the same lookup.
-struct Gathering {
-    pending: usize,
-    lookups: usize,
-    best: Option<(Arc<Quote>, LookupKey)>,
-    errors: Vec<String>,
-}
-
 impl Engine {
     /// Assembles an engine.
     pub fn new(parts: EngineParts) -> Self {
@@ -243,7 +237,7 @@ impl Engine {
             run: RunId::new(),
             dry_run: parts.dry_run,
             one_channel: false,
-            clock: crate::upstream::budget::DayClock::system(),
+            clock: DayClock::system(),
         }
     }
 
@@ -265,6 +259,13 @@ impl Engine {
     ) -> Self {
         self.named
             .insert(env_var.to_owned(), Channel::new(notifier, limits));
+        self
+    }
+
+    /// Reads time from `clock` (the default is the system's); budgets built
+    /// with the same clock agree with the engine on what day it is.
+    pub fn with_clock(mut self, clock: DayClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -315,7 +316,12 @@ impl Engine {
             },
         });
         let provider = QUOTE_CACHE_NAMESPACE;
-        let today = jiff::Zoned::now().date();
+        // Sheet dates are the user's local dates.
+        let today = self
+            .clock
+            .now()
+            .to_zoned(jiff::tz::TimeZone::system())
+            .date();
 
         // Collected into a vector of its own: collecting in place would keep
         // the sheet's whole `Vec<Route>` allocation alive under the pointers
@@ -532,30 +538,7 @@ impl Engine {
             let Some(g) = gathering[index].as_mut() else {
                 continue;
             };
-            g.pending -= 1;
-            match &result {
-                // A zero or negative total is a provider fault, not a bargain.
-                Ok(Some(quote)) if quote.price.minor <= 0 => {
-                    g.errors.push(format!(
-                        "{key}: {} quoted a non-positive price ({}); ignored",
-                        quote.provider, quote.price
-                    ));
-                }
-                Ok(Some(quote)) => {
-                    let cheaper = match &g.best {
-                        None => true,
-                        Some((best, _)) => quote
-                            .price
-                            .checked_cmp(&best.price)
-                            .is_some_and(|o| o.is_lt()),
-                    };
-                    if cheaper {
-                        g.best = Some((Arc::clone(quote), key));
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => g.errors.push(format!("{key}: {error}")),
-            }
+            g.land(&key, &result);
             if g.pending == 0 {
                 complete.push(index);
             }
@@ -571,15 +554,7 @@ impl Engine {
         gathered: Option<Box<Gathering>>,
         context: Arc<CycleContext>,
     ) -> (usize, RouteReport) {
-        let gathered = gathered.map_or(
-            Gathering {
-                pending: 0,
-                lookups: 0,
-                best: None,
-                errors: Vec::new(),
-            },
-            |g| *g,
-        );
+        let gathered = gathered.map_or_else(Gathering::default, |g| *g);
         let report = self.decide_and_deliver(&route, &context, gathered).await;
         (index, report)
     }
@@ -592,86 +567,31 @@ impl Engine {
     ) -> RouteReport {
         let route_id = route.id();
         let state = context.states.get(&route_id).cloned().unwrap_or_default();
-        let mut report = base_report(route, gathered.lookups);
-        report.errors = gathered.errors;
-        let Some((quote, key)) = gathered.best else {
-            report.status = if report.errors.is_empty() {
-                RouteStatus::NoOffers
-            } else {
-                RouteStatus::Error
-            };
+        let unfinished = context.unfinished.get(&route_id).copied();
+        let plan = plan_route(route, gathered, &state, unfinished, self.clock.now());
+        let mut report = plan.report;
+        if self.dry_run {
+            if let Some(outgoing) = &plan.outgoing {
+                report.alert = AlertOutcome::DryRun;
+                self.show_dry_run(route, &outgoing.body).await;
+            }
             return report;
-        };
-        report.price = quote.price.to_decimal().to_string().parse().ok();
-        report.price_minor = Some(quote.price.minor);
-        report.cheapest = Some(Cheapest {
-            origin: key.origin,
-            destination: key.destination,
-            depart_date: key.depart,
-            return_date: key.return_date,
-            provider: quote.provider.clone(),
-            fetched_at: quote.fetched_at,
-            cached: quote.cached,
-            link: quote.link.clone(),
-        });
-
-        let (decision, next) =
-            rules::evaluate(&route.rule, &state, Some(quote.price), Timestamp::now());
-        match decision {
-            Decision::CurrencyMismatch { price } => {
-                report.status = RouteStatus::Error;
-                report.errors.push(format!(
-                    "{} answered in {}, the row is in {}: prices are never compared across currencies",
-                    quote.provider, price.currency, route.currency()
-                ));
+        }
+        match plan.outgoing {
+            Some(outgoing) => {
+                self.deliver(
+                    route,
+                    &route_id,
+                    &outgoing.completes,
+                    &outgoing.body,
+                    context,
+                    &mut report,
+                )
+                .await;
             }
-            Decision::Above { rearmed, .. } => {
-                if !report.errors.is_empty() {
-                    // A failed lookup might have been below: do not re-arm on partial data.
-                    report.status = RouteStatus::Error;
-                } else {
-                    report.status = RouteStatus::Above;
-                    if !self.dry_run {
-                        self.end_drop(
-                            route,
-                            &route_id,
-                            &state,
-                            &next,
-                            rearmed,
-                            context,
-                            &mut report,
-                        )
-                        .await;
-                    }
-                }
-            }
-            Decision::Quiet { .. } => {
-                report.status = RouteStatus::Below;
-                report.alert = AlertOutcome::Suppressed;
-            }
-            Decision::NoQuote => report.status = RouteStatus::NoOffers,
-            Decision::Alert { price, .. } => {
-                report.status = RouteStatus::Below;
-                if self.dry_run {
-                    report.alert = AlertOutcome::DryRun;
-                } else {
-                    let text = AlertText {
-                        route: &format!("{}-{}", key.origin, key.destination),
-                        label: route.label.as_deref(),
-                        depart: key.depart,
-                        return_date: key.return_date,
-                        price,
-                        max_price: route.rule.max_price,
-                    };
-                    // The Google Flights search first, then the provider's own link.
-                    let google = crate::links::google_flights_url(&key);
-                    let links: Vec<&str> = std::iter::once(google.as_str())
-                        .chain(quote.link.as_deref())
-                        .collect();
-                    let body = sms::render_with_link(&text, &links);
-                    self.deliver(route, &route_id, &next, &body, context, &mut report)
-                        .await;
-                }
+            None => {
+                self.change_state(route, &route_id, plan.next_state, &mut report)
+                    .await;
             }
         }
         report

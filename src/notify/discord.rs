@@ -1,4 +1,6 @@
-//! Discord webhooks (`wire-formats.md` §12).
+//! Discord webhooks (Discord's reference:
+//! <https://discord.com/developers/docs/resources/webhook>; the replies it
+//! sends are in `tests/fixtures/notify/discord-*.json`).
 //!
 //! One call: `POST https://discord.com/api/webhooks/{id}/{token}?wait=true`
 //! with `{"content": "...", "allowed_mentions": {"parse": []}}` (plus

@@ -62,11 +62,21 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotifyError {
-    /// The provider refused this message for good (invalid number, recipient
-    /// replied STOP, region not enabled...). Retrying will not help.
+    /// The provider refused this message for good (invalid number, region
+    /// not enabled, not a mobile number...). Retrying will not help.
     #[error("rejected by the provider (code {code}): {message}")]
     Permanent {
-        /// The provider's error code (Twilio: 21211, 21610, ...).
+        /// The provider's error code (Twilio: 21211, 21614, ...).
+        code: u32,
+        /// The provider's message.
+        message: String,
+    },
+    /// The recipient has opted out of this sender (replied STOP). Permanent
+    /// like [`NotifyError::Permanent`] until the recipient opts back in; the
+    /// outbox records the recipient as suppressed.
+    #[error("rejected by the provider, the recipient unsubscribed (code {code}): {message}")]
+    Unsubscribed {
+        /// The provider's error code (Twilio: 21610).
         code: u32,
         /// The provider's message.
         message: String,
@@ -112,7 +122,8 @@ pub enum NotifyError {
 /// | `RateLimited` | retry | Twilio documents 20429 as "never processed and always safe to retry" |
 /// | `Unreachable` | retry | the request never left (connection refused, DNS, TLS), so it cannot have been delivered |
 /// | `Ambiguous` | **give up** | the provider may have accepted the message (timeout or 5xx after sending) and Twilio has no idempotency key: a blind re-send can text the user twice. The outbox must reconcile first (look the message up), then decide |
-/// | `Permanent` | give up | invalid number, STOP, not a mobile: the same message fails the same way |
+/// | `Permanent` | give up | invalid number, not a mobile: the same message fails the same way |
+/// | `Unsubscribed` | give up | the recipient replied STOP: nothing reaches them until they reply START |
 /// | `Configuration` | give up | credentials or sender are wrong until someone fixes them |
 /// | `Other` | give up | unknown refusals are not retried blindly. Twilio 21611 (the sender's queue holds more than 10 hours of messages) would succeed only much later, which is the outbox's next pass, not a retry within seconds |
 impl Retryable for NotifyError {
@@ -124,6 +135,7 @@ impl Retryable for NotifyError {
             NotifyError::Unreachable(_) => RetryClass::RETRY,
             NotifyError::Ambiguous(_)
             | NotifyError::Permanent { .. }
+            | NotifyError::Unsubscribed { .. }
             | NotifyError::Configuration { .. }
             | NotifyError::Other { .. } => RetryClass::GiveUp,
         }
@@ -151,6 +163,13 @@ mod tests {
             ),
             (
                 NotifyError::Permanent {
+                    code: 21211,
+                    message: "invalid number".into(),
+                },
+                false,
+            ),
+            (
+                NotifyError::Unsubscribed {
                     code: 21610,
                     message: "unsubscribed".into(),
                 },

@@ -1,4 +1,6 @@
-//! Slack incoming webhooks (`wire-formats.md` §11).
+//! Slack incoming webhooks (Slack's guide:
+//! <https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks>;
+//! the replies it sends are in `tests/fixtures/notify/slack-webhook-*`).
 //!
 //! One call: `POST https://hooks.slack.com/services/T…/B…/…` with
 //! `{"text": "..."}`. The URL is both the destination and the secret (there

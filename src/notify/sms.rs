@@ -20,8 +20,9 @@ use crate::domain::Money;
 /// Longest body that fits one GSM-7 SMS segment.
 pub const MAX_SINGLE_SEGMENT: usize = 160;
 
-/// Every alert starts with this, so the recipient knows who is texting.
-const PREFIX: &str = "farewatch: ";
+/// Every alert (fare or flight) starts with this, so the recipient knows
+/// who is texting.
+pub(crate) const PREFIX: &str = "farewatch: ";
 
 /// Marks a shortened label or route.
 const ELLIPSIS: &str = "...";
@@ -108,7 +109,7 @@ pub fn gsm7_len(s: &str) -> Option<usize> {
 
 /// Septets one character takes in GSM 03.38: 1 for the basic set, 2 for the
 /// extension set (escape + character), `None` outside both.
-fn char_septets(c: char) -> Option<usize> {
+pub(crate) fn char_septets(c: char) -> Option<usize> {
     match c {
         'A'..='Z' | 'a'..='z' | '0'..='9' => Some(1),
         ' ' | '\n' | '\r' | '!' | '"' | '#' | '%' | '&' | '\'' | '(' | ')' | '*' | '+' | ','
@@ -121,16 +122,18 @@ fn char_septets(c: char) -> Option<usize> {
     }
 }
 
-/// Septets of a string known to be GSM-7 (the output of [`sanitize`]).
-fn septets(s: &str) -> usize {
+/// Septets of a string known to be GSM-7 (the output of [`sanitize`]);
+/// `usize::MAX` for anything else, so it never fits.
+pub(crate) fn septets(s: &str) -> usize {
     gsm7_len(s).unwrap_or(usize::MAX)
 }
 
 /// Free text into GSM-7 on one line: whitespace (newlines, tabs, form feed)
 /// becomes single spaces, control and invisible characters go, common
 /// typographic lookalikes become their GSM-7 twins, anything else becomes
-/// `?` (one `?` per run).
-fn sanitize(raw: &str) -> String {
+/// `?` (one `?` per run). Fare alerts and flight alerts
+/// ([`crate::status::alerts`]) both reduce user and provider text with it.
+pub(crate) fn sanitize(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut replaced = false;
     for c in raw.chars() {
@@ -170,7 +173,7 @@ fn sanitize(raw: &str) -> String {
 }
 
 /// The longest prefix of GSM-7 `s` that takes at most `max` septets.
-fn truncate_septets(s: &str, max: usize) -> &str {
+pub(crate) fn truncate_septets(s: &str, max: usize) -> &str {
     let mut used: usize = 0;
     for (i, c) in s.char_indices() {
         used = used.saturating_add(char_septets(c).unwrap_or(usize::MAX));
@@ -245,7 +248,8 @@ fn compact(side: &[&str], keep: usize) -> String {
 #[cfg(test)]
 mod link_tests {
     use super::*;
-    use crate::domain::{Currency, Money};
+    use crate::domain::{Currency, Iata, LookupKey, Money};
+    use crate::links::google_flights_url;
 
     fn text<'a>(label: Option<&'a str>) -> AlertText<'a> {
         AlertText {
@@ -264,6 +268,65 @@ mod link_tests {
         assert!(body.ends_with(" https://g.co/x"), "{body}");
         assert!(body.contains("NYC"));
         assert!(gsm7_len(&body).unwrap() <= MAX_SINGLE_SEGMENT);
+    }
+
+    /// The alert as the engine builds it for a one-way lookup: the route as
+    /// `ORIGIN-DESTINATION`, the Google Flights link first, then the provider's.
+    fn engine_alert(
+        origin: &str,
+        destination: &str,
+        price: i64,
+        max: i64,
+        label: Option<&str>,
+    ) -> (String, String) {
+        let gbp = Currency::parse("GBP").unwrap();
+        let key = LookupKey {
+            origin: Iata::parse(origin).unwrap(),
+            destination: Iata::parse(destination).unwrap(),
+            depart: "2027-03-01".parse().unwrap(),
+            return_date: None,
+            adults: 1,
+            currency: gbp,
+        };
+        let google = google_flights_url(&key);
+        let route = format!("{}-{}", key.origin, key.destination);
+        let text = AlertText {
+            route: &route,
+            label,
+            depart: key.depart,
+            return_date: key.return_date,
+            price: Money::from_minor(price, gbp),
+            max_price: Money::from_minor(max, gbp),
+        };
+        let body = render_with_link(
+            &text,
+            &[google.as_str(), "https://provider.example/offer/1"],
+        );
+        (body, google)
+    }
+
+    #[test]
+    fn a_typical_one_way_alert_carries_the_google_flights_link_in_one_segment() {
+        let (body, google) = engine_alert("LHR", "JFK", 312_46, 350_00, None);
+        assert_eq!(
+            body,
+            "farewatch: LHR-JFK 2027-03-01 now GBP 312.46 (your max GBP 350.00). \
+             https://www.google.com/travel/flights?tfs=GhoSCjIwMjctMDMtMDFqBRIDTEhScgUSA0pGS0IBAUgBmAEC"
+        );
+        assert_eq!(gsm7_len(&body), Some(158));
+        assert!(body.ends_with(&format!(" {google}")));
+
+        // Any airports, four-digit prices, and a label (given up for the link).
+        for (origin, destination) in [("LHR", "JFK"), ("SIN", "AUS"), ("CDG", "NRT")] {
+            for (price, max) in [(99_00, 100_00), (312_46, 350_00), (1234_56, 1500_00)] {
+                for label in [None, Some("Summer in NYC")] {
+                    let (body, google) = engine_alert(origin, destination, price, max, label);
+                    assert!(body.ends_with(&format!(" {google}")), "{body}");
+                    let len = gsm7_len(&body).unwrap();
+                    assert!(len <= MAX_SINGLE_SEGMENT, "{len}: {body}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!
 //! The `twilio` crate is not used: its base URL is hard-coded, so no fake
 //! server can stand in for Twilio, and it drops the error body, losing the
-//! Twilio code that decides whether a retry is safe (`wire-formats.md` §13).
+//! Twilio code that decides whether a retry is safe (the error bodies are in
+//! `tests/fixtures/notify/twilio-error-*.json`; the codes are listed at
+//! <https://www.twilio.com/docs/api/errors>).
 //!
 //! # Retry classes
 //!
@@ -17,7 +19,8 @@
 //! | outcome | [`NotifyError`] | retry? |
 //! |---|---|---|
 //! | HTTP 429 / 20429 | `RateLimited` | yes: Twilio documents it as never processed |
-//! | 21211, 21604, 21408, 21610, 21612, 21614 | `Permanent` | never for this recipient |
+//! | 21610 (the recipient replied STOP) | `Unsubscribed` | never, until they reply START |
+//! | 21211, 21604, 21408, 21612, 21614 | `Permanent` | never for this recipient |
 //! | 20003 / HTTP 401, 21212, 21606, 21608 | `Configuration` | after fixing the configuration |
 //! | 21611 (sender queue full) and any other 4xx | `Other` | later, or not at all |
 //! | HTTP 5xx, timeout, connection lost after sending | `Ambiguous` | only after [`Twilio::find_sent`] |
@@ -37,9 +40,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::webhook::{describe_body_error, describe_reply};
 use super::{Delivery, Notifier, NotifyError};
 use crate::domain::{Recipient, E164};
-use crate::upstream::http::{read_body_capped, BodyError, MAX_BODY_BYTES};
+use crate::upstream::http::{read_body_capped, MAX_BODY_BYTES};
+use crate::upstream::reply::error_chain;
 
 /// Twilio's API host, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
@@ -81,7 +86,7 @@ const PAGE_SIZE: &str = "100";
 /// The one REST API version the Messages resource lives under.
 const API_VERSION: &str = "2010-04-01";
 
-/// Longest piece of a non-JSON error body quoted in an error message.
+/// Longest piece of an error's `details` quoted in an error message.
 const MAX_QUOTED_BODY_CHARS: usize = 200;
 
 /// Hint appended to authentication failures.
@@ -423,7 +428,8 @@ fn classify(status: reqwest::StatusCode, body: &[u8]) -> NotifyError {
         .and_then(NumberOrString::as_u32);
     let message = match &parsed {
         Some(error) => error.describe(status),
-        None => describe_raw(status, body),
+        // A proxy's HTML or text, quoted briefly.
+        None => describe_reply(status, body),
     };
 
     // Twilio: "An API Request that receives an error 429 response is never
@@ -448,7 +454,7 @@ fn classify(status: reqwest::StatusCode, body: &[u8]) -> NotifyError {
             code: c,
             message: format!("{message}; check the phone number in the routes sheet"),
         },
-        Some(c @ 21610) => NotifyError::Permanent {
+        Some(c @ 21610) => NotifyError::Unsubscribed {
             code: c,
             message: format!(
                 "{message}; the recipient replied STOP and must reply START before they can be texted again"
@@ -482,46 +488,6 @@ fn classify(status: reqwest::StatusCode, body: &[u8]) -> NotifyError {
             message,
         },
     }
-}
-
-/// A non-JSON error body, quoted briefly (proxies answer with HTML or text).
-fn describe_raw(status: reqwest::StatusCode, body: &[u8]) -> String {
-    let reason = status.canonical_reason().unwrap_or("unknown status");
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return format!("HTTP {} {reason}, empty body", status.as_u16());
-    }
-    let quoted: String = text
-        .chars()
-        .take(MAX_QUOTED_BODY_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let more = if text.chars().count() > MAX_QUOTED_BODY_CHARS {
-        "..."
-    } else {
-        ""
-    };
-    format!("HTTP {} {reason}: {quoted}{more}", status.as_u16())
-}
-
-fn describe_body_error(err: BodyError) -> String {
-    match err {
-        BodyError::Transport(e) => error_chain(&e.without_url()),
-        too_large @ BodyError::TooLarge { .. } => too_large.to_string(),
-    }
-}
-
-/// `err: cause: cause`, since reqwest's own message is only the outermost layer.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 static RFC2822: DateTimeParser = DateTimeParser::new();

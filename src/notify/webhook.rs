@@ -66,6 +66,7 @@ use url::Url;
 use super::{Delivery, Notifier, NotifyError};
 use crate::domain::Recipient;
 use crate::upstream::http::{read_body_capped, BodyError};
+use crate::upstream::reply::error_chain;
 
 /// Header carrying the Unix time (seconds) the request was signed at.
 pub const TIMESTAMP_HEADER: &str = "X-Farewatch-Timestamp";
@@ -507,23 +508,13 @@ pub(super) fn quote_body(body: &[u8]) -> String {
     quoted
 }
 
-fn describe_body_error(err: BodyError) -> String {
+/// A body that could not be read whole: the transfer's causes (without the
+/// URL), or the size limit.
+pub(super) fn describe_body_error(err: BodyError) -> String {
     match err {
         BodyError::Transport(e) => error_chain(&e.without_url()),
         too_large @ BodyError::TooLarge { .. } => too_large.to_string(),
     }
-}
-
-/// `err: cause: cause`, since reqwest's own message is only the outermost layer.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

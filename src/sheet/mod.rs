@@ -50,8 +50,8 @@
 
 mod columns;
 mod row;
+pub(crate) mod text;
 
-use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
@@ -64,7 +64,8 @@ use jiff::civil::Date;
 use crate::domain::Currency;
 use crate::route::Route;
 use columns::{Column, Header, HeaderProblem};
-use row::{escape_controls, shown, PhoneCache};
+use row::PhoneCache;
+use text::{bare_cr_to_lf, escape_controls, shown, strip_bom, TextError};
 
 /// Largest sheet farewatch reads. Real sheets are a few kilobytes; a file
 /// this big is the wrong file, and reading it whole would only waste memory.
@@ -496,74 +497,18 @@ async fn fetch(url: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetErro
     Ok(body.to_vec())
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
-}
-
-/// Turns every CR that is not part of a CRLF into a LF.
-///
-/// Old Mac spreadsheets (Excel's "CSV (Macintosh)") end rows with a bare CR
-/// but break lines inside a quoted cell with a LF. The CSV reader ends
-/// records at a bare CR but comments only at a LF, and lines are counted at
-/// LFs, so a bare CR would hide the rows after a comment and shift every
-/// line number; as a LF it is the line break it looks like in an editor.
-pub(crate) fn bare_cr_to_lf(text: &str) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let is_bare_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
-    if !(0..bytes.len()).any(is_bare_cr) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(if c == '\r' && chars.peek() != Some(&'\n') {
-            '\n'
-        } else {
-            c
-        });
-    }
-    Cow::Owned(out)
-}
-
-/// Checks size and encoding, and returns the text without its BOM.
+/// Checks size and encoding ([`text::decode`]), and returns the text
+/// without its BOM.
 fn decode<'b>(source: &str, bytes: &'b [u8]) -> Result<&'b str, SheetError> {
-    if bytes.len() > MAX_SHEET_BYTES {
-        return Err(SheetError::TooLarge {
-            sheet: source.to_owned(),
-            limit: MAX_SHEET_BYTES,
-        });
-    }
-    if looks_like_utf16(bytes) {
-        return Err(SheetError::Utf16 {
-            sheet: source.to_owned(),
-        });
-    }
-    let bytes = strip_bom(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| SheetError::NotUtf8 {
-        sheet: source.to_owned(),
-        line: 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count(),
-    })?;
-    if text.trim().is_empty() {
-        return Err(SheetError::Empty {
-            sheet: source.to_owned(),
-        });
-    }
-    Ok(text)
-}
-
-/// A UTF-16 byte-order mark, or ASCII text with every other byte zero
-/// (UTF-16 saved without a mark).
-pub(crate) fn looks_like_utf16(bytes: &[u8]) -> bool {
-    match bytes {
-        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => true,
-        [a, 0, b, 0, ..] | [0, a, 0, b, ..] => *a != 0 && *b != 0,
-        _ => false,
-    }
+    text::decode(bytes, MAX_SHEET_BYTES).map_err(|problem| {
+        let sheet = source.to_owned();
+        match problem {
+            TextError::TooLarge { limit } => SheetError::TooLarge { sheet, limit },
+            TextError::Utf16 => SheetError::Utf16 { sheet },
+            TextError::NotUtf8 { line } => SheetError::NotUtf8 { sheet, line },
+            TextError::Empty => SheetError::Empty { sheet },
+        }
+    })
 }
 
 fn read(
@@ -582,7 +527,6 @@ fn read(
 /// Blank rows (all cells empty, as spreadsheets export them) and comment rows
 /// (first cell starting with `#`, which the CSV reader leaves in when the
 /// `#` is quoted or indented).
-/// Blank rows and comment rows (first cell starting with `#`).
 pub(crate) fn is_skippable(record: &StringRecord) -> bool {
     record.iter().all(|field| field.trim().is_empty())
         || record

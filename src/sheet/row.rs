@@ -10,14 +10,11 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Span, SpanRelativeTo};
 
 use super::columns::{Column, Header};
+use super::text::{clean_message, escape_controls, is_unprintable, shown};
 use super::{RowError, SheetOptions, MAX_RECIPIENTS_PER_ROW};
 use crate::domain::{Currency, DateRange, Iata, Money, Recipient};
 use crate::route::{Route, MAX_LOOKUPS_PER_ROW};
 use crate::rules::{MinDrop, Rule};
-
-/// Values longer than this are cut short in messages: enough to recognise
-/// the cell, not so much that one pasted paragraph floods the report.
-const MAX_SHOWN_CHARS: usize = 40;
 
 /// Column name used for problems with the row as a whole.
 const ROW_COLUMN: &str = "row";
@@ -533,72 +530,6 @@ pub(super) fn count_date_combinations(
     u128::try_from(early + late).unwrap_or(0)
 }
 
-/// A cell value made safe and short for a message: control and invisible
-/// characters escaped, backticks swapped so the quoting stays readable, and
-/// long values cut at [`MAX_SHOWN_CHARS`].
-pub(super) fn shown(value: &str) -> String {
-    let mut out = String::new();
-    for (count, c) in value.chars().enumerate() {
-        if count == MAX_SHOWN_CHARS {
-            out.push('…');
-            break;
-        }
-        match c {
-            '`' => out.push('\''),
-            c if is_unprintable(c) => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Control characters, plus the invisible and direction-changing ones that
-/// arrive with text pasted from the web and make a cell look right but parse wrong.
-fn is_unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-}
-
-/// Escapes any unprintable characters left in a finished message.
-pub(super) fn escape_controls(message: &str) -> String {
-    if !message.chars().any(is_unprintable) {
-        return message.to_owned();
-    }
-    let mut out = String::with_capacity(message.len());
-    for c in message.chars() {
-        if is_unprintable(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Rewrites a domain parser's message so the cell text it quotes is shown
-/// safely: the whole value where it appears, and any other backticked part
-/// (a date range quotes only its bad half) shortened the same way.
-fn clean_message(message: &str, value: &str) -> String {
-    let safe_value = shown(value);
-    let message = if safe_value == value {
-        message.to_owned()
-    } else {
-        message.replace(value, &safe_value)
-    };
-    message
-        .split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                shown(part)
-            } else {
-                part.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("`")
-}
-
 /// Whether a cell looks like a formula a spreadsheet would evaluate
 /// (`=SUM(..)`, `@cmd`, `+HYPERLINK(..)`, `-cmd|..`); plain signed numbers
 /// such as `-5` or `+44..` do not count.
@@ -709,20 +640,6 @@ mod tests {
         for raw in ["0", "00", "0h", "0s", "0d", "PT0S"] {
             assert_eq!(parse_cooldown(raw), Ok(None), "{raw}");
         }
-    }
-
-    #[test]
-    fn shows_values_short_and_printable() {
-        assert_eq!(shown("LHR"), "LHR");
-        assert_eq!(shown("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
-        assert_eq!(shown("LHR\u{200b}"), "LHR\\u{200b}");
-        let long = "x".repeat(100);
-        assert_eq!(shown(&long), format!("{}…", "x".repeat(40)));
-        assert_eq!(shown(&shown(&long)), shown(&long), "idempotent");
-        assert_eq!(
-            clean_message("`2027-01-01..bad\u{7}` is not a date", "x"),
-            "`2027-01-01..bad\\u{7}` is not a date"
-        );
     }
 
     #[test]

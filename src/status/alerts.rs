@@ -50,7 +50,9 @@ use jiff::Timestamp;
 use super::snapshots::Snapshot;
 use super::watch::{NotifyOn, Watch};
 use super::FlightState;
-use crate::notify::sms::{gsm7_len, MAX_SINGLE_SEGMENT};
+use crate::notify::sms::{
+    gsm7_len, sanitize, septets, truncate_septets, MAX_SINGLE_SEGMENT, PREFIX,
+};
 
 /// A meaningful change of a watched flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,9 +306,6 @@ pub fn changes(watch: &Watch, previous: Option<&Snapshot>, current: &Snapshot) -
     evaluate(watch, &state, current).0
 }
 
-/// Every alert starts with this.
-const PREFIX: &str = "farewatch: ";
-
 /// Most septets a provider-supplied gate, terminal or airport may take.
 const MAX_FIELD: usize = 8;
 
@@ -321,8 +320,9 @@ const MAX_FIELD: usize = 8;
 /// flight date: a [`Snapshot`] carries instants but not the airports' time
 /// zones, so local times would need an airport-zone table this module does
 /// not have. Provider text (gates, terminals, airports) is reduced to GSM-7
-/// and cut to a few characters; optional details are dropped before anything
-/// is cut.
+/// exactly as a fare alert's label is (curly quotes and dashes become their
+/// GSM-7 lookalikes) and cut to a few characters; optional details are
+/// dropped before anything is cut.
 pub fn render(flight: &str, date: Date, change: &Change, current: &Snapshot) -> String {
     let field = |v: Option<&String>| {
         v.map(|v| fit(&sanitize(v), MAX_FIELD))
@@ -449,45 +449,6 @@ pub fn render(flight: &str, date: Date, change: &Change, current: &Snapshot) -> 
     out
 }
 
-/// Septets of GSM-7 text (the output of [`sanitize`]).
-fn septets(s: &str) -> usize {
-    gsm7_len(s).unwrap_or(usize::MAX)
-}
-
-fn char_septets(c: char) -> Option<usize> {
-    gsm7_len(c.encode_utf8(&mut [0; 4]))
-}
-
-/// Provider or sheet text as one line of GSM-7: whitespace becomes a space,
-/// control characters go, other characters outside GSM-7 become `?`.
-fn sanitize(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            c if c.is_whitespace() => out.push(' '),
-            c if c.is_control() => {}
-            c if char_septets(c).is_some() => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.split(' ')
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The longest prefix of GSM-7 `s` that takes at most `max` septets.
-fn truncate_septets(s: &str, max: usize) -> &str {
-    let mut used: usize = 0;
-    for (i, c) in s.char_indices() {
-        used = used.saturating_add(char_septets(c).unwrap_or(usize::MAX));
-        if used > max {
-            return &s[..i];
-        }
-    }
-    s
-}
-
 /// `s` in at most `max` septets, cut with `..` when too long.
 fn fit(s: &str, max: usize) -> String {
     if septets(s) <= max {
@@ -559,21 +520,39 @@ mod tests {
         s
     }
 
-    #[test]
-    fn renders_the_example() {
+    /// The alert for MU2557 delayed 45 minutes, departing 07:10 UTC.
+    fn delayed_45_text(edit: impl FnOnce(&mut Snapshot)) -> String {
         let mut s = delayed(45);
         s.dep.estimated = Some(ts("2026-11-24T07:10:00Z"));
-        s.dep.gate = Some("12".into());
-        let text = render(
+        edit(&mut s);
+        render(
             "MU2557",
             date(2026, 11, 24),
             &Change::Delayed { minutes: 45 },
             &s,
-        );
+        )
+    }
+
+    #[test]
+    fn renders_the_example() {
         assert_eq!(
-            text,
+            delayed_45_text(|s| s.dep.gate = Some("12".into())),
             "farewatch: MU2557 2026-11-24 WUH-SZX delayed 45 min, now departs 07:10 UTC, gate 12."
         );
+    }
+
+    #[test]
+    fn provider_text_gets_the_same_lookalikes_as_a_fare_alert() {
+        let text = delayed_45_text(|s| {
+            s.dep.gate = Some("B\u{2019}12".into());
+            s.dep.terminal = Some("\u{201C}2\u{201D}".into());
+            s.dep.iata = Some("WUH\u{200B}".into());
+        });
+        assert_eq!(
+            text,
+            "farewatch: MU2557 2026-11-24 WUH-SZX delayed 45 min, now departs 07:10 UTC, gate B'12, terminal \"2\"."
+        );
+        assert!(!text.contains('?'), "{text}");
     }
 
     #[test]

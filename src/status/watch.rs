@@ -38,10 +38,8 @@ use jiff::civil::Date;
 use jiff::{Span, SpanRelativeTo, ToSpan};
 
 use crate::domain::Recipient;
-use crate::sheet::{
-    bare_cr_to_lf, is_skippable, looks_like_utf16, strip_bom, LineLocator, RowError,
-    MAX_RECIPIENTS_PER_ROW,
-};
+use crate::sheet::text::{self, bare_cr_to_lf, clean_message, shown, TextError};
+use crate::sheet::{is_skippable, LineLocator, RowError, MAX_RECIPIENTS_PER_ROW};
 
 /// Default `min_delay`, in minutes: the same line as
 /// [`DISRUPTION_DELAY_MINUTES`](super::DISRUPTION_DELAY_MINUTES).
@@ -58,9 +56,6 @@ pub const MAX_WATCH_ROWS: usize = 10_000;
 
 /// The header suggested when one is missing.
 const EXAMPLE_HEADER: &str = "flight,date,phone,notify_on,min_delay";
-
-/// Longest cell value quoted in a message.
-const MAX_SHOWN_CHARS: usize = 40;
 
 /// Which kinds of change a watch wants to hear about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -572,7 +567,7 @@ impl<'a> Row<'a> {
             parse_recipients,
         );
         let notify_on = self.optional(Column::NotifyOn, NotifyOn::ALL, |raw| {
-            NotifyOn::parse(raw).map_err(|m| clean(&m))
+            NotifyOn::parse(raw).map_err(|m| clean_message(&m, raw))
         });
         let min_delay = self.optional(Column::MinDelay, DEFAULT_MIN_DELAY_MINUTES, parse_min_delay);
         self.check_extra_fields();
@@ -683,7 +678,7 @@ fn parse_recipients(raw: &str) -> Result<Vec<Recipient>, String> {
     }
     let mut out: Vec<Recipient> = Vec::with_capacity(parts.len());
     for part in parts {
-        let recipient = Recipient::parse(part).map_err(|m| clean(&m))?;
+        let recipient = Recipient::parse(part).map_err(|m| clean_message(&m, part))?;
         if !out.contains(&recipient) {
             out.push(recipient);
         }
@@ -720,71 +715,18 @@ fn parse_min_delay(raw: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{}` is out of range; {expected}", shown(raw)))
 }
 
-/// A message from a domain parser, with any backticked value shown safely.
-fn clean(message: &str) -> String {
-    message
-        .split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                shown(part)
-            } else {
-                part.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("`")
-}
-
-/// A value made safe and short for a message: control and invisible
-/// characters escaped, backticks swapped, cut at [`MAX_SHOWN_CHARS`].
-fn shown(value: &str) -> String {
-    let mut out = String::new();
-    for (count, c) in value.chars().enumerate() {
-        if count == MAX_SHOWN_CHARS {
-            out.push('…');
-            break;
-        }
-        match c {
-            '`' => out.push('\''),
-            c if c.is_control()
-                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}') =>
-            {
-                out.extend(c.escape_default());
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Checks size and encoding, and returns the text without its BOM.
+/// Checks size and encoding ([`text::decode`]), and returns the text
+/// without its BOM.
 fn decode<'b>(source: &str, bytes: &'b [u8]) -> Result<&'b str, WatchListError> {
-    if bytes.len() > MAX_WATCH_BYTES {
-        return Err(WatchListError::TooLarge {
-            file: source.to_owned(),
-            limit: MAX_WATCH_BYTES,
-        });
-    }
-    if looks_like_utf16(bytes) {
-        return Err(WatchListError::Utf16 {
-            file: source.to_owned(),
-        });
-    }
-    let bytes = strip_bom(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| WatchListError::NotUtf8 {
-        file: source.to_owned(),
-        line: 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count(),
-    })?;
-    if text.trim().is_empty() {
-        return Err(WatchListError::Empty {
-            file: source.to_owned(),
-        });
-    }
-    Ok(text)
+    text::decode(bytes, MAX_WATCH_BYTES).map_err(|problem| {
+        let file = source.to_owned();
+        match problem {
+            TextError::TooLarge { limit } => WatchListError::TooLarge { file, limit },
+            TextError::Utf16 => WatchListError::Utf16 { file },
+            TextError::NotUtf8 { line } => WatchListError::NotUtf8 { file, line },
+            TextError::Empty => WatchListError::Empty { file },
+        }
+    })
 }
 
 #[cfg(test)]
@@ -825,6 +767,19 @@ mod tests {
         assert_eq!(b.flight, "LH400");
         assert_eq!(b.notify_on, NotifyOn::ALL);
         assert_eq!(b.min_delay_minutes, DEFAULT_MIN_DELAY_MINUTES);
+    }
+
+    #[test]
+    fn a_backtick_in_a_bad_recipient_keeps_the_quoting_balanced() {
+        let list = parse_str("flight,date,phone\nMU2557,2026-11-24,slack`x\n");
+        let [error] = &list.errors[..] else {
+            panic!("{:?}", list.errors)
+        };
+        assert!(
+            error.message.starts_with("`slack'x` is not"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -115,9 +115,16 @@ fn transport_error(error: reqwest::Error, timeout: Duration, secrets: &[&str]) -
 /// SerpApi's travels in the query string) and with `secrets` redacted
 /// should any cause quote one.
 fn describe(error: reqwest::Error, secrets: &[&str]) -> String {
-    let error = error.without_url();
+    redact(&error_chain(&error.without_url()), secrets).into_owned()
+}
+
+/// `error: cause: cause`, since reqwest's own message is only the outermost
+/// layer. A cause whose text is already in the message (some errors repeat
+/// their source's) is not repeated. Strip a reqwest error's URL
+/// (`without_url`) before, as it may carry a credential.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
+    let mut source = error.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
@@ -126,7 +133,7 @@ fn describe(error: reqwest::Error, secrets: &[&str]) -> String {
         }
         source = cause.source();
     }
-    redact(&text, secrets).into_owned()
+    text
 }
 
 /// The usual reading of a failed reply's status, once a source has dealt
@@ -299,6 +306,38 @@ fn is_invisible(ch: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error with a message and, optionally, a cause.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn error_chains_name_every_cause_once() {
+        let refused = Layer("Connection refused (os error 111)", None);
+        let connect = Layer(
+            "tcp connect error: Connection refused (os error 111)",
+            Some(Box::new(refused)),
+        );
+        let client = Layer("client error (Connect)", Some(Box::new(connect)));
+        let request = Layer("error sending request", Some(Box::new(client)));
+        assert_eq!(
+            error_chain(&request),
+            "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)"
+        );
+        assert_eq!(error_chain(&Layer("alone", None)), "alone");
+    }
 
     #[test]
     fn excerpts_are_short_single_line_and_printable() {

@@ -90,3 +90,30 @@ pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
+
+/// The exact SMS a one-way route `ORIGIN`-JFK for one adult on `depart`
+/// gets when it is priced at `price_minor` GBP under a maximum of
+/// `max_minor` GBP: the alert and its Google Flights link, as the engine
+/// renders them.
+pub fn alert_to_jfk(origin: &str, depart: &str, price_minor: i64, max_minor: i64) -> String {
+    use farewatch::domain::{Currency, Iata, LookupKey, Money};
+    use farewatch::notify::sms::{self, AlertText};
+    let gbp = Currency::parse("GBP").unwrap();
+    let key = LookupKey {
+        origin: Iata::parse(origin).unwrap(),
+        destination: Iata::parse("JFK").unwrap(),
+        depart: depart.parse().unwrap(),
+        return_date: None,
+        adults: 1,
+        currency: gbp,
+    };
+    let text = AlertText {
+        route: &format!("{origin}-JFK"),
+        label: None,
+        depart: key.depart,
+        return_date: None,
+        price: Money::from_minor(price_minor, gbp),
+        max_price: Money::from_minor(max_minor, gbp),
+    };
+    sms::render_with_link(&text, &[&farewatch::links::google_flights_url(&key)])
+}

@@ -11,7 +11,10 @@
 //! lookup replayed once. Nothing else is retried here: failures come
 //! back as typed [`UpstreamError`]s and the pool decides about retries.
 //!
-//! Wire formats, error codes and limits: `docs/wire-formats.md` §1.
+//! The replies it reads are in `tests/fixtures/fares/amadeus-*.json`; the
+//! error codes and rate limits are documented in
+//! <https://github.com/amadeus4dev/developer-guides> (`docs/common-errors.md`,
+//! `docs/api-rate-limits.md`).
 
 mod wire;
 

@@ -30,7 +30,9 @@
 //! both requests together.
 //!
 //! Nothing is retried here: failures come back as typed [`UpstreamError`]s and
-//! the pool decides about retries. Wire formats: `docs/wire-formats.md` §5.
+//! the pool decides about retries. The replies it reads are in
+//! `tests/fixtures/fares/duffel-*.json`; the API is documented at
+//! <https://duffel.com/docs/api/offer-requests>.
 
 mod wire;
 

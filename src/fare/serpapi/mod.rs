@@ -21,7 +21,9 @@
 //! Nothing is retried here: failures come back as typed [`UpstreamError`]s and
 //! the pool decides about retries.
 //!
-//! Wire formats, error codes and limits: `docs/wire-formats.md` §3.
+//! The replies it reads are in `tests/fixtures/fares/serpapi-*.json`; the
+//! API is documented at <https://serpapi.com/google-flights-api>, its error
+//! statuses at <https://serpapi.com/api-status-and-error-codes>.
 
 mod wire;
 
@@ -166,7 +168,7 @@ impl SerpApi {
         }
     }
 
-    /// Maps a non-2xx reply (`docs/wire-formats.md` §3, "Errors").
+    /// Maps a non-2xx reply (`tests/fixtures/fares/serpapi-error-*.json`).
     ///
     /// HTTP 429 is ambiguous: SerpApi sends it both when the plan's hourly
     /// throughput is exceeded (come back later) and when the account has

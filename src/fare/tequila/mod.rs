@@ -17,15 +17,17 @@
 //! Tequila's `price` is a JSON number, integer or fraction; it becomes an
 //! exact decimal with the digits as written (the private `wire::Amount`
 //! explains how), then the currency's minor units. Its `local_*` times carry
-//! a false `Z`; only `utc_*` are instants (`docs/wire-formats.md` §0.2
-//! item 5), and both only feed the debug log, since a [`Quote`] holds no
+//! a false `Z`; only `utc_*` are instants (the return leg of
+//! `tests/fixtures/fares/tequila-search-LON-PAR-captured.json`, a captured
+//! reply, has `local_departure` 17:25Z for `utc_departure` 16:25Z), and
+//! both only feed the debug log, since a [`Quote`] holds no
 //! times.
 //!
 //! No Tequila error body has ever been published, so errors are keyed on the
 //! HTTP status (401 and 403: the key; 429: throttled; other 4xx: the request;
 //! 5xx: Kiwi) and the message is whatever the body says, or an excerpt.
-//! Nothing is retried here; the pool decides. Wire formats:
-//! `docs/wire-formats.md` §2.
+//! Nothing is retried here; the pool decides. The replies it reads are in
+//! `tests/fixtures/fares/tequila-*.json`.
 
 mod wire;
 

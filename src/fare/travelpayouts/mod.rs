@@ -23,7 +23,9 @@
 //! Nothing is retried here: failures come back as typed [`UpstreamError`]s and
 //! the pool decides about retries.
 //!
-//! Wire formats and limits: `docs/wire-formats.md` §4.
+//! The replies it reads are in `tests/fixtures/fares/travelpayouts-*.json`;
+//! the API is documented at
+//! <https://support.travelpayouts.com/hc/en-us/articles/203956163-Aviasales-Data-API>.
 
 mod wire;
 

@@ -79,7 +79,9 @@
 //! echo of the key in a reply is replaced with `[REDACTED]`. Nothing is
 //! retried here: failures come back as typed errors and the caller decides.
 //!
-//! Wire formats, error codes and limits: `docs/wire-formats.md` §7.
+//! The replies it reads are in `tests/fixtures/status/aviationstack-*.json`;
+//! the API, its error codes and limits are documented at
+//! <https://aviationstack.com/documentation>.
 
 mod wire;
 
@@ -104,8 +106,8 @@ use crate::upstream::reply::{error_for_status, excerpt, Reply};
 use wire::{text, Lenient};
 
 /// Aviationstack's API host, the default base URL. HTTPS is allowed on
-/// every plan now, Free included (`docs/wire-formats.md` §7), and the key
-/// travels in the URL, so plain HTTP is never the default.
+/// every plan now, Free included (<https://aviationstack.com/documentation>),
+/// and the key travels in the URL, so plain HTTP is never the default.
 pub const DEFAULT_BASE_URL: &str = "https://api.aviationstack.com";
 
 /// A sensible per-request timeout: the API answers from its own database,
@@ -622,8 +624,8 @@ fn log_truncation(pagination: Option<Lenient<wire::Pagination>>, received: usize
 
 // ----- errors ------------------------------------------------------------------------
 
-/// Maps an error reply (`docs/wire-formats.md` §7, "Errors") by its code,
-/// falling back to the HTTP status.
+/// Maps an error reply (`tests/fixtures/status/aviationstack-error-*.json`)
+/// by its code, falling back to the HTTP status.
 fn error_for(
     status: StatusCode,
     retry_after: Option<Duration>,

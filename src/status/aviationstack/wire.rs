@@ -70,7 +70,8 @@ pub(super) struct Flight {
 }
 
 /// `departure` or `arrival`. Times are local wall-clock times labelled with
-/// a false `+00:00` (`docs/wire-formats.md` §0.2 item 9).
+/// a false `+00:00`: in `tests/fixtures/status/aviationstack-flights-TR428-compact.json`
+/// a Singapore departure at 20:25 local time is sent as `20:25:00+00:00`.
 #[derive(Deserialize)]
 pub(super) struct Place {
     /// IANA zone name (`Asia/Singapore`, sent as `Asia\/Singapore`).

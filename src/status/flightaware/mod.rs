@@ -56,7 +56,9 @@
 //! other 4xx are `Rejected`; 5xx are `Upstream`. The key never appears in
 //! an error or in `Debug`. Nothing is retried here.
 //!
-//! Wire formats, error codes and limits: `docs/wire-formats.md` §9.
+//! The replies it reads are in `tests/fixtures/status/flightaware-*.json`;
+//! the API is specified at
+//! <https://flightaware.com/commercial/aeroapi/resources/aeroapi-openapi.yml>.
 
 mod wire;
 
@@ -470,7 +472,7 @@ fn departs_on(status: &FlightStatus, date: Date) -> bool {
 
 // ----- errors ------------------------------------------------------------------------
 
-/// Maps a non-2xx reply (`docs/wire-formats.md` §9, "Errors").
+/// Maps a non-2xx reply (`tests/fixtures/status/flightaware-error-*.json`).
 fn error_for(
     status: StatusCode,
     retry_after: Option<Duration>,

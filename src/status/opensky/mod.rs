@@ -33,7 +33,9 @@
 //! - [`FlightStatus::flight_date`] stays empty: the local date would need
 //!   the airport's time zone, which OpenSky does not send.
 //!
-//! Wire formats, errors and limits: `docs/wire-formats.md` §8.
+//! The replies it reads are in `tests/fixtures/status/opensky-*.json`; the
+//! API, its errors and limits are documented in
+//! <https://github.com/openskynetwork/opensky-api> (`docs/`).
 
 mod wire;
 
