@@ -476,7 +476,7 @@ async fn a_cooldown_holds_a_deeper_drop_until_it_has_passed() {
     let engine = Arc::new(engine);
     let mut row = route(2, "LHR", 350_00, &["+447911123456"]);
     row.rule.cooldown = Some(jiff::SignedDuration::from_hours(6));
-    let mut outcome = || {
+    let outcome = || {
         let (engine, row) = (engine.clone(), row.clone());
         async move {
             let report = engine

@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::plan::StateChange;
 use super::{AlertOutcome, Channel, CycleContext, Engine, EngineError, RouteReport};
 use crate::domain::Recipient;
 use crate::notify::{Delivery, NotifyError};
@@ -88,9 +89,6 @@ pub(super) struct Delivered {
     /// Every recipient is settled (sent now or earlier, or refused for good).
     pub(super) complete: bool,
 }
-
-/// Twilio's code for a recipient who replied STOP.
-const TWILIO_UNSUBSCRIBED: u32 = 21610;
 
 /// How a channel settles a send whose outcome is unknown, within the cycle
 /// ([`super::NotifyLimits::settle_delay`] and `settle_bound`).
@@ -318,10 +316,10 @@ impl Engine {
                         done.complete = false;
                     }
                 }
-                Err(error @ NotifyError::Permanent { code, .. }) => {
+                Err(error @ (NotifyError::Permanent { .. } | NotifyError::Unsubscribed { .. })) => {
                     done.failed += 1;
                     done.errors.push(format!("{channel}: {recipient}: {error}"));
-                    if code == TWILIO_UNSUBSCRIBED && channel == "twilio" {
+                    if matches!(error, NotifyError::Unsubscribed { .. }) {
                         if let Err(store_error) = self
                             .store
                             .suppress(out.subject, &recipient.to_string(), &error.to_string())
@@ -352,30 +350,27 @@ impl Engine {
         done
     }
 
-    /// The price is above the maximum: re-arm the row, closing an alert that
-    /// was started for the drop that just ended.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn end_drop(
+    /// Saves a state change that comes without a message: the price is above
+    /// the maximum, so the row re-arms, closing an alert that was started
+    /// for the drop that just ended.
+    pub(super) async fn change_state(
         &self,
         route: &Route,
         route_id: &str,
-        state: &AlertState,
-        next: &AlertState,
-        rearmed: bool,
-        context: &CycleContext,
+        change: StateChange,
         report: &mut RouteReport,
     ) {
-        match context.unfinished.get(route_id) {
-            Some(&seq) if seq > state.alerts_sent => {
-                let closed = AlertState {
-                    last_alerted: None,
-                    alerts_sent: seq,
-                    ..next.clone()
-                };
+        match change {
+            StateChange::Keep => {}
+            StateChange::Rearm(next) => {
+                self.save_state_logged(&format!("row {}", route.line), route_id, &next)
+                    .await;
+            }
+            StateChange::CloseUnfinished { seq, state } => {
                 let reason = "the price rose above the maximum before the alert was delivered";
                 match self
                     .store
-                    .close_alert(route_id, seq, reason, &closed, &self.run)
+                    .close_alert(route_id, seq, reason, &state, &self.run)
                     .await
                 {
                     Ok(None) => tracing::info!(
@@ -394,11 +389,16 @@ impl Engine {
                         .push(format!("could not close an unfinished alert: {error}")),
                 }
             }
-            _ if rearmed => {
-                self.save_state_logged(&format!("row {}", route.line), route_id, next)
-                    .await
+        }
+    }
+
+    /// A dry run shows each message it would send, as the channel would
+    /// get it, and sends nothing.
+    pub(super) async fn show_dry_run(&self, route: &Route, body: &str) {
+        for recipient in &route.recipients {
+            if let Some(channel) = self.channel_for(recipient) {
+                let _ = channel.notifier.send(recipient, body).await;
             }
-            _ => {}
         }
     }
 
@@ -442,7 +442,9 @@ async fn through_controller<T>(
     };
     let rtt = ticket.started().elapsed();
     ticket.finish(match &result {
-        Ok(_) | Err(NotifyError::Permanent { .. }) => Signal::Answered { rtt },
+        Ok(_) | Err(NotifyError::Permanent { .. } | NotifyError::Unsubscribed { .. }) => {
+            Signal::Answered { rtt }
+        }
         // Twilio's 20429: the account's concurrency cap.
         Err(NotifyError::RateLimited { retry_after, .. }) => Signal::Refused {
             retry_after: *retry_after,

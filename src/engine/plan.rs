@@ -54,7 +54,7 @@ impl Gathering {
                         .is_some_and(|o| o.is_lt()),
                 };
                 if cheaper {
-                    self.best = Some((Arc::clone(quote), key.clone()));
+                    self.best = Some((Arc::clone(quote), *key));
                 }
             }
             Ok(None) => {}
