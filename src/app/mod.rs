@@ -36,6 +36,8 @@ use crate::upstream::Limits;
 pub struct Options {
     /// Live, dry run or demo.
     pub mode: Mode,
+    /// Send and save nothing, whatever the mode (`--demo --dry-run`).
+    pub dry_run: bool,
     /// Ask the first K fare sources at once and keep the cheapest.
     pub compare: Option<usize>,
     /// The routes sheet: a path or an http(s) URL.
@@ -112,7 +114,7 @@ impl App {
             notifier,
             notify_limits: plan.sms_limits,
             store: store.clone(),
-            dry_run: options.mode == Mode::DryRun,
+            dry_run: options.mode == Mode::DryRun || options.dry_run,
         })
         .with_clock(clock);
         if plan.mode.prints() {
@@ -295,6 +297,7 @@ impl App {
         }
         report.invalid_rows = InvalidRow::group(errors);
         report.summary.invalid_rows = report.invalid_rows.len();
+        report.finished_at = Some(self.engine.now());
         Ok(report)
     }
 
@@ -308,6 +311,7 @@ impl App {
         }
         report.invalid_rows = InvalidRow::group(errors);
         report.summary.invalid_rows = report.invalid_rows.len();
+        report.finished_at = Some(self.engine.now());
         Ok(report)
     }
 

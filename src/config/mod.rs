@@ -6,12 +6,14 @@
 //! and constructor; [`Plan::from_env`] picks and checks what runs. Nothing
 //! here opens a connection: [`crate::app::App::assemble`] does that.
 
+mod dotenv;
 mod env;
 mod plan;
 pub mod registry;
 
 use std::time::Duration;
 
+pub use dotenv::read as read_dotenv;
 pub use env::Env;
 pub use plan::{FareSourcePlan, Mode, Plan, SmsPlan, SourceOverview, TWILIO_VARS};
 

@@ -269,6 +269,11 @@ impl Engine {
         self
     }
 
+    /// The time on the engine's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Whether alerts to `recipient` have a channel.
     pub fn can_reach(&self, recipient: &Recipient) -> bool {
         self.channel_for(recipient).is_some()
@@ -421,7 +426,9 @@ impl Engine {
                     progress.lookup_done();
                     if let Err(error) = &result {
                         lookup_errors += 1;
-                        tracing::warn!(route = %key, %error, "lookup failed");
+                        // One line per lookup is noise in an outage; the report
+                        // groups failures by provider and cause.
+                        tracing::debug!(route = %key, %error, "lookup failed");
                     }
                     for index in self.land(&mut waiting, &mut gathering, key, result) {
                         ready.push_back(index);

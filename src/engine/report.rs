@@ -210,9 +210,17 @@ pub struct Summary {
     pub providers: Vec<crate::upstream::pool::PoolHealth>,
 }
 
-/// A finished cycle.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// farewatch's version, as the report's `version` field.
+pub(super) const REPORT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A finished cycle (the JSON output; its schema is `docs/report.schema.json`).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct CycleReport {
+    /// The farewatch version that wrote the report.
+    pub version: &'static str,
+    /// When the cycle finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<jiff::Timestamp>,
     /// Totals.
     pub summary: Summary,
     /// One entry per valid row, in sheet order.
@@ -228,6 +236,56 @@ pub struct CycleReport {
     /// clipped date ranges, duplicate rows), each `NAME:LINE: ...`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+impl Default for CycleReport {
+    fn default() -> Self {
+        Self {
+            version: REPORT_VERSION,
+            finished_at: None,
+            summary: Summary::default(),
+            routes: Vec::new(),
+            flights: Vec::new(),
+            invalid_rows: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl CycleReport {
+    /// The routes' problems grouped by cause, most frequent first: a failed
+    /// lookup's `KEY: ` prefix is dropped and each provider's failure counted
+    /// once per lookup, so an outage is one line per provider and cause.
+    pub fn problems(&self) -> Vec<(String, usize)> {
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for route in &self.routes {
+            for error in &route.errors {
+                // `LHR-JFK 2027-01-03: serpapi: ...; duffel: ...`
+                let cause = match error.split_once(": ") {
+                    Some((key, rest)) if is_lookup_key(key) => rest,
+                    _ => error.as_str(),
+                };
+                for part in cause.split("; ") {
+                    *counts.entry(part).or_default() += 1;
+                }
+            }
+        }
+        let mut grouped: Vec<(String, usize)> =
+            counts.into_iter().map(|(c, n)| (c.to_owned(), n)).collect();
+        grouped.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        grouped
+    }
+}
+
+/// Whether `text` is a lookup key as displayed (`LHR-JFK 2027-01-03`,
+/// maybe followed by ` return 2027-01-10`).
+fn is_lookup_key(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 18
+        && b[3] == b'-'
+        && b[7] == b' '
+        && b[..3].iter().chain(&b[4..7]).all(u8::is_ascii_uppercase)
+        && text[8..18].parse::<Date>().is_ok()
 }
 
 /// A rejected row.

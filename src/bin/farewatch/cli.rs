@@ -16,9 +16,13 @@ pub struct Cli {
     /// More log output (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Only errors in the log.
+    /// Only errors: no table (JSON output still prints), no warnings, no log.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Colour in log output: auto (when stderr is a terminal and NO_COLOR
+    /// is unset), always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,8 +36,14 @@ pub enum Command {
         /// Time between cycle starts, e.g. 15m, 1h.
         #[arg(long, env = "FAREWATCH_INTERVAL", default_value = "15m")]
         interval: String,
-        /// Serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100).
-        #[arg(long, env = "FAREWATCH_METRICS_ADDR")]
+        /// Serve /healthz and Prometheus /metrics on HOST:PORT (e.g.
+        /// 127.0.0.1:9100 or localhost:9100; port 0 picks a free port).
+        #[arg(
+            long,
+            env = "FAREWATCH_METRICS_ADDR",
+            value_name = "HOST:PORT",
+            value_parser = crate::observe::parse_addr
+        )]
         metrics_addr: Option<std::net::SocketAddr>,
         #[command(flatten)]
         run: RunArgs,
@@ -50,11 +60,35 @@ pub enum Command {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// Write a commented starter routes.csv and .env in the current directory.
+    Init {
+        /// Overwrite files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
     /// Flight status: poll into Redis snapshots, or show one flight.
     Flights {
         #[command(subcommand)]
         command: crate::flights::FlightsCommand,
     },
+}
+
+/// When log output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stderr is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,7 +101,8 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The routes sheet: a CSV path or an http(s) URL (a Google Sheet published as CSV).
+    /// The routes sheet: a CSV path, an http(s) URL (a Google Sheet
+    /// published as CSV), or - for standard input.
     #[arg(
         long,
         env = "FAREWATCH_ROUTES",
@@ -139,6 +174,7 @@ impl RunArgs {
             } else {
                 Mode::Live
             },
+            dry_run: self.dry_run,
             compare: self.compare,
             routes: self.routes.clone(),
             flights: self.flights.clone(),

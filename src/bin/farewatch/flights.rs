@@ -115,13 +115,15 @@ async fn snapshots(common: &Common, required: bool) -> Result<Option<SnapshotSto
             Ok(store) => Ok(Some(store)),
             Err(error) if required => Err(ConfigError::invalid("REDIS_URL", error.to_string())),
             Err(error) => {
-                eprintln!("warning: {error}; asking the providers directly");
+                note!("warning: {error}; asking the providers directly");
                 Ok(None)
             }
         },
-        None if required => Err(ConfigError::Missing(vec![
-            "REDIS_URL (where flight snapshots are kept), or run with --demo".into(),
-        ])),
+        None if required => Err(ConfigError::invalid(
+            "REDIS_URL",
+            "not set: polling keeps each flight's snapshot in Redis; set it, \
+             e.g. REDIS_URL=redis://127.0.0.1:6379/",
+        )),
         None => Ok(None),
     }
 }
@@ -149,7 +151,7 @@ pub async fn run(command: FlightsCommand) -> anyhow::Result<Exit> {
 }
 
 fn config_error(error: &ConfigError) -> Exit {
-    eprintln!("error: {error}");
+    note!("error: {error}");
     Exit::Config
 }
 
@@ -316,13 +318,13 @@ async fn get(args: GetArgs, client: &reqwest::Client) -> anyhow::Result<Exit> {
                     .cloned();
             }
             Err(error) => {
-                eprintln!("error: {query}: {error}");
+                note!("error: {query}: {error}");
                 return Ok(Exit::Partial);
             }
         }
     }
     let Some(snapshot) = snapshot else {
-        eprintln!("no flight {} found", args.flight);
+        note!("no flight {} found", args.flight);
         return Ok(Exit::Partial);
     };
     let mut out = std::io::stdout().lock();

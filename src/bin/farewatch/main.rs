@@ -1,7 +1,17 @@
 //! The `farewatch` binary: flags, logging, exit codes and presentation.
 //! Everything else lives in the library.
 
+/// Writes a line to stderr, ignoring failure: a closed stderr (`2>&-`, or
+/// a reader that went away) must not become a panic.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
+mod init;
 mod flights;
 mod observe;
 mod output;
@@ -12,9 +22,9 @@ use std::process::ExitCode as ProcessExit;
 use std::sync::Arc;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, RunArgs};
+use cli::{Cli, ColorChoice, Command, RunArgs};
 use farewatch::app::App;
 use farewatch::config::{parse_duration, ConfigError};
 use farewatch::engine::CycleReport;
@@ -36,18 +46,41 @@ pub(crate) enum Exit {
     Partial = 2,
     /// Configuration or sheet unusable: nothing was done.
     Config = 3,
+    /// The command line itself is wrong (an unknown flag, a missing
+    /// argument): sysexits' EX_USAGE, distinct from "partial".
+    Usage = 64,
 }
 
 fn main() -> ProcessExit {
-    // A missing .env is normal; a broken one is reported once logging is up.
-    let dotenv = dotenvy::dotenv();
-    let cli = Cli::parse();
-    init_tracing(&cli);
-    if let Err(error) = &dotenv {
-        if !error.not_found() {
-            tracing::warn!("ignoring .env: {error}");
+    // Before the flags: clap reads each flag's variable from the environment.
+    match farewatch::config::read_dotenv(std::path::Path::new(".env")) {
+        Ok(pairs) => {
+            for (key, value) in pairs {
+                // The environment beats .env.
+                if std::env::var_os(&key).is_none() {
+                    std::env::set_var(key, value);
+                }
+            }
+        }
+        Err(error) => {
+            note!("error: {error}");
+            return ProcessExit::from(Exit::Config as u8);
         }
     }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            let _ = error.print();
+            let exit = match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Ok,
+                _ => Exit::Usage,
+            };
+            return ProcessExit::from(exit as u8);
+        }
+    };
+    init_tracing(&cli);
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     // One thread: a cycle polls its lookups from a single task, so more
     // worker threads only added cross-thread wake-ups (about a quarter of a
     // benchmarked cycle's CPU; README, Performance). SQLite and file reads
@@ -58,20 +91,36 @@ fn main() -> ProcessExit {
     {
         Ok(rt) => rt,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            note!("error: cannot start the async runtime: {error}");
             return ProcessExit::from(Exit::Unexpected as u8);
         }
     };
     let exit = runtime.block_on(async {
         match run(cli).await {
             Ok(exit) => exit,
+            // A reader that went away (`farewatch check | head`) is not a failure.
+            Err(error) if is_broken_pipe(&error) => Exit::Ok,
             Err(error) => {
-                eprintln!("error: {error:#}");
+                note!("error: {error:#}");
                 Exit::Unexpected
             }
         }
     });
     ProcessExit::from(exit as u8)
+}
+
+/// `-q`: errors only (no table, no warnings, no progress bar).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `-q` was given.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 async fn run(cli: Cli) -> Result<Exit> {
@@ -85,6 +134,16 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
         Command::Migrate { database_url } => Ok(migrate(database_url.as_deref()).await),
+        Command::Init { force } => Ok(init::run(force)),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "farewatch", &mut std::io::stdout());
+            Ok(Exit::Ok)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(Exit::Ok)
+        }
     }
 }
 
@@ -95,14 +154,14 @@ async fn migrate(database_url: Option<&str>) -> Exit {
             let now = farewatch::store::SCHEMA_VERSION;
             let location = store.location();
             match store.found_version() {
-                0 => println!("{location}: created at schema version {now}"),
-                found if found == now => println!("{location}: schema version {now}, up to date"),
-                found => println!("{location}: migrated from schema version {found} to {now}"),
+                0 => say(format_args!("{location}: created at schema version {now}")),
+                found if found == now => say(format_args!("{location}: schema version {now}, up to date")),
+                found => say(format_args!("{location}: migrated from schema version {found} to {now}")),
             }
             Exit::Ok
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            note!("error: {error}");
             Exit::Config
         }
     }
@@ -136,9 +195,9 @@ async fn daemon(
     };
     if let Some(addr) = metrics_addr {
         match observe::serve(addr, shutdown_signal()).await {
-            Ok(bound) => eprintln!("serving /healthz and /metrics on http://{bound}"),
+            Ok(bound) => note!("serving /healthz and /metrics on http://{bound}"),
             Err(error) => {
-                eprintln!("error: {error:#}");
+                note!("error: {error:#}");
                 return Ok(Exit::Config);
             }
         }
@@ -169,7 +228,7 @@ async fn daemon(
                                 }
                             }
                             Ok(_) => {}
-                            Err(error) => eprintln!("error: {error}; retrying next minute"),
+                            Err(error) => note!("error: {error}; retrying next minute"),
                         }
                     }
                 },
@@ -193,7 +252,7 @@ async fn daemon(
                         }
                     }
                     // The sheet may be mid-edit: report and try again next cycle.
-                    Err(error) => eprintln!("error: {error}; retrying next cycle"),
+                    Err(error) => note!("error: {error}; retrying next cycle"),
                 }
             }
         },
@@ -213,7 +272,7 @@ const WATCH_TICK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One check with a progress bar.
 async fn cycle(app: &App, args: &RunArgs) -> Result<CycleReport, ConfigError> {
-    let progress = progress::bar(args.no_progress);
+    let progress = progress::bar(args.no_progress || quiet());
     let report = app.run_check(progress.clone()).await;
     progress.finish();
     if let Ok(report) = &report {
@@ -234,7 +293,7 @@ fn exit_for(report: &CycleReport) -> Exit {
 /// Configuration, sheet and state-store problems stop the run before any
 /// lookup or send: exit 3, nothing done.
 fn config_error(error: &ConfigError) -> Exit {
-    eprintln!("error: {error}");
+    note!("error: {error}");
     Exit::Config
 }
 
@@ -260,7 +319,16 @@ pub(crate) async fn shutdown_signal() {
 }
 
 fn init_tracing(cli: &Cli) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    let ansi = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -270,7 +338,30 @@ fn init_tracing(cli: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| QuietStderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
+}
+
+/// A line on stdout, ignoring a reader that went away.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// stderr for the log, where a failed write (a closed pipe) is dropped
+/// rather than reported: there is nowhere left to report it.
+struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }

@@ -62,7 +62,7 @@ pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
     let store = match Store::open_setting(env.get("DATABASE_URL")).await {
         Ok(store) => Some(store),
         Err(error) => {
-            eprintln!("warning: {error}; showing configuration only");
+            note!("warning: {error}; showing configuration only");
             None
         }
     };
@@ -73,7 +73,7 @@ pub async fn show(args: &RunArgs) -> anyhow::Result<Exit> {
     for source in SourceOverview::all(&env) {
         let name = source.entry.name;
         let daily_budget = source.daily_budget.unwrap_or_else(|error| {
-            eprintln!("warning: {error}; `farewatch check` will refuse it");
+            note!("warning: {error}; `farewatch check` will refuse it");
             None
         });
         let (mut spent_today, mut last_run) = (0, None);
