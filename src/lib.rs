@@ -3,7 +3,7 @@
 //! A routes sheet goes in (origin, destination, dates, the most you will pay,
 //! a phone number); an SMS comes out when a fare drops to your price, once
 //! per drop. The library knows nothing about terminals or exit codes: the
-//! `farewatch` binary owns presentation, and calls [`engine::Engine::run_cycle`] and
+//! `farewatch` binary owns presentation, and calls [`app::App::run_check`] and
 //! [`daemon::run`].
 //!
 //! # Layout
@@ -26,7 +26,15 @@
 //! - [`status`]: flight status providers behind [`status::StatusProvider`].
 //! - [`store`]: durable alert state, the outbox, tokens and saved values, behind
 //!   one [`store::Backend`] trait: SQLite (embedded, the default) or PostgreSQL.
-//! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report.
+//! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report;
+//!   [`engine::plan_route`] is the pure decision for one route, the engine
+//!   carries plans out.
+//! - [`config`]: the environment (`.env`, flags laid over it) into one
+//!   checked [`config::Plan`]; [`config::registry`] lists every fare source,
+//!   status provider and channel with its variables, defaults and constructor.
+//! - [`app`]: the composition root: [`app::App::assemble`] builds the engine
+//!   from a plan for every command, and [`app::App::run_check`] returns a
+//!   whole report.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
 //! - [`links`]: Google Flights deep links (`tfs`) for alerts.
 //! - [`redact`]: credentials out of URLs before they are shown.
@@ -40,7 +48,7 @@ pub mod daemon;
 pub mod domain;
 pub mod engine;
 pub mod fare;
-// Raw-bytes entry points to every parser, for `fuzz/` and
+// Raw-bytes entry points to the parsers of untrusted input, for `fuzz/` and
 // `tests/parsers_props.rs`; not part of the API.
 #[doc(hidden)]
 pub mod fuzzing;

@@ -44,7 +44,10 @@ fn write(dir: &Path, name: &str, contents: &str) {
 #[test]
 fn a_usage_error_has_its_own_exit_code_not_partial() {
     let dir = tempfile::tempdir().unwrap();
-    let output = farewatch(dir.path()).args(["check", "--no-such-flag"]).output().unwrap();
+    let output = farewatch(dir.path())
+        .args(["check", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(code(&output), 64, "{}", text(&output.stderr));
     let output = farewatch(dir.path()).arg("--help").output().unwrap();
     assert_eq!(code(&output), 0);
@@ -82,7 +85,11 @@ fn one_row_with_several_bad_cells_is_one_invalid_row_listed_with_every_problem()
     assert!(columns.len() >= 3, "every bad cell is listed: {columns:?}");
     // Each problem printed once on stderr, as FILE:LINE: column: message.
     let stderr = text(&output.stderr);
-    assert_eq!(stderr.matches("routes.csv:3: origin:").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("routes.csv:3: origin:").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -98,7 +105,10 @@ fn an_outage_is_one_line_per_provider_and_cause_not_one_per_lookup() {
         .args(["check", "--dry-run", "--no-progress"])
         .env("FARE_SOURCES", "serpapi")
         .env("SERPAPI_API_KEY", "test-key")
-        .env("SERPAPI_BASE_URL", format!("http://127.0.0.1:{}", closed_port()))
+        .env(
+            "SERPAPI_BASE_URL",
+            format!("http://127.0.0.1:{}", closed_port()),
+        )
         .env("SERPAPI_TIMEOUT", "2s")
         .env("DATABASE_URL", "sqlite::memory:")
         .output()
@@ -113,8 +123,14 @@ fn an_outage_is_one_line_per_provider_and_cause_not_one_per_lookup() {
         .take_while(|l| !l.is_empty())
         .collect();
     assert_eq!(problems.len(), 1, "one cause, one line: {stdout}");
-    assert!(problems[0].contains("serpapi") && problems[0].ends_with("(8 times)"), "{stdout}");
-    assert!(!stderr.contains("lookup failed"), "no WARN line per lookup: {stderr}");
+    assert!(
+        problems[0].contains("serpapi") && problems[0].ends_with("(8 times)"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("lookup failed"),
+        "no WARN line per lookup: {stderr}"
+    );
 }
 
 #[test]
@@ -136,20 +152,31 @@ fn a_dry_run_checks_channels_as_a_real_run_does_and_writes_nothing() {
     let output = farewatch(dir.path())
         .args(["check", "--dry-run", "--no-progress", "--format", "json"])
         .env("SERPAPI_API_KEY", "test-key")
-        .env("SERPAPI_BASE_URL", format!("http://127.0.0.1:{}", closed_port()))
+        .env(
+            "SERPAPI_BASE_URL",
+            format!("http://127.0.0.1:{}", closed_port()),
+        )
         .env("SERPAPI_TIMEOUT", "1s")
         .output()
         .unwrap();
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("routes.csv:3: phone: `slack:team` is not a configured channel; set SLACK_WEBHOOK_TEAM"),
+        stderr.contains(
+            "routes.csv:3: phone: `slack:team` is not a configured channel; set SLACK_WEBHOOK_TEAM"
+        ),
         "{stderr}"
     );
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["summary"]["invalid_rows"], 1);
     // Nothing written: no state database, no data directory.
-    assert!(!dir.path().join("data").exists(), "a dry run created the data directory");
-    assert!(!dir.path().join(".local").exists(), "a dry run created ~/.local");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a dry run created the data directory"
+    );
+    assert!(
+        !dir.path().join(".local").exists(),
+        "a dry run created ~/.local"
+    );
 }
 
 #[test]
@@ -161,7 +188,10 @@ fn a_demo_dry_run_prints_the_exact_message_it_would_send() {
         .unwrap();
     let stdout = text(&output.stdout);
     assert_eq!(code(&output), 0, "{stdout}{}", text(&output.stderr));
-    assert!(stdout.contains("SMS to +442079460123: farewatch: "), "{stdout}");
+    assert!(
+        stdout.contains("SMS to +442079460123: farewatch: "),
+        "{stdout}"
+    );
     assert!(stdout.contains("alert due (dry)"), "{stdout}");
 }
 
@@ -188,10 +218,20 @@ fn the_table_fits_80_columns_and_money_uses_each_currency_s_minor_units() {
         .unwrap();
     let stdout = text(&output.stdout);
     for line in stdout.lines().filter(|l| !l.starts_with("SMS to")) {
-        assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}",
+            line.chars().count()
+        );
     }
-    assert!(stdout.contains("999999999.999"), "BHD has three decimals: {stdout}");
-    assert!(!stdout.contains("JPY 183.00") && !stdout.contains("20000.00"), "JPY has none: {stdout}");
+    assert!(
+        stdout.contains("999999999.999"),
+        "BHD has three decimals: {stdout}"
+    );
+    assert!(
+        !stdout.contains("JPY 183.00") && !stdout.contains("20000.00"),
+        "JPY has none: {stdout}"
+    );
     assert!(!stdout.contains('~'), "nothing is silently cut: {stdout}");
 }
 
@@ -201,19 +241,30 @@ fn env_comes_from_the_working_directory_only_and_a_bad_line_is_named() {
     let dir = parent.path().join("project");
     std::fs::create_dir(&dir).unwrap();
     // A parent's .env is another project's: not read.
-    write(parent.path(), ".env", "FAREWATCH_CURRENCY=XXX-NOT-A-CURRENCY\n");
+    write(
+        parent.path(),
+        ".env",
+        "FAREWATCH_CURRENCY=XXX-NOT-A-CURRENCY\n",
+    );
     let output = farewatch(&dir)
         .args(["check", "--demo", "--no-progress", "-q"])
         .output()
         .unwrap();
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
 
-    write(&dir, ".env", "FAREWATCH_CURRENCY=GBP\nTWILIO_AUTH_TOKEN hunter2\n");
+    write(
+        &dir,
+        ".env",
+        "FAREWATCH_CURRENCY=GBP\nTWILIO_AUTH_TOKEN hunter2\n",
+    );
     let output = farewatch(&dir).args(["check", "--demo"]).output().unwrap();
     let stderr = text(&output.stderr);
     assert_eq!(code(&output), 3, "{stderr}");
     assert!(stderr.contains(".env:2: not a KEY=VALUE line"), "{stderr}");
-    assert!(!stderr.contains("hunter2"), "the line may hold a secret: {stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the line may hold a secret: {stderr}"
+    );
 }
 
 #[test]
@@ -236,7 +287,10 @@ fn quiet_prints_errors_only() {
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(stdout.is_empty(), "no table with -q: {stdout}");
     assert!(!stderr.contains("warning"), "no warnings with -q: {stderr}");
-    assert!(stderr.contains("routes.csv:3: destination:"), "errors still print: {stderr}");
+    assert!(
+        stderr.contains("routes.csv:3: destination:"),
+        "errors still print: {stderr}"
+    );
 }
 
 #[test]
@@ -244,13 +298,17 @@ fn colour_only_when_asked_or_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], no_color: bool| {
         let mut cmd = farewatch(dir.path());
-        cmd.args(["-vv", "check", "--demo", "--no-progress"]).args(args);
+        cmd.args(["-vv", "check", "--demo", "--no-progress"])
+            .args(args);
         if no_color {
             cmd.env("NO_COLOR", "1");
         }
         text(&cmd.output().unwrap().stderr)
     };
-    assert!(!run(&[], false).contains('\u{1b}'), "stderr is a pipe: no ANSI codes");
+    assert!(
+        !run(&[], false).contains('\u{1b}'),
+        "stderr is a pipe: no ANSI codes"
+    );
     assert!(!run(&["--color", "auto"], true).contains('\u{1b}'));
     assert!(run(&["--color", "always"], false).contains('\u{1b}'));
 }
@@ -259,7 +317,14 @@ fn colour_only_when_asked_or_on_a_terminal() {
 fn a_closed_stderr_is_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = farewatch(dir.path())
-        .args(["-v", "check", "--demo", "--no-progress", "--routes", "missing.csv"])
+        .args([
+            "-v",
+            "check",
+            "--demo",
+            "--no-progress",
+            "--routes",
+            "missing.csv",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -276,7 +341,10 @@ fn init_writes_a_starter_sheet_and_env_and_never_overwrites_them() {
     let output = farewatch(dir.path()).arg("init").output().unwrap();
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     let sheet = std::fs::read_to_string(dir.path().join("routes.csv")).unwrap();
-    assert!(sheet.starts_with('#') && sheet.contains("origin"), "{sheet}");
+    assert!(
+        sheet.starts_with('#') && sheet.contains("origin"),
+        "{sheet}"
+    );
     let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
     assert!(env.contains("TWILIO_ACCOUNT_SID"), "{env}");
     // The starter files are valid: the demo runs on them.
@@ -285,24 +353,39 @@ fn init_writes_a_starter_sheet_and_env_and_never_overwrites_them() {
         .output()
         .unwrap();
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["summary"]["invalid_rows"], 0, "{}", text(&output.stderr));
+    assert_eq!(
+        json["summary"]["invalid_rows"],
+        0,
+        "{}",
+        text(&output.stderr)
+    );
 
     write(dir.path(), "routes.csv", "mine\n");
     let output = farewatch(dir.path()).arg("init").output().unwrap();
     assert_eq!(code(&output), 3);
-    assert_eq!(std::fs::read_to_string(dir.path().join("routes.csv")).unwrap(), "mine\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("routes.csv")).unwrap(),
+        "mine\n"
+    );
 }
 
 #[test]
 fn completions_and_a_man_page() {
     let dir = tempfile::tempdir().unwrap();
-    let output = farewatch(dir.path()).args(["completions", "bash"]).output().unwrap();
+    let output = farewatch(dir.path())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
     assert_eq!(code(&output), 0);
     assert!(text(&output.stdout).contains("_farewatch()"));
     let output = farewatch(dir.path()).arg("man").output().unwrap();
     assert_eq!(code(&output), 0);
     let man = text(&output.stdout);
-    assert!(man.starts_with(".ie") || man.contains(".TH farewatch"), "{}", &man[..200.min(man.len())]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH farewatch"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
 }
 
 #[test]
@@ -315,12 +398,18 @@ fn durations_and_missing_redis_say_what_was_given() {
         .unwrap();
     let stderr = text(&output.stderr);
     assert_eq!(code(&output), 3, "{stderr}");
-    assert!(stderr.contains("`abc` is not a whole number of seconds"), "{stderr}");
+    assert!(
+        stderr.contains("`abc` is not a whole number of seconds"),
+        "{stderr}"
+    );
     let output = farewatch(dir.path())
         .args(["flights", "poll", "--demo", "--once"])
         .output()
         .unwrap();
     let stderr = text(&output.stderr);
     assert!(stderr.contains("REDIS_URL"), "{stderr}");
-    assert!(!stderr.contains("or run with --demo"), "it is running with --demo: {stderr}");
+    assert!(
+        !stderr.contains("or run with --demo"),
+        "it is running with --demo: {stderr}"
+    );
 }

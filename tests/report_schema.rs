@@ -48,7 +48,12 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str, out: &mut V
     }
     if let Value::Object(fields) = value {
         let properties = schema.get("properties").and_then(Value::as_object);
-        for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+        for required in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = required.as_str().unwrap();
             if !fields.contains_key(name) {
                 out.push(format!("{path}: `{name}` is required"));
@@ -100,7 +105,10 @@ fn report(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Value {
         .output()
         .unwrap();
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
     })
 }
 
@@ -109,7 +117,11 @@ fn the_demo_report_matches_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let json = report(dir.path(), &["--demo"], &[]);
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
-    assert!(json["routes"].as_array().unwrap().iter().any(|r| r["cheapest"].is_object()));
+    assert!(json["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["cheapest"].is_object()));
     assert_valid(&json);
 }
 
@@ -139,7 +151,11 @@ fn rejected_rows_warnings_failed_lookups_and_flights_match_the_schema() {
     assert_valid(&json);
 
     // A source that cannot be reached: every route has errors.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let json = report(
         dir.path(),
         &["--dry-run"],

@@ -4,7 +4,9 @@
 use farewatch::domain::{Currency, DateRange, Iata, Recipient};
 use farewatch::route::MAX_LOOKUPS_PER_ROW;
 use farewatch::rules::MinDrop;
-use farewatch::sheet::{self, Sheet, SheetError, SheetOptions, MAX_SHEET_BYTES, MAX_SHEET_ROWS};
+use farewatch::sheet::{
+    self, Sheet, SheetError, SheetOptions, MAX_DUPLICATE_WARNINGS, MAX_SHEET_BYTES, MAX_SHEET_ROWS,
+};
 use jiff::civil::date;
 use jiff::SignedDuration;
 use proptest::prelude::*;
@@ -512,17 +514,138 @@ fn duplicate_rows_are_ignored_with_a_warning() {
         "{HEADER}\
          LHR|LGW,JFK,2027-03-01,400,+442079460123\n\
          LHR,JFK,2027-03-01,400,+442079460123\n\
-         lgw|LHR,JFK,2027-03-01,350,+44 20 7946 0123\n"
+         lgw|LHR,JFK,2027-03-01,400.00,+44 20 7946 0123\n"
     ));
     assert_eq!(errors(&sheet), Vec::<String>::new());
     assert_eq!(sheet.routes.len(), 2);
     assert_eq!(
-        sheet.routes[0].rule.max_price.minor, 40000,
-        "the first is kept"
+        sheet.warnings,
+        ["routes.csv:4: duplicate of line 2; ignored"]
+    );
+}
+
+/// Issue 12: a row that repeats a search with another threshold used to be
+/// dropped as a duplicate (`routes.csv:4: duplicate of line 2; ignored`),
+/// so the edit was lost behind a warning. Route identity leaves the rule
+/// out (the alert state survives a threshold edit), so the two cannot both
+/// run: the later row is an error naming both lines, and the first runs.
+#[test]
+fn a_row_repeating_a_search_with_another_max_price_is_an_error_naming_both_lines() {
+    let sheet = parse(&format!(
+        "{HEADER}\
+         LHR|LGW,JFK,2027-03-01,300,+442079460123\n\
+         LHR,CDG,2027-03-01,300,+442079460123\n\
+         lgw|LHR,JFK,2027-03-01,350,+44 20 7946 0123\n"
+    ));
+    assert_eq!(
+        errors(&sheet),
+        ["routes.csv:4: row: repeats the search on line 2 with a different max_price (350.00 here, 300.00 on line 2); only line 2 runs: delete one of the two rows, or make them the same"]
+    );
+    assert_eq!(sheet.warnings, Vec::<String>::new(), "not a duplicate");
+    let kept: Vec<(usize, i64)> = sheet
+        .routes
+        .iter()
+        .map(|r| (r.line, r.rule.max_price.minor))
+        .collect();
+    assert_eq!(kept, [(2, 300_00), (3, 300_00)], "the first row runs");
+}
+
+#[test]
+fn every_setting_that_differs_is_named_and_identical_repeats_stay_warnings() {
+    let sheet = parse(concat!(
+        "origin,destination,depart_date,max_price,phone,currency,min_drop,cooldown,active,label\n",
+        "LHR,JFK,2027-03-01,99.5,+442079460123,GBP,5%,6h,yes,Easter\n",
+        // The same row written differently: a duplicate.
+        "lhr,jfk,2027-03-01,99.50,+44 20 7946 0123,gbp,5.0%,360m,1,Easter\n",
+        "LHR,JFK,2027-03-01,99.5,+442079460123,GBP,2.5,1d 2h,no,\n",
+        "LHR,JFK,2027-03-01,99.5,+442079460123,GBP,,,,Easter\n",
+        // Another currency is another search.
+        "LHR,JFK,2027-03-01,99.5,+442079460123,EUR,,,,\n",
+    ));
+    assert_eq!(
+        errors(&sheet),
+        [
+            "routes.csv:4: row: repeats the search on line 2 with a different min_drop (2.50 here, 5% on line 2), cooldown (26h here, 6h on line 2), active (false here, true on line 2) and label (none here, `Easter` on line 2); only line 2 runs: delete one of the two rows, or make them the same",
+            "routes.csv:5: row: repeats the search on line 2 with a different min_drop (0 here, 5% on line 2) and cooldown (none here, 6h on line 2); only line 2 runs: delete one of the two rows, or make them the same",
+        ]
     );
     assert_eq!(
         sheet.warnings,
-        ["routes.csv:4: duplicate of line 2; ignored"]
+        ["routes.csv:3: duplicate of line 2; ignored"]
+    );
+    let lines: Vec<usize> = sheet.routes.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 6]);
+}
+
+#[test]
+fn a_repeat_is_compared_with_the_row_that_runs_not_with_a_rejected_one() {
+    let sheet = parse(&format!(
+        "{HEADER}\
+         LHR,JFK,2027-03-01,300,+442079460123\n\
+         LHR,JFK,2027-03-01,350,+442079460123\n\
+         LHR,JFK,2027-03-01,350,+442079460123\n\
+         LHR,JFK,2027-03-01,300,+442079460123\n"
+    ));
+    let lines: Vec<(usize, &str)> = sheet
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str()))
+        .collect();
+    assert_eq!(lines, [(3, "row"), (4, "row")]);
+    assert!(
+        sheet.errors[1].message.contains("on line 2"),
+        "{:?}",
+        sheet.errors
+    );
+    assert_eq!(
+        sheet.warnings,
+        ["routes.csv:5: duplicate of line 2; ignored"]
+    );
+    assert_eq!(sheet.routes.len(), 1);
+}
+
+#[test]
+fn thousands_of_duplicate_rows_give_ten_warnings_and_one_summary() {
+    let mut text = String::from(HEADER);
+    // Line 2 is kept; lines 3..=5002 repeat it, with a distinct row at 1000.
+    for line in 2..=5002 {
+        if line == 1000 {
+            text.push_str("LHR,CDG,2027-03-01,400,+442079460123\n");
+        } else {
+            text.push_str("LHR,JFK,2027-03-01,400,+442079460123\n");
+        }
+    }
+    let sheet = parse(&text);
+    assert_eq!(errors(&sheet), Vec::<String>::new());
+    assert_eq!(sheet.routes.len(), 2);
+    assert_eq!(sheet.warnings.len(), MAX_DUPLICATE_WARNINGS + 1);
+    let first_ten: Vec<String> = (3..3 + MAX_DUPLICATE_WARNINGS)
+        .map(|line| format!("routes.csv:{line}: duplicate of line 2; ignored"))
+        .collect();
+    assert_eq!(sheet.warnings[..MAX_DUPLICATE_WARNINGS], first_ten[..]);
+    assert_eq!(
+        sheet.warnings[MAX_DUPLICATE_WARNINGS],
+        format!(
+            "routes.csv:13: {} more duplicate rows ignored (lines 13-999, 1001-5002)",
+            5002 - 2 - 1 - MAX_DUPLICATE_WARNINGS
+        )
+    );
+}
+
+#[test]
+fn a_duplicate_adds_none_of_its_own_warnings() {
+    // Both rows start before today: the kept row says so, once.
+    let sheet = parse(&format!(
+        "{HEADER}\
+         LHR,JFK,2026-11-20..2026-11-30,400,+442079460123\n\
+         LHR,JFK,2026-11-20..2026-11-30,400,+442079460123\n"
+    ));
+    assert_eq!(
+        sheet.warnings,
+        [
+            "routes.csv:2: depart_date: `2026-11-20..2026-11-30` starts before today; searching from 2026-11-24",
+            "routes.csv:3: duplicate of line 2; ignored",
+        ]
     );
 }
 

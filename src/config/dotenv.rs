@@ -14,7 +14,12 @@ pub fn read(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(ConfigError::invalid(shown, format!("cannot read it: {error}"))),
+        Err(error) => {
+            return Err(ConfigError::invalid(
+                shown,
+                format!("cannot read it: {error}"),
+            ))
+        }
     };
     dotenvy::from_read_iter(text.as_bytes())
         .collect::<Result<Vec<_>, _>>()
@@ -43,9 +48,16 @@ mod tests {
     fn a_malformed_line_is_named_by_file_and_line_without_its_text() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
-        std::fs::write(&path, "# comment\nA=1\n\nTWILIO_AUTH_TOKEN s3cret value\nB=2\n").unwrap();
+        std::fs::write(
+            &path,
+            "# comment\nA=1\n\nTWILIO_AUTH_TOKEN s3cret value\nB=2\n",
+        )
+        .unwrap();
         let error = read(&path).unwrap_err().to_string();
-        assert!(error.starts_with(&format!("{}:4: not a KEY=VALUE line", path.display())), "{error}");
+        assert!(
+            error.starts_with(&format!("{}:4: not a KEY=VALUE line", path.display())),
+            "{error}"
+        );
         assert!(!error.contains("s3cret"), "{error}");
     }
 
@@ -56,6 +68,9 @@ mod tests {
         assert!(read(&path).unwrap().is_empty());
         std::fs::write(&path, "A=1\nexport B=\"two words\"\n").unwrap();
         let pairs = read(&path).unwrap();
-        assert_eq!(pairs, [("A".into(), "1".into()), ("B".into(), "two words".into())]);
+        assert_eq!(
+            pairs,
+            [("A".into(), "1".into()), ("B".into(), "two words".into())]
+        );
     }
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ConfigError, Env};
-use crate::engine::{NotifyLimits, DEFAULT_SETTLE_BOUND, DEFAULT_SETTLE_DELAY};
 use crate::fare::amadeus::{self, Amadeus, AmadeusConfig};
 use crate::fare::duffel::{self, Duffel, DuffelConfig};
 use crate::fare::serpapi::{self, SerpApi, SerpApiConfig};
@@ -23,6 +22,7 @@ use crate::notify::discord::{self, Discord, DiscordConfig};
 use crate::notify::slack::{self, Slack, SlackConfig};
 use crate::notify::webhook::{self, Webhook, WebhookConfig};
 use crate::notify::Notifier;
+use crate::notify::NotifyLimits;
 use crate::status::aviationstack::{self, Aviationstack, AviationstackConfig};
 use crate::status::flightaware::{self, FlightAware, FlightAwareConfig};
 use crate::status::opensky::{self, OpenSky, OpenSkyConfig};
@@ -278,27 +278,12 @@ pub struct ChannelEntry {
     pub build: BuildChannel,
 }
 
-/// Limits for a webhook-style channel: `max_concurrency` sends at once, at
-/// most `rate_per_sec`. The settle settings are unused: these channels
-/// cannot list what they posted, so an unknown outcome is resent by the
-/// next cycle, never settled within one.
-const fn webhook_style(max_concurrency: usize, rate_per_sec: f64) -> NotifyLimits {
-    NotifyLimits {
-        max_concurrency,
-        rate_per_sec,
-        timeout: Duration::from_secs(15),
-        settle_delay: DEFAULT_SETTLE_DELAY,
-        settle_bound: DEFAULT_SETTLE_BOUND,
-    }
-}
-
 /// The named channels.
 pub const CHANNELS: &[ChannelEntry] = &[
     ChannelEntry {
         kind: "slack",
         prefix: "SLACK_WEBHOOK_",
-        // Slack allows about one message a second per webhook.
-        limits: webhook_style(1, 1.0),
+        limits: slack::DEFAULT_LIMITS,
         build: |cx, setting| {
             Ok(Arc::new(Slack::new(
                 cx.client.clone(),
@@ -312,8 +297,7 @@ pub const CHANNELS: &[ChannelEntry] = &[
     ChannelEntry {
         kind: "discord",
         prefix: "DISCORD_WEBHOOK_",
-        // Discord allows 5 requests per 2 seconds per webhook.
-        limits: webhook_style(2, 2.5),
+        limits: discord::DEFAULT_LIMITS,
         build: |cx, setting| {
             Ok(Arc::new(Discord::new(
                 cx.client.clone(),
@@ -328,16 +312,10 @@ pub const CHANNELS: &[ChannelEntry] = &[
     ChannelEntry {
         kind: "webhook",
         prefix: "WEBHOOK_URL_",
-        // A receiver of our own: modest, it may be a small service.
-        limits: webhook_style(4, 10.0),
+        limits: webhook::DEFAULT_LIMITS,
         build: |cx, setting| {
+            // Plan::from_env has checked that the secret is set.
             let secret_var = format!("WEBHOOK_SECRET_{}", setting.suffix);
-            if !cx.env.has(&secret_var) {
-                return Err(ConfigError::invalid(
-                    setting.var,
-                    format!("set, but {secret_var} is not: every webhook is signed; set a shared secret"),
-                ));
-            }
             Ok(Arc::new(Webhook::new(
                 cx.client.clone(),
                 WebhookConfig {

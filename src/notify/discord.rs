@@ -106,11 +106,15 @@ impl fmt::Debug for DiscordConfig {
     }
 }
 
+/// How hard one Discord webhook may be driven: Discord allows 5 requests
+/// per 2 seconds per webhook.
+pub const DEFAULT_LIMITS: super::NotifyLimits = super::webhook_limits(2, 2.5);
+
 /// The Discord webhook notifier.
 ///
 /// The webhook is the recipient: [`Notifier::send`] ignores its `to`
-/// argument and posts to the webhook's channel. (The engine will route named
-/// channels such as `discord:team` to it in a later change.)
+/// argument and posts to the webhook's channel: the engine routes
+/// `discord:NAME` in the sheet to the webhook in `DISCORD_WEBHOOK_NAME`.
 pub struct Discord {
     client: reqwest::Client,
     config: DiscordConfig,

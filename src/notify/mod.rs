@@ -9,8 +9,59 @@ pub mod webhook;
 
 use async_trait::async_trait;
 
+use std::time::Duration;
+
 use crate::domain::Recipient;
 use crate::upstream::retry::{RetryClass, Retryable};
+
+/// The most the notifier may be driven: ceilings for its adaptive
+/// controller ([`crate::upstream::arc`]), which finds the operating point.
+#[derive(Debug, Clone, Copy)]
+pub struct NotifyLimits {
+    /// Ceiling on sends in flight at once.
+    pub max_concurrency: usize,
+    /// Ceiling on sends started per second; `0` is unlimited.
+    pub rate_per_sec: f64,
+    /// Hard bound on one send, after which its outcome is unknown.
+    pub timeout: Duration,
+    /// How long to wait after a send with an unknown outcome before asking a
+    /// channel that can list what it sent whether the message is there
+    /// ([`DEFAULT_SETTLE_DELAY`]; tests use a few milliseconds).
+    pub settle_delay: Duration,
+    /// How long one message may spend being reconciled and sent again within
+    /// a cycle before it is left for the next cycle ([`DEFAULT_SETTLE_BOUND`]).
+    pub settle_bound: Duration,
+}
+
+/// The default [`NotifyLimits::settle_delay`]: 2 s.
+///
+/// A create that Twilio accepted just before answering 5xx (or before the
+/// connection dropped) is listed once its write is visible to reads; two
+/// seconds covers that with a wide margin while keeping a cycle short.
+pub const DEFAULT_SETTLE_DELAY: Duration = Duration::from_secs(2);
+
+/// The default [`NotifyLimits::settle_bound`]: 30 s per message.
+///
+/// With a 2 s settle delay and full-jitter backoff this allows four or five
+/// rounds of "list, then send again if not found", enough to ride out a
+/// provider failing a large share of requests, without letting one message
+/// hold up the run for long. What is still unknown after it is reconciled
+/// by the next cycle.
+pub const DEFAULT_SETTLE_BOUND: Duration = Duration::from_secs(30);
+
+/// How hard a webhook-style channel (Slack, Discord, a signed webhook) may
+/// be driven: `max_concurrency` sends at once, at most `rate_per_sec`. The
+/// settle settings are unused: these channels cannot list what they posted,
+/// so an unknown outcome is resent by the next cycle, never settled within one.
+pub const fn webhook_limits(max_concurrency: usize, rate_per_sec: f64) -> NotifyLimits {
+    NotifyLimits {
+        max_concurrency,
+        rate_per_sec,
+        timeout: Duration::from_secs(15),
+        settle_delay: DEFAULT_SETTLE_DELAY,
+        settle_bound: DEFAULT_SETTLE_BOUND,
+    }
+}
 
 /// A channel that can deliver one text to one recipient.
 #[async_trait]

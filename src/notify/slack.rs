@@ -84,11 +84,15 @@ impl fmt::Debug for SlackConfig {
     }
 }
 
+/// How hard one Slack webhook may be driven: Slack allows about one
+/// message a second per webhook.
+pub const DEFAULT_LIMITS: super::NotifyLimits = super::webhook_limits(1, 1.0);
+
 /// The Slack incoming-webhook notifier.
 ///
 /// The webhook is the recipient: [`Notifier::send`] ignores its `to`
-/// argument and posts to the webhook's channel. (The engine will route named
-/// channels such as `slack:team` to it in a later change.)
+/// argument and posts to the webhook's channel: the engine routes `slack:NAME`
+/// in the sheet to the webhook in `SLACK_WEBHOOK_NAME`.
 pub struct Slack {
     client: reqwest::Client,
     config: SlackConfig,

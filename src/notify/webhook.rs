@@ -129,11 +129,15 @@ impl fmt::Debug for WebhookConfig {
     }
 }
 
+/// How hard one webhook may be driven: a receiver of the user's own,
+/// modest, as it may be a small service.
+pub const DEFAULT_LIMITS: super::NotifyLimits = super::webhook_limits(4, 10.0);
+
 /// The generic signed JSON webhook notifier.
 ///
 /// The URL is the recipient: [`Notifier::send`] ignores its `to` argument
-/// and posts the text once. (The engine will route named channels to a
-/// webhook in a later change; until then it is one destination per notifier.)
+/// and posts the text once: the engine routes `webhook:NAME` in the sheet to
+/// the URL in `WEBHOOK_URL_NAME`, signed with `WEBHOOK_SECRET_NAME`.
 pub struct Webhook {
     client: reqwest::Client,
     config: WebhookConfig,

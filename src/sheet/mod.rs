@@ -1,6 +1,7 @@
-//! Reading the routes sheet: a CSV file or an http(s) URL (a Google Sheet
-//! published as CSV) into validated [`Route`]s, with every bad row reported
-//! as `NAME:LINE: column: what is wrong and what is expected`.
+//! Reading the routes sheet: a CSV file, an http(s) URL (a Google Sheet
+//! published as CSV) or standard input into validated [`Route`]s, with
+//! every bad row reported as `NAME:LINE: column: what is wrong and what is
+//! expected`.
 //!
 //! # The sheet format
 //!
@@ -38,14 +39,22 @@
 //!   control and invisible characters escaped. Values past the header's last
 //!   column are an error (empty trailing cells are fine).
 //! - A row with the same search and recipients as an earlier row
-//!   ([`Route::id`]) is a duplicate: ignored, with a warning.
+//!   ([`Route::id`]) and the same settings is a duplicate: ignored, with a
+//!   warning (the first [`MAX_DUPLICATE_WARNINGS`] one by one, the rest in
+//!   one summary naming their lines). The identity leaves the rule out, so
+//!   that editing a threshold keeps the row's alert state; a later row that
+//!   repeats the search with a different `max_price`, `min_drop`,
+//!   `cooldown`, `active` or `label` therefore cannot run beside the first:
+//!   it is a row error naming both lines and each difference, and the
+//!   earlier row runs.
 //! - Columns farewatch does not know are ignored, with one warning each.
 //! - Fatal ([`SheetError`]): a missing or repeated column, no header, a
 //!   header separated by semicolons or tabs, an empty file, text that is not
 //!   UTF-8 (a UTF-8 byte-order mark is fine; UTF-16 is not), more than
 //!   [`MAX_SHEET_BYTES`] bytes or more than [`MAX_SHEET_ROWS`] rows.
-//! - [`load`] takes a path or an `http(s)://` link; for Google Sheets use
-//!   the "Publish to web" CSV link. A link is named in messages without its
+//! - [`load`] takes a path, an `http(s)://` link, or `-` for standard
+//!   input (named `<stdin>` in messages); for Google Sheets use the
+//!   "Publish to web" CSV link. A link is named in messages without its
 //!   credentials ([`display_name`]).
 
 mod columns;
@@ -65,7 +74,7 @@ use crate::domain::Currency;
 use crate::route::Route;
 use columns::{Column, Header, HeaderProblem};
 use row::PhoneCache;
-use text::{bare_cr_to_lf, escape_controls, shown, strip_bom, TextError};
+use text::{bare_cr_to_lf, escape_controls, shown, strip_bom, DuplicateRows, TextError};
 
 /// Largest sheet farewatch reads. Real sheets are a few kilobytes; a file
 /// this big is the wrong file, and reading it whole would only waste memory.
@@ -80,8 +89,21 @@ pub const MAX_SHEET_ROWS: usize = 100_000;
 /// number, so a column of numbers pasted into one cell is stopped here.
 pub const MAX_RECIPIENTS_PER_ROW: usize = 10;
 
+/// Most duplicate rows (in the routes sheet or the flight watch list)
+/// warned about one by one; the rest are counted in one summary warning
+/// naming their lines, so a sheet pasted in twice, or a generated one with
+/// thousands of repeats, does not bury the messages that matter.
+pub const MAX_DUPLICATE_WARNINGS: usize = 10;
+
 /// Time allowed to download a sheet from a URL, redirects included.
 pub const SHEET_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The location that means standard input: `--routes -` reads the sheet
+/// from a pipe (`generate-routes | farewatch check --routes -`).
+pub const STDIN: &str = "-";
+
+/// How standard input is named in messages: `<stdin>:7: origin: ...`.
+pub const STDIN_NAME: &str = "<stdin>";
 
 /// The header farewatch suggests when one is missing.
 const EXAMPLE_HEADER: &str = "origin,destination,depart_date,max_price,phone";
@@ -150,6 +172,13 @@ pub enum SheetError {
     Read {
         /// The path as given.
         path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Standard input (`--routes -`) cannot be read.
+    #[error("cannot read the routes sheet from standard input: {source}")]
+    Stdin {
         /// Why.
         #[source]
         source: std::io::Error,
@@ -323,7 +352,9 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
     }
 
     let mut phones = PhoneCache::new();
-    let mut first_line_by_id: HashMap<String, usize> = HashMap::new();
+    // Each kept route's index in `sheet.routes`, by identity.
+    let mut kept_by_id: HashMap<String, usize> = HashMap::new();
+    let mut duplicates = DuplicateRows::default();
     let mut warned_nameless = false;
     let mut rows = 0_usize;
     while read(&mut reader, &mut record, source)? {
@@ -356,25 +387,62 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
             sheet.errors.extend(outcome.errors);
             continue;
         }
-        sheet.warnings.extend(outcome.warnings);
         let Some(route) = outcome.route else {
             continue;
         };
-        match first_line_by_id.entry(route.id()) {
-            Entry::Occupied(first) => sheet.warnings.push(format!(
-                "{source}:{line}: duplicate of line {}; ignored",
-                first.get()
-            )),
+        match kept_by_id.entry(route.id()) {
+            // A row that is left out adds no warnings of its own: a
+            // duplicate would repeat the kept row's, and a conflict is an error.
+            Entry::Occupied(kept) => {
+                let kept = &sheet.routes[*kept.get()];
+                let differences = row::differences(kept, &route);
+                if differences.is_empty() {
+                    if duplicates.note(line) {
+                        sheet.warnings.push(format!(
+                            "{source}:{line}: duplicate of line {}; ignored",
+                            kept.line
+                        ));
+                    }
+                } else {
+                    sheet
+                        .errors
+                        .push(conflict(source, line, kept.line, &differences));
+                }
+            }
             Entry::Vacant(slot) => {
-                slot.insert(line);
+                slot.insert(sheet.routes.len());
+                sheet.warnings.extend(outcome.warnings);
                 sheet.routes.push(route);
             }
         }
     }
+    sheet.warnings.extend(duplicates.summary(source));
     Ok(sheet)
 }
 
-/// Reads the sheet from a path or an http(s) URL, then parses it.
+/// The error for a row on `line` that repeats the search of the row kept
+/// from `kept_line` but sets `differences` otherwise. Its identity
+/// ([`Route::id`]) leaves the rule out, so the two would share one alert
+/// state and cannot both run; the first one keeps running, and the error
+/// says so, so an edit written as a new row is never lost without a word.
+fn conflict(source: &str, line: usize, kept_line: usize, differences: &[String]) -> RowError {
+    let listed = match differences {
+        [] => String::new(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    RowError {
+        source: source.to_owned(),
+        line,
+        column: "row".to_owned(),
+        message: escape_controls(&format!(
+            "repeats the search on line {kept_line} with a different {listed}; only line {kept_line} runs: delete one of the two rows, or make them the same"
+        )),
+    }
+}
+
+/// Reads the sheet from a path, an http(s) URL or standard input
+/// ([`STDIN`]), then parses it.
 ///
 /// A URL is fetched with `client` (which follows redirects, as Google's
 /// published links need) within [`SHEET_FETCH_TIMEOUT`]; the sheet is named
@@ -390,19 +458,28 @@ pub async fn load(
 
 /// How a sheet at `location` is named in messages: a path as given, a URL
 /// without its credentials (user info and secret query parameters, see
-/// [`redact_url`](crate::redact::redact_url)).
+/// [`redact_url`](crate::redact::redact_url)), standard input ([`STDIN`])
+/// as [`STDIN_NAME`].
 pub fn display_name(location: &str) -> String {
-    if is_url(location) {
+    if location == STDIN {
+        STDIN_NAME.to_owned()
+    } else if is_url(location) {
         crate::redact::redact_url(location)
     } else {
         location.to_owned()
     }
 }
 
-/// Reads a CSV from a path or an http(s) URL, with the sheet's size cap and
-/// errors (also used for the flight watch list).
+/// Reads a CSV from a path, an http(s) URL, or standard input for
+/// [`STDIN`] (`-`), with the sheet's size cap and errors (also used for the
+/// flight watch list).
+///
+/// Standard input is read to its end, once: a second read (a daemon's next
+/// cycle, or a second list also given as `-`) finds it empty.
 pub async fn read_source(location: &str, client: &reqwest::Client) -> Result<Vec<u8>, SheetError> {
-    if is_url(location) {
+    if location == STDIN {
+        read_stdin().await
+    } else if is_url(location) {
         fetch(location, client).await
     } else {
         read_file(location).await
@@ -431,6 +508,31 @@ async fn read_file(location: &str) -> Result<Vec<u8>, SheetError> {
             Err(SheetError::NotFound { path })
         }
         Ok(Err(source)) | Err(source) => Err(SheetError::Read { path, source }),
+    }
+}
+
+async fn read_stdin() -> Result<Vec<u8>, SheetError> {
+    // A blocking read on the blocking pool, as `tokio::io::stdin` does (and
+    // as `read_file` does for files): tokio's `io-std` feature is not enabled.
+    let read = tokio::task::spawn_blocking(|| {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        // One byte past the cap tells a sheet at the cap from a bigger one.
+        std::io::stdin()
+            .lock()
+            .take(MAX_SHEET_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
+    })
+    .await
+    .map_err(|join_error| std::io::Error::other(join_error.to_string()));
+    match read {
+        Ok(Ok(bytes)) if bytes.len() > MAX_SHEET_BYTES => Err(SheetError::TooLarge {
+            sheet: STDIN_NAME.to_owned(),
+            limit: MAX_SHEET_BYTES,
+        }),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(source)) | Err(source) => Err(SheetError::Stdin { source }),
     }
 }
 

@@ -468,6 +468,70 @@ impl<'r> RowParser<'_, 'r> {
     }
 }
 
+/// What a later row that repeats `kept`'s search (the same [`Route::id`])
+/// sets differently: each as `column (LATER here, KEPT on line N)`, in
+/// column order. Empty when the two rows are the same row written twice.
+///
+/// The identity leaves out the rule on purpose (editing a threshold keeps
+/// the alert state), so two such rows cannot both run: they would share one
+/// alert state. The reader keeps the first and reports the later one.
+pub(super) fn differences(kept: &Route, later: &Route) -> Vec<String> {
+    let currency = kept.currency();
+    let min_drop = |drop: MinDrop| match drop {
+        MinDrop::Zero => "0".to_owned(),
+        MinDrop::Amount(minor) => Money::from_minor(minor, currency).amount_string(),
+        MinDrop::BasisPoints(bps) => {
+            format!("{}%", rust_decimal::Decimal::new(bps.into(), 2).normalize())
+        }
+    };
+    let cooldown = |cooldown: Option<SignedDuration>| match cooldown {
+        None => "none".to_owned(),
+        // The friendly form the sheet takes (`6h`, `2h 30m`); hours are the
+        // largest unit, so `1d` shows as `24h`.
+        Some(duration) => format!("{duration:#}"),
+    };
+    let label = |label: Option<&str>| match label {
+        None => "none".to_owned(),
+        Some(text) => format!("`{}`", shown(text)),
+    };
+    let kept_line = kept.line;
+    let mut out = Vec::new();
+    let mut compare = |column: Column, kept: String, later: String| {
+        if kept != later {
+            out.push(format!(
+                "{} ({later} here, {kept} on line {kept_line})",
+                column.name()
+            ));
+        }
+    };
+    compare(
+        Column::MaxPrice,
+        kept.rule.max_price.amount_string(),
+        later.rule.max_price.amount_string(),
+    );
+    compare(
+        Column::MinDrop,
+        min_drop(kept.rule.min_drop),
+        min_drop(later.rule.min_drop),
+    );
+    compare(
+        Column::Cooldown,
+        cooldown(kept.rule.cooldown),
+        cooldown(later.rule.cooldown),
+    );
+    compare(
+        Column::Active,
+        kept.active.to_string(),
+        later.active.to_string(),
+    );
+    compare(
+        Column::Label,
+        label(kept.label.as_deref()),
+        label(later.label.as_deref()),
+    );
+    out
+}
+
 /// `1 date`, `17 dates`.
 fn counted(n: u128, noun: &str) -> String {
     if n == 1 {

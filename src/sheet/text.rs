@@ -1,13 +1,16 @@
 //! Text handling shared by the two CSV readers, the routes sheet
 //! ([`crate::sheet`]) and the flight watch list ([`crate::status::watch`]):
 //! bytes into text ([`decode`]: size, UTF-16, UTF-8, byte-order mark, blank
-//! file), and cell values into text safe to quote in a message ([`shown`],
-//! [`clean_message`], [`escape_controls`]).
+//! file), cell values into text safe to quote in a message ([`shown`],
+//! [`clean_message`], [`escape_controls`]), and the cap on duplicate-row
+//! warnings ([`DuplicateRows`]).
 //!
 //! Each reader keeps its own error type and wording; [`TextError`] is what
 //! they share, and each maps it to its own variants.
 
 use std::borrow::Cow;
+
+use super::MAX_DUPLICATE_WARNINGS;
 
 /// Values longer than this are cut short in messages: enough to recognise
 /// the cell, not so much that one pasted paragraph floods the report.
@@ -161,9 +164,105 @@ pub(crate) fn clean_message(message: &str, value: &str) -> String {
         .join("`")
 }
 
+/// Most runs of line numbers the summary of duplicates lists before `…`.
+const MAX_SUMMARY_RUNS: usize = 10;
+
+/// Counts the duplicate rows a reader ignores, so each reader warns about
+/// the first [`MAX_DUPLICATE_WARNINGS`] in its own words and sums up the
+/// rest in one [`DuplicateRows::summary`].
+#[derive(Debug, Default)]
+pub(crate) struct DuplicateRows {
+    warned: usize,
+    /// Lines of the duplicates past the cap, in file order.
+    unwarned: Vec<usize>,
+}
+
+impl DuplicateRows {
+    /// Records a duplicate row on `line`: `true` when the caller should warn
+    /// about it by itself, `false` once the cap is reached (the line is
+    /// then counted in the summary).
+    pub(crate) fn note(&mut self, line: usize) -> bool {
+        if self.warned < MAX_DUPLICATE_WARNINGS {
+            self.warned += 1;
+            true
+        } else {
+            self.unwarned.push(line);
+            false
+        }
+    }
+
+    /// One warning for the duplicates past the cap, if there were any:
+    /// `routes.csv:14: 4990 more duplicate rows ignored (lines 14-5003)`,
+    /// its lines as runs (at most [`MAX_SUMMARY_RUNS`] of them, then `…`).
+    pub(crate) fn summary(&self, source: &str) -> Option<String> {
+        let first = *self.unwarned.first()?;
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for &line in &self.unwarned {
+            match runs.last_mut() {
+                Some((_, last)) if *last + 1 == line => *last = line,
+                _ => runs.push((line, line)),
+            }
+        }
+        let mut lines: Vec<String> = runs
+            .iter()
+            .take(MAX_SUMMARY_RUNS)
+            .map(|&(from, to)| {
+                if from == to {
+                    from.to_string()
+                } else {
+                    format!("{from}-{to}")
+                }
+            })
+            .collect();
+        if runs.len() > MAX_SUMMARY_RUNS {
+            lines.push("…".to_owned());
+        }
+        let count = self.unwarned.len();
+        let (rows, word) = if count == 1 {
+            ("row", "line")
+        } else {
+            ("rows", "lines")
+        };
+        Some(format!(
+            "{source}:{first}: {count} more duplicate {rows} ignored ({word} {})",
+            lines.join(", ")
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_warnings_are_capped_and_summed_up_in_runs() {
+        let mut duplicates = DuplicateRows::default();
+        assert_eq!(duplicates.summary("x.csv"), None);
+        let warned = (2..=MAX_DUPLICATE_WARNINGS + 1)
+            .filter(|&line| duplicates.note(line))
+            .count();
+        assert_eq!(warned, MAX_DUPLICATE_WARNINGS);
+        assert_eq!(duplicates.summary("x.csv"), None, "nothing past the cap");
+        assert!(!duplicates.note(20));
+        assert_eq!(
+            duplicates.summary("x.csv").as_deref(),
+            Some("x.csv:20: 1 more duplicate row ignored (line 20)")
+        );
+        for line in [21, 22, 30, 40, 41] {
+            assert!(!duplicates.note(line));
+        }
+        assert_eq!(
+            duplicates.summary("x.csv").as_deref(),
+            Some("x.csv:20: 6 more duplicate rows ignored (lines 20-22, 30, 40-41)")
+        );
+        for line in (50..80).step_by(2) {
+            duplicates.note(line);
+        }
+        assert_eq!(
+            duplicates.summary("x.csv").as_deref(),
+            Some("x.csv:20: 21 more duplicate rows ignored (lines 20-22, 30, 40-41, 50, 52, 54, 56, 58, 60, 62, …)")
+        );
+    }
 
     #[test]
     fn shows_values_short_and_printable() {

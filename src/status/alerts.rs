@@ -2,10 +2,12 @@
 //! the meaningful changes worth a message, and their one-segment SMS text.
 //!
 //! No IO and no clock, like [`crate::rules`]. The caller persists the
-//! returned [`WatchState`] only when it has carried the changes out: the
-//! state of an evaluation with changes is saved in the same transaction that
-//! records the sent (outboxed) messages, so a failed send leaves the changes
-//! pending and they are found again on the next poll. An evaluation with no
+//! returned [`WatchState`] only when it has carried the changes out: once
+//! every change's message is recorded as sent, the state is saved in a
+//! separate write. A failed send leaves the changes pending, and they are
+//! found again on the next poll; a crash between the last record and the
+//! state write finds them again too, under the same outbox keys (the
+//! change's number), so nobody is texted twice. An evaluation with no
 //! changes should still have its state saved (it records the gate and
 //! terminal seen, so a later change of them is recognised).
 //!

@@ -21,7 +21,9 @@
 //! - Blank rows and rows whose first cell starts with `#` are skipped.
 //! - A bad row is left out and each bad cell reported; other rows still load.
 //! - A row with the same flight, date and recipients as an earlier row
-//!   ([`Watch::id`]) is a duplicate: ignored, with a warning.
+//!   ([`Watch::id`]) is a duplicate: ignored, with a warning (the first
+//!   [`MAX_DUPLICATE_WARNINGS`](crate::sheet::MAX_DUPLICATE_WARNINGS) one
+//!   by one, the rest in one summary naming their lines).
 //! - Unknown columns are ignored, with one warning each.
 //! - Fatal ([`WatchListError`]): not UTF-8 (or UTF-16), empty, no header, a
 //!   missing or repeated column, more than [`MAX_WATCH_BYTES`].
@@ -38,7 +40,7 @@ use jiff::civil::Date;
 use jiff::{Span, SpanRelativeTo, ToSpan};
 
 use crate::domain::Recipient;
-use crate::sheet::text::{self, bare_cr_to_lf, clean_message, shown, TextError};
+use crate::sheet::text::{self, bare_cr_to_lf, clean_message, shown, DuplicateRows, TextError};
 use crate::sheet::{is_skippable, LineLocator, RowError, MAX_RECIPIENTS_PER_ROW};
 
 /// Default `min_delay`, in minutes: the same line as
@@ -440,6 +442,7 @@ pub fn parse(source: &str, bytes: &[u8], today: Date) -> Result<WatchList, Watch
     }
 
     let mut first_line_by_id: HashMap<String, usize> = HashMap::new();
+    let mut duplicates = DuplicateRows::default();
     let mut rows = 0_usize;
     while read(&mut reader, &mut record)? {
         if is_skippable(&record) {
@@ -467,16 +470,21 @@ pub fn parse(source: &str, bytes: &[u8], today: Date) -> Result<WatchList, Watch
         }
         let Some(watch) = watch else { continue };
         match first_line_by_id.entry(watch.id()) {
-            Entry::Occupied(first) => list.warnings.push(format!(
-                "{source}:{line}: duplicate of line {} (same flight, date and recipients); ignored",
-                first.get()
-            )),
+            Entry::Occupied(first) => {
+                if duplicates.note(line) {
+                    list.warnings.push(format!(
+                        "{source}:{line}: duplicate of line {} (same flight, date and recipients); ignored",
+                        first.get()
+                    ));
+                }
+            }
             Entry::Vacant(slot) => {
                 slot.insert(line);
                 list.watches.push(watch);
             }
         }
     }
+    list.warnings.extend(duplicates.summary(source));
     Ok(list)
 }
 
@@ -820,5 +828,30 @@ mod tests {
             .unwrap_err()
             .contains("`boarding` is not a kind of change"));
         assert_eq!(NotifyOn::ALL.to_string(), NotifyOn::NAMES.join(","));
+    }
+
+    #[test]
+    fn duplicate_warnings_are_capped_with_one_summary() {
+        let mut text = String::from("flight,date,phone\n");
+        for _ in 0..2_000 {
+            text.push_str("MU2557,2026-11-24,+447911123456\n");
+        }
+        let list = parse_str(&text);
+        assert_eq!(list.watches.len(), 1);
+        let cap = crate::sheet::MAX_DUPLICATE_WARNINGS;
+        assert_eq!(list.warnings.len(), cap + 1, "{:#?}", list.warnings);
+        assert_eq!(
+            list.warnings[0],
+            "flights.csv:3: duplicate of line 2 (same flight, date and recipients); ignored"
+        );
+        assert_eq!(
+            list.warnings[cap],
+            format!(
+                "flights.csv:{}: {} more duplicate rows ignored (lines {}-2001)",
+                3 + cap,
+                1_999 - cap,
+                3 + cap
+            )
+        );
     }
 }

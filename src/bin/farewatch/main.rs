@@ -11,8 +11,8 @@ macro_rules! note {
 }
 
 mod cli;
-mod init;
 mod flights;
+mod init;
 mod observe;
 mod output;
 mod progress;
@@ -155,8 +155,12 @@ async fn migrate(database_url: Option<&str>) -> Exit {
             let location = store.location();
             match store.found_version() {
                 0 => say(format_args!("{location}: created at schema version {now}")),
-                found if found == now => say(format_args!("{location}: schema version {now}, up to date")),
-                found => say(format_args!("{location}: migrated from schema version {found} to {now}")),
+                found if found == now => {
+                    say(format_args!("{location}: schema version {now}, up to date"))
+                }
+                found => say(format_args!(
+                    "{location}: migrated from schema version {found} to {now}"
+                )),
             }
             Exit::Ok
         }
@@ -189,6 +193,15 @@ async fn daemon(
         Ok(d) => d,
         Err(error) => return Ok(config_error(&error)),
     };
+    if args.routes == farewatch::sheet::STDIN
+        || args.flights.as_deref() == Some(farewatch::sheet::STDIN)
+    {
+        return Ok(config_error(&ConfigError::invalid(
+            "--routes",
+            "`-` (standard input) can be read once, and a daemon re-reads its sheets every \
+             cycle; give a file or a URL",
+        )));
+    }
     let app = match App::assemble(args.env(), args.options()).await {
         Ok(app) => Arc::new(app),
         Err(error) => return Ok(config_error(&error)),

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use farewatch::domain::Money;
 use farewatch::engine::{AlertOutcome, CycleReport, RouteReport, RouteStatus};
-use jiff::civil::Date;
 use farewatch::upstream::breaker::BreakerPhase;
+use jiff::civil::Date;
 
 use crate::cli::Format;
 
