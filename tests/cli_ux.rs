@@ -13,14 +13,7 @@ use serde_json::Value;
 
 /// `farewatch` with a clean environment, run in `dir` (also its HOME).
 fn farewatch(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_farewatch"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .current_dir(dir)
-        .stdin(Stdio::null());
-    cmd
+    common::binary::offline(dir)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -455,25 +455,14 @@ impl FareSource for Moving {
 #[tokio::test(start_paused = true)]
 async fn a_cooldown_holds_a_deeper_drop_until_it_has_passed() {
     let fare = Arc::new(Moving(std::sync::atomic::AtomicI64::new(300_00)));
-    let engine = Engine::new(EngineParts {
-        fares: Arc::new(Failover::single(Arc::new(FarePool::new(
-            fare.clone(),
-            Cheap.default_limits(),
-        )))),
-        cache: QuoteCache::off(),
-        notifier: console(),
-        notify_limits: NotifyLimits {
-            max_concurrency: 4,
-            rate_per_sec: 0.0,
-            timeout: Duration::from_secs(10),
-            settle_delay: Duration::from_millis(5),
-            settle_bound: Duration::from_secs(5),
-        },
-        store: memory_store(),
-        dry_run: false,
-    });
     // The engine's clock moves with tokio's paused one.
-    let engine = Arc::new(engine);
+    let engine = engine(
+        fare.clone(),
+        Cheap.default_limits(),
+        QuoteCache::off(),
+        console(),
+        memory_store(),
+    );
     let mut row = route(2, "LHR", 350_00, &["+447911123456"]);
     row.rule.cooldown = Some(jiff::SignedDuration::from_hours(6));
     let outcome = || {

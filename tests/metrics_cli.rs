@@ -7,6 +7,8 @@
 //! server of the test's that holds the answer until told to send it. Waits
 //! are bounded reads of the child's output, never sleeps.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
@@ -49,7 +51,7 @@ const ANNOUNCED: &str = "serving /healthz and /metrics on ";
 /// `farewatch daemon --demo` in `dir` (its HOME and data directory), with a
 /// clean environment, one cycle an hour and a JSON report per cycle.
 fn daemon(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_farewatch"));
+    let mut cmd = Command::from(common::binary::offline(dir));
     cmd.args([
         "daemon",
         "--demo",
@@ -59,12 +61,6 @@ fn daemon(dir: &Path) -> Command {
         "json",
         "--no-progress",
     ])
-    .env_clear()
-    .env("PATH", std::env::var("PATH").unwrap_or_default())
-    .env("HOME", dir)
-    .env("XDG_DATA_HOME", dir.join("data"))
-    .current_dir(dir)
-    .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .kill_on_drop(true);

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::days_from_today;
 use serde_json::Value;
@@ -93,13 +92,8 @@ fn assert_valid(report: &Value) {
 
 /// `farewatch check --format json ARGS` in `dir`, its report.
 fn report(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_farewatch"))
-        .env_clear()
-        .env("HOME", dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
+    let output = common::binary::offline(dir)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir)
-        .stdin(Stdio::null())
         .args(["check", "--format", "json", "--no-progress"])
         .args(args)
         .output()

@@ -3,39 +3,20 @@
 //! (row errors, repeated searches) to it as to a file. Demo mode: offline,
 //! no credentials, nothing but loopback.
 
+mod common;
+
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use serde_json::Value;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
+use common::binary::{offline, Run};
+use common::days_from_today;
 
 /// `farewatch check --demo --routes - --format json` in `dir` (its working
 /// directory and home), with a clean environment and `csv` on stdin.
 fn check_with_stdin(dir: &Path, csv: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_farewatch"))
+    let mut child = offline(dir)
         .args(["check", "--demo", "--routes", "-", "--format", "json"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -47,20 +28,7 @@ fn check_with_stdin(dir: &Path, csv: &str) -> Run {
     let writer = std::thread::spawn(move || stdin.write_all(csv.as_bytes()));
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn days_from_today(days: i64) -> String {
-    use jiff::ToSpan;
-    jiff::Zoned::now()
-        .date()
-        .checked_add(days.days())
-        .unwrap()
-        .to_string()
+    Run::from(output)
 }
 
 #[test]

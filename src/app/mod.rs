@@ -290,22 +290,22 @@ impl App {
     pub async fn run_check(&self, progress: Arc<dyn Progress>) -> Result<CycleReport, ConfigError> {
         let sheet = self.load_sheet().await?;
         let mut report = self.engine.run_cycle(sheet.routes, progress).await?;
-        let mut errors = sheet.errors;
         report.warnings = sheet.warnings;
-        if let Some(location) = &self.options.flights {
-            self.add_watches(location, &mut report, &mut errors).await?;
-        }
-        report.invalid_rows = InvalidRow::group(errors);
-        report.summary.invalid_rows = report.invalid_rows.len();
-        report.finished_at = Some(self.engine.now());
-        Ok(report)
+        self.finish(report, sheet.errors).await
     }
 
     /// Watched flights only (a daemon's minute loop); an empty report
     /// without `--flights`.
     pub async fn run_watch_cycle(&self) -> Result<CycleReport, ConfigError> {
-        let mut report = CycleReport::default();
-        let mut errors = Vec::new();
+        self.finish(CycleReport::default(), Vec::new()).await
+    }
+
+    /// Adds the watched flights (with `--flights`) and every rejected row.
+    async fn finish(
+        &self,
+        mut report: CycleReport,
+        mut errors: Vec<RowError>,
+    ) -> Result<CycleReport, ConfigError> {
         if let Some(location) = &self.options.flights {
             self.add_watches(location, &mut report, &mut errors).await?;
         }

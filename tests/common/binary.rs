@@ -36,6 +36,20 @@ pub fn farewatch(dir: &Path, amadeus: &str, twilio: &str) -> tokio::process::Com
     cmd
 }
 
+/// `farewatch` with a clean environment (only `PATH`), run in `dir` (also
+/// its HOME and data directory), stdin closed: for offline runs (`--demo`,
+/// closed ports). `tokio::process::Command::from` makes it async.
+pub fn offline(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_farewatch"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// A finished run.
 #[derive(Debug)]
 pub struct Run {
@@ -52,6 +66,16 @@ impl Run {
                 self.stdout, self.stderr
             )
         })
+    }
+}
+
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     }
 }
 
