@@ -38,6 +38,8 @@
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
 //! - [`links`]: Google Flights deep links (`tfs`) for alerts.
 //! - [`redact`]: credentials out of URLs before they are shown.
+//! - [`telemetry`]: every metric's name, type and help, the Prometheus
+//!   recorder and the `/healthz` + `/metrics` routes.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
@@ -60,4 +62,5 @@ pub mod rules;
 pub mod sheet;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod upstream;

@@ -37,6 +37,7 @@ use crate::notify::Notifier;
 use crate::route::Route;
 use crate::rules::AlertState;
 use crate::store::{ProviderRole, RunId, SavedHealth, Store, StoreError};
+use crate::telemetry;
 use crate::upstream::arc::{Controller, ControllerConfig};
 use crate::upstream::budget::DayClock;
 
@@ -163,14 +164,12 @@ impl Progress for NoProgress {}
 
 /// Exports a cycle's totals (no-ops unless the daemon serves /metrics).
 fn record_metrics(summary: &Summary, elapsed: Duration) {
-    metrics::histogram!("farewatch_cycle_duration_seconds").record(elapsed.as_secs_f64());
-    metrics::counter!("farewatch_cache_hits_total").increment(summary.cache_hits as u64);
-    metrics::counter!("farewatch_alerts_sent_total").increment(summary.alerts_sent as u64);
-    metrics::counter!("farewatch_alerts_failed_total").increment(summary.alerts_failed as u64);
-    metrics::counter!("farewatch_alerts_elsewhere_total")
-        .increment(summary.alerts_elsewhere as u64);
-    metrics::gauge!("farewatch_last_cycle_timestamp_seconds")
-        .set(Timestamp::now().as_second() as f64);
+    metrics::histogram!(telemetry::CYCLE_DURATION).record(elapsed.as_secs_f64());
+    metrics::counter!(telemetry::CACHE_HITS).increment(summary.cache_hits as u64);
+    metrics::counter!(telemetry::ALERTS_SENT).increment(summary.alerts_sent as u64);
+    metrics::counter!(telemetry::ALERTS_FAILED).increment(summary.alerts_failed as u64);
+    metrics::counter!(telemetry::ALERTS_ELSEWHERE).increment(summary.alerts_elsewhere as u64);
+    metrics::gauge!(telemetry::LAST_CYCLE_TIMESTAMP).set(Timestamp::now().as_second() as f64);
 }
 
 /// What every route of a cycle reads from the store, loaded once at the start.
@@ -359,7 +358,7 @@ impl Engine {
             }
         }
 
-        metrics::counter!("farewatch_cache_misses_total").increment(misses.len() as u64);
+        metrics::counter!(telemetry::CACHE_MISSES).increment(misses.len() as u64);
         let concurrency = self.fares.max_concurrency();
         let mut fetches = futures::stream::iter(misses)
             .map(|key| {

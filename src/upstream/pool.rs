@@ -34,6 +34,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::telemetry;
 use crate::upstream::arc::{Controller, ControllerConfig, OperatingPoint, Signal};
 use crate::upstream::breaker::{Breaker, BreakerConfig, BreakerPhase, BreakerState, Outcome};
 use crate::upstream::budget::Budget;
@@ -401,14 +402,14 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             Ok(_) => "ok",
             Err(error) => error.kind(),
         };
-        metrics::counter!("farewatch_lookups_total", "provider" => self.name, "outcome" => outcome)
+        metrics::counter!(telemetry::LOOKUPS, "provider" => self.name, "outcome" => outcome)
             .increment(1);
         let state = match self.breaker.state() {
             BreakerState::Closed { .. } => 0.0,
             BreakerState::HalfOpen { .. } => 1.0,
             BreakerState::Open { .. } => 2.0,
         };
-        metrics::gauge!("farewatch_breaker_state", "provider" => self.name).set(state);
+        metrics::gauge!(telemetry::BREAKER_STATE, "provider" => self.name).set(state);
         result
     }
 
@@ -475,7 +476,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         };
         let elapsed = started.elapsed();
         self.stats.record_latency(elapsed);
-        metrics::histogram!("farewatch_provider_latency_seconds", "provider" => self.name)
+        metrics::histogram!(telemetry::PROVIDER_LATENCY, "provider" => self.name)
             .record(elapsed.as_secs_f64());
         ticket.finish(signal_of(&outcome, elapsed));
         permit.record(Outcome::of_request(&outcome));
