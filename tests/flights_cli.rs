@@ -183,3 +183,25 @@ async fn get_with_a_marketing_number_shows_its_own_snapshot_naming_the_operator(
     assert_eq!(operating["operated_by"], Value::Null);
     assert!(!stderr.contains("fa-key-do-not-log"));
 }
+
+/// A malformed snapshot lifetime is refused, naming the variable and what
+/// was given, before anything is asked or written (it used to fall back to
+/// 15 minutes silently).
+#[tokio::test]
+async fn a_malformed_snapshot_ttl_is_a_config_error_naming_what_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["flights", "poll", "--demo", "--once"][..],
+        &["flights", "get", "LH902", "--demo"][..],
+    ] {
+        let mut cmd = farewatch(dir.path(), "unused:");
+        cmd.env("FLIGHT_SNAPSHOT_TTL", "15x").args(args);
+        let (code, stdout, stderr) = run(cmd).await;
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("FLIGHT_SNAPSHOT_TTL: `15x` is not a duration"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+}

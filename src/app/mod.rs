@@ -4,6 +4,8 @@
 //! copies the wiring.
 
 pub mod demo;
+pub mod flights;
+pub mod providers;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -113,14 +113,7 @@ impl Plan {
         let wants_sms = sms_configured || channels.is_empty();
         let mut missing: Vec<String> = Vec::new();
         if !mode.prints() && wants_sms {
-            missing.extend(
-                registry::missing(env, &["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
-                    .into_iter()
-                    .map(str::to_owned),
-            );
-            if !env.has("TWILIO_FROM") && !env.has("TWILIO_MESSAGING_SERVICE_SID") {
-                missing.push("TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID)".into());
-            }
+            missing.extend(twilio_missing(env));
         }
 
         let store = match env.get("DATABASE_URL") {
@@ -213,6 +206,19 @@ impl Plan {
     pub fn has_channel(&self, var: &str) -> bool {
         self.channels.iter().any(|(v, _)| v == var)
     }
+}
+
+/// The Twilio variables still to set for SMS (empty: SMS is configured).
+pub fn twilio_missing(env: &Env) -> Vec<String> {
+    let mut missing: Vec<String> =
+        registry::missing(env, &["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+    if !env.has("TWILIO_FROM") && !env.has("TWILIO_MESSAGING_SERVICE_SID") {
+        missing.push("TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID)".into());
+    }
+    missing
 }
 
 /// Every configured named channel, sorted by variable.
