@@ -249,12 +249,25 @@ async fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
     assert_eq!(
         tables,
         [
+            "airport_flights",
+            "airport_flights_arrival",
+            "airport_flights_departure",
             "alert_state",
+            "api_tokens",
+            "api_tokens_user",
+            "api_watches",
+            "api_watches_user",
+            "idempotency_keys",
+            "idempotency_keys_created",
+            "interests",
             "kv",
             "outbox",
             "outbox_route_seq",
             "outbox_status",
-            "suppressed"
+            // AUTOINCREMENT's bookkeeping (users, api_watches).
+            "sqlite_sequence",
+            "suppressed",
+            "users",
         ]
     );
 }
@@ -1000,7 +1013,7 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(after, SCHEMA_VERSION, "migrated in place");
-    assert_eq!(after, 3, "version 3: outbox claims");
+    assert_eq!(after, 4, "version 4: the API's accounts tables");
     // Rows from before claims have none: any run may take them over.
     let unclaimed: i64 = raw
         .query_row(
@@ -1013,6 +1026,9 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
     drop(raw);
 
     assert_eq!(store.load_states().await.unwrap(), fixture::states());
+    // The accounts tables (version 4) are there, empty.
+    assert!(store.list_users(0, 10).await.unwrap().is_empty());
+    assert!(store.interest_airports().await.unwrap().is_empty());
 
     // The unconfirmed send is still pending, with its exact body and time.
     let pending = fixture::pending();
@@ -1193,7 +1209,8 @@ on_both_backends! {
 // ---------------------------------------------------------------- one schema, two dialects
 
 /// Both backends' migrations produce the same tables with the same columns
-/// (PostgreSQL's outbox has one more, `id`, where SQLite has `rowid`).
+/// (PostgreSQL's outbox has one more, `id`, where SQLite has `rowid`; SQLite
+/// has its own `sqlite_sequence`, where PostgreSQL has identity columns).
 #[tokio::test]
 async fn both_backends_migrate_to_the_same_tables_and_columns() {
     use sqlx::{Connection, Row};
@@ -1206,7 +1223,8 @@ async fn both_backends_migrate_to_the_same_tables_and_columns() {
     let mut in_sqlite: Vec<(String, String)> = raw
         .prepare(
             "SELECT m.name, p.name FROM sqlite_schema m, pragma_table_info(m.name) p
-             WHERE m.type = 'table' ORDER BY 1, 2",
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY 1, 2",
         )
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -31,7 +31,7 @@
 //! - on unix the file is created with mode `0600` (it holds OAuth tokens),
 //!   and directories farewatch creates get `0700`.
 //!
-//! # Schema (version 3)
+//! # Schema (version 4)
 //! The SQL lives in `migrations/{sqlite,postgres}/NNNN_*.sql`, one file per
 //! version and the same number for the same change, compiled in and applied
 //! at [`Store::open`] in one transaction. SQLite keeps the version in
@@ -79,6 +79,16 @@
 //!
 //! `kv`: small values that must survive between runs (`key` PK, `value`,
 //! `expires_at` NULL: after it the row is ignored, and eventually deleted).
+//!
+//! Version 4 adds what `farewatch serve` keeps (columns in
+//! `src/store/accounts.rs`; see [`Accounts`]): `users`, `api_tokens`,
+//! `idempotency_keys`, `api_watches`, `interests` and `airport_flights`,
+//! with their migrations listed in `migrations/README.md`. Hashes are `BLOB` in
+//! SQLite and `BYTEA` in PostgreSQL; ids are `INTEGER PRIMARY KEY
+//! AUTOINCREMENT` in SQLite and `BIGINT` identity columns in PostgreSQL, so
+//! neither ever reuses the id of a deleted row. A user's tokens, watches and
+//! interests go with it (`ON DELETE CASCADE`), and its idempotency keys in
+//! the same transaction.
 //!
 //! # Group commit
 //! Writes are committed in batches: every call waiting when the previous
@@ -128,11 +138,16 @@ use jiff::Timestamp;
 use crate::domain::{Currency, Money};
 use crate::rules::AlertState;
 
+mod accounts;
 mod claim;
 mod postgres;
 mod provider_state;
 mod sqlite;
 
+pub use accounts::{
+    Accounts, AirportFlight, ApiWatch, CreatedUser, Direction, KeyClaim, NewUser, TokenHash, User,
+    WatchKind,
+};
 pub use claim::{RunId, CLAIM_LEASE};
 pub use postgres::POSTGRES_POOL;
 pub use provider_state::{ProviderRole, SavedHealth};
@@ -146,7 +161,7 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// The schema version this build writes; see the module docs.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Appended to errors that a different location would fix.
 const USE_ANOTHER: &str = "set DATABASE_URL=sqlite://PATH to use another location";
@@ -649,11 +664,65 @@ fn state_from_row(
     })
 }
 
+/// An idempotency key's row as a claim finds it (see
+/// [`Store::claim_idempotency_key`]).
+struct StoredKey {
+    fingerprint: Vec<u8>,
+    locked_at: Option<Timestamp>,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+}
+
+impl StoredKey {
+    /// How a claim of this existing key with `fingerprint` at `now` ends;
+    /// `None` when its lock is stale (its request died) and the claim takes
+    /// it over: the caller then re-locks it at `now` and proceeds.
+    fn settle(
+        self,
+        fingerprint: &[u8; 32],
+        now: Timestamp,
+        stale_after: std::time::Duration,
+        key: &str,
+    ) -> Result<Option<KeyClaim>, Fail> {
+        if self.fingerprint.as_slice() != fingerprint.as_slice() {
+            return Ok(Some(KeyClaim::Mismatch));
+        }
+        let Some(locked_at) = self.locked_at else {
+            let (Some(status), Some(body)) = (self.response_status, self.response_body) else {
+                return Err(Fail::Corrupt(format!(
+                    "idempotency key `{key}` is neither locked nor completed"
+                )));
+            };
+            let status = u16::try_from(status).map_err(|_| {
+                Fail::Corrupt(format!("idempotency key `{key}` has status {status}"))
+            })?;
+            return Ok(Some(KeyClaim::Replay { status, body }));
+        };
+        // A `stale_after` beyond what a timestamp can hold never expires.
+        let stale = jiff::SignedDuration::try_from(stale_after)
+            .is_ok_and(|stale_after| now.duration_since(locked_at) >= stale_after);
+        Ok((!stale).then_some(KeyClaim::InProgress))
+    }
+}
+
+/// `flights` with each (`icao24`, `first_seen`) once, the last given kept:
+/// one upsert statement may not touch a row twice.
+fn unique_flights(flights: &[AirportFlight]) -> Vec<&AirportFlight> {
+    let mut seen = HashSet::with_capacity(flights.len());
+    let mut out: Vec<&AirportFlight> = flights
+        .iter()
+        .rev()
+        .filter(|f| seen.insert((f.icao24.as_str(), f.first_seen)))
+        .collect();
+    out.reverse();
+    out
+}
+
 /// What a storage backend does: everything farewatch persists, in domain
 /// terms. [`Store`] is the handle the rest of farewatch holds; each method
 /// below is documented there.
 #[async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: Accounts + Send + Sync + 'static {
     /// See [`Store::load_states`].
     async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError>;
     /// See [`Store::save_state`].

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::rules::AlertState;
 
+mod accounts;
 mod write;
 
 use write::{Done, Write};
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_initial.sql"),
     include_str!("../../../migrations/postgres/0002_suppressed.sql"),
     include_str!("../../../migrations/postgres/0003_claims.sql"),
+    include_str!("../../../migrations/postgres/0004_accounts.sql"),
 ];
 
 /// The advisory lock key migrations hold, so two processes starting on a new

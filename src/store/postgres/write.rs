@@ -6,6 +6,7 @@ use jiff_sqlx::ToSqlx;
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
+use super::accounts::{AccountDone, AccountWrite};
 use super::{read_pending, ts};
 use crate::rules::AlertState;
 use crate::store::claim::is_live;
@@ -48,6 +49,8 @@ pub(super) enum Write {
         /// Also delete expired rows (tokens: useless, and still secrets).
         drop_expired: bool,
     },
+    /// A write to the accounts tables (`farewatch serve`).
+    Accounts(AccountWrite),
 }
 
 /// What a write answers.
@@ -56,6 +59,7 @@ pub(super) enum Done {
     Status(IntentStatus),
     Intents(Vec<Intent>),
     Closed(Option<usize>),
+    Accounts(AccountDone),
 }
 
 impl Done {
@@ -165,6 +169,7 @@ impl Write {
                 .await?;
                 Ok(Done::Unit)
             }
+            Self::Accounts(write) => write.apply(conn).await.map(Done::Accounts),
         }
     }
 }

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::rules::AlertState;
 
+mod accounts;
 mod kv;
 mod outbox;
 mod state;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../../migrations/sqlite/0002_suppressed.sql"),
     include_str!("../../../migrations/sqlite/0003_claims.sql"),
+    include_str!("../../../migrations/sqlite/0004_accounts.sql"),
 ];
 
 /// The SQLite backend. One connection, owned by a writer thread (a file)
