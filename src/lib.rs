@@ -32,9 +32,12 @@
 //! - [`config`]: the environment (`.env`, flags laid over it) into one
 //!   checked [`config::Plan`]; [`config::registry`] lists every fare source,
 //!   status provider and channel with its variables, defaults and constructor.
+//! - [`api`]: `farewatch serve`, the HTTP API (users, idempotent writes,
+//!   OpenAPI document).
 //! - [`app`]: the composition root: [`app::App::assemble`] builds the engine
 //!   from a plan for every command, and [`app::App::run_check`] returns a
-//!   whole report.
+//!   whole report; [`app::providers`] and [`app::flights`] assemble the
+//!   `providers` and `flights` commands.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
 //! - [`links`]: Google Flights deep links (`tfs`) for alerts.
 //! - [`redact`]: credentials out of URLs before they are shown.
@@ -43,6 +46,7 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod api;
 pub mod app;
 pub mod cache;
 pub mod config;

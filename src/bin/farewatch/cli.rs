@@ -51,6 +51,17 @@ pub enum Command {
     /// Show each fare source and channel: configured or not, limits, daily
     /// budget left, and the health saved by the last run.
     Providers(RunArgs),
+    /// Serve the HTTP API (users, watches, idempotent writes) on the state
+    /// database; GET /openapi.json describes it.
+    Serve {
+        /// Listen here (HOST:PORT). Beyond loopback, FAREWATCH_API_TOKEN must be set.
+        #[arg(long, env = "FAREWATCH_API_ADDR", default_value = farewatch::api::DEFAULT_ADDR)]
+        addr: std::net::SocketAddr,
+        /// The state database: sqlite://PATH or postgres://USER@HOST/DB
+        /// (default: the data directory's farewatch.db).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Create the state database or bring its schema up to date, and say
     /// which version it was at (every command also does this when it opens
     /// the database; this does only that).

@@ -85,10 +85,13 @@ fn main() -> ProcessExit {
     // worker threads only added cross-thread wake-ups (about a quarter of a
     // benchmarked cycle's CPU; README, Performance). SQLite and file reads
     // still run on tokio's blocking pool.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The API serves many callers at once: tokio's multi-threaded runtime.
+    let mut builder = if matches!(cli.command, Command::Serve { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(error) => {
             note!("error: cannot start the async runtime: {error}");
@@ -135,6 +138,7 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Flights { command } => flights::run(command).await,
         Command::Migrate { database_url } => Ok(migrate(database_url.as_deref()).await),
         Command::Init { force } => Ok(init::run(force)),
+        Command::Serve { addr, database_url } => Ok(serve(addr, database_url.as_deref()).await),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "farewatch", &mut std::io::stdout());
@@ -143,6 +147,40 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             Ok(Exit::Ok)
+        }
+    }
+}
+
+/// `farewatch serve`: the HTTP API until SIGTERM/SIGINT.
+async fn serve(addr: std::net::SocketAddr, database_url: Option<&str>) -> Exit {
+    let config = match farewatch::api::ApiConfig::from_env(&farewatch::config::Env::from_process())
+    {
+        Ok(config) => config,
+        Err(error) => return config_error(&error),
+    };
+    if let Err(error) = farewatch::api::check_exposure(addr, &config) {
+        note!("error: {error}");
+        return Exit::Config;
+    }
+    let store = match farewatch::store::Store::open_setting(database_url).await {
+        Ok(store) => store,
+        Err(error) => return config_error(&error.into()),
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            note!("error: --addr {addr}: cannot listen there: {error}");
+            return Exit::Config;
+        }
+    };
+    let bound = listener.local_addr().map_or(addr, |a| a);
+    note!("serving the API on http://{bound} (GET /openapi.json describes it)");
+    let state = farewatch::api::AppState::new(store, &config);
+    match farewatch::api::serve(listener, state, shutdown_signal()).await {
+        Ok(()) => Exit::Ok,
+        Err(error) => {
+            note!("error: the API server stopped: {error}");
+            Exit::Unexpected
         }
     }
 }
