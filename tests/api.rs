@@ -7,100 +7,12 @@ mod common;
 
 use std::sync::Arc;
 
+use common::api_server::{Server, OPERATOR};
 use common::db::TestDb;
-use farewatch::api::{self, ApiConfig, AppState};
-use farewatch::store::Store;
+use farewatch::api::{self, ApiConfig};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-
-const OPERATOR: &str = "operator-test-token";
-
-/// A running server on 127.0.0.1, stopped when dropped.
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    store: Store,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Server {
-    async fn start(db: &TestDb, config: ApiConfig) -> Self {
-        let store = db.open().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), &config);
-        tokio::spawn(async move {
-            api::serve(listener, state, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            base,
-            client: farewatch::upstream::http::build_client(),
-            store,
-            _stop: stop,
-        }
-    }
-
-    async fn new(db: &TestDb) -> Self {
-        Self::start(
-            db,
-            ApiConfig {
-                operator_token: Some(SecretString::from(OPERATOR.to_owned())),
-                rate_per_sec: 0.0,
-                burst: 1,
-            },
-        )
-        .await
-    }
-
-    /// A request with `token` (if any), `key` (if any) and a JSON `body` (if any).
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        key: Option<&str>,
-        body: Option<&Value>,
-    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, json, headers)
-    }
-
-    /// Creates a user as the operator; returns their token.
-    async fn user(&self, email: &str) -> String {
-        let body = json!({"email": email, "first_name": "Ann", "last_name": "Lee", "phone": "+447911123456"});
-        let (status, json, _) = self
-            .call(
-                Method::POST,
-                "/users",
-                Some(OPERATOR),
-                Some(&format!("create-{email}")),
-                Some(&body),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{json}");
-        json["token"].as_str().unwrap().to_owned()
-    }
-}
 
 fn user_body(email: &str) -> Value {
     json!({"email": email, "first_name": "Bo", "last_name": "Ng"})
@@ -364,6 +276,11 @@ async fn every_route_is_documented_and_authenticated() {
         paths.contains_key("/users") && paths.contains_key("/users/{email}"),
         "{paths:?}"
     );
+    let list = &paths["/users"]["get"]["parameters"];
+    for param in list.as_array().unwrap() {
+        assert_eq!(param["in"], "query", "{param}");
+        assert_eq!(param["required"], false, "{param}");
+    }
     let mut checked = 0;
     for (path, item) in paths {
         for method in ["get", "post", "put", "patch", "delete"] {

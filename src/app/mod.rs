@@ -7,16 +7,19 @@ pub mod demo;
 pub mod flights;
 pub mod providers;
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::api;
 use crate::cache::QuoteCache;
 use crate::config::registry::{self, ChannelSetting, Context, STATUS_PROVIDERS};
 use crate::config::{ConfigError, Env, Mode, Plan, SmsPlan, TWILIO_VARS};
-use crate::domain::Recipient;
+use crate::domain::{Money, Recipient};
 use crate::engine::{CycleReport, Engine, EngineParts, InvalidRow, Progress};
 use crate::fare::demo::DemoSource;
 use crate::fare::failover::Failover;
@@ -24,11 +27,12 @@ use crate::fare::{FarePool, FareSource};
 use crate::notify::console::{ConsoleNotifier, ConsoleTarget};
 use crate::notify::twilio::Twilio;
 use crate::notify::{Delivery, Notifier, NotifyError};
+use crate::route::Route;
 use crate::sheet::{self, RowError, Sheet, SheetOptions};
 use crate::status::failover::{StatusFailover, StatusPool, DEFAULT_STATUS_TTL};
 use crate::status::watch::Watch;
 use crate::status::StatusProvider;
-use crate::store::{Store, StoreLocation};
+use crate::store::{Store, StoreLocation, WatchKind};
 use crate::upstream::breaker::BreakerConfig;
 use crate::upstream::budget::{Budget, DayClock};
 use crate::upstream::Limits;
@@ -286,30 +290,197 @@ impl App {
         Ok(self.status.get_or_init(|| built))
     }
 
-    /// One `check`: (re-)read the sheet, run a cycle, and with `--flights`
-    /// the watched flights too. The report is whole: totals include the
+    /// One `check`: (re-)read the sheet and the API's watches, run one
+    /// cycle over both, and with `--flights` (or API flight watches) the
+    /// watched flights too. The report is whole: totals include the
     /// flights, and every rejected row and warning is in it.
+    ///
+    /// API fare watches join the sheet's routes after its last row: one
+    /// lookup plan, one single flight, one outbox. Each is a route whose
+    /// line is the watch id; rejected ones are reported with source
+    /// [`api::watches::SOURCE`] (`api:watch:7: depart_date: ...`). A watch
+    /// repeating the search and recipients of a sheet row (or of an earlier
+    /// watch) runs once, as that one: they share one alert state
+    /// ([`Route::id`](crate::route::Route::id)), and a warning says so.
+    /// After the cycle the price seen for each API watch is saved under
+    /// [`api::watches::last_seen_key`] (not in a dry run).
     pub async fn run_check(&self, progress: Arc<dyn Progress>) -> Result<CycleReport, ConfigError> {
-        let sheet = self.load_sheet().await?;
+        let mut sheet = self.load_sheet().await?;
+        let api = self.load_api_watches(true).await?;
+        sheet.errors.extend(api.errors);
+        sheet.warnings.extend(api.warnings);
+        let priced = self.join_api_routes(&mut sheet, api.fares);
         let mut report = self.engine.run_cycle(sheet.routes, progress).await?;
+        self.remember_prices(&report, &priced).await;
         report.warnings = sheet.warnings;
-        self.finish(report, sheet.errors).await
+        self.finish(report, sheet.errors, api.flights).await
     }
 
-    /// Watched flights only (a daemon's minute loop); an empty report
-    /// without `--flights`.
+    /// Watched flights only (a daemon's minute loop): `--flights` and the
+    /// API's flight watches; an empty report without either.
     pub async fn run_watch_cycle(&self) -> Result<CycleReport, ConfigError> {
-        self.finish(CycleReport::default(), Vec::new()).await
+        let api = self.load_api_watches(false).await?;
+        let report = CycleReport {
+            warnings: api.warnings,
+            ..CycleReport::default()
+        };
+        self.finish(report, api.errors, api.flights).await
     }
 
-    /// Adds the watched flights (with `--flights`) and every rejected row.
+    /// The API's flight watches, and with `fares` its fare watches, parsed
+    /// as the sheet and the watch list parse their rows (today's date, the
+    /// sheet's default currency); unreachable recipients are rejected as
+    /// the sheet's are.
+    async fn load_api_watches(&self, fares: bool) -> Result<ApiWatches, ConfigError> {
+        let mut out = ApiWatches::default();
+        let stored = self.store.all_watches().await?;
+        let options = SheetOptions {
+            default_currency: self.plan.default_currency,
+            today: today(),
+        };
+        for (watch, _owner) in stored {
+            let parsed = match watch.kind {
+                WatchKind::Fare if !fares => continue,
+                WatchKind::Fare => api::watches::fare_route(&watch, &options)
+                    .map(|(route, warnings)| (Some(route), None, warnings)),
+                WatchKind::Flight => api::watches::flight_watch(&watch, options.today)
+                    .map(|flight| (None, Some(flight), Vec::new())),
+            };
+            let (route, flight, warnings) = match parsed {
+                Ok(parsed) => parsed,
+                Err(errors) => {
+                    out.errors.extend(errors);
+                    continue;
+                }
+            };
+            let (recipients, line) = match (&route, &flight) {
+                (Some(route), _) => (&route.recipients, route.line),
+                (_, Some(flight)) => (&flight.recipients, flight.line),
+                (None, None) => continue,
+            };
+            let unreachable = self.unreachable(recipients);
+            if !unreachable.is_empty() {
+                out.errors
+                    .extend(unreachable.into_iter().map(|message| RowError {
+                        source: api::watches::SOURCE.to_owned(),
+                        line,
+                        column: "phone".into(),
+                        message,
+                    }));
+                continue;
+            }
+            out.warnings.extend(warnings);
+            out.fares.extend(route);
+            out.flights.extend(flight);
+        }
+        Ok(out)
+    }
+
+    /// Appends the API's fare routes to the sheet's, each once per search
+    /// and recipients; returns, for every API watch, the index of the route
+    /// that runs for it (its own, or the row it repeats) and the watch id.
+    fn join_api_routes(&self, sheet: &mut Sheet, fares: Vec<Route>) -> Vec<(usize, i64)> {
+        if fares.is_empty() {
+            return Vec::new();
+        }
+        let sheet_rows = sheet.routes.len();
+        let mut runs: HashMap<String, usize> = sheet
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(index, route)| (route.id(), index))
+            .collect();
+        let mut priced = Vec::with_capacity(fares.len());
+        for route in fares {
+            let id = i64::try_from(route.line).unwrap_or(0);
+            match runs.entry(route.id()) {
+                Entry::Occupied(first) => {
+                    let index = *first.get();
+                    let line = sheet.routes[index].line;
+                    let other = if index < sheet_rows {
+                        format!("{}:{line}", self.sheet_name())
+                    } else {
+                        format!("{}:{line}", api::watches::SOURCE)
+                    };
+                    sheet.warnings.push(format!(
+                        "{}:{}: repeats the search and recipients of {other}; runs once, as that one (they share one alert state)",
+                        api::watches::SOURCE,
+                        route.line
+                    ));
+                    priced.push((index, id));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(sheet.routes.len());
+                    priced.push((sheet.routes.len(), id));
+                    sheet.routes.push(route);
+                }
+            }
+        }
+        priced
+    }
+
+    /// Saves, for each API watch, the price the cycle found for the route
+    /// that ran for it (nothing in a dry run, which saves nothing).
+    async fn remember_prices(&self, report: &CycleReport, priced: &[(usize, i64)]) {
+        if self.dry_run() {
+            return;
+        }
+        for &(index, id) in priced {
+            let Some(route) = report.routes.get(index) else {
+                continue;
+            };
+            let (Some(minor), Some(cheapest)) = (route.price_minor, &route.cheapest) else {
+                continue;
+            };
+            let currency = route.currency();
+            let seen = api::watches::LastSeen {
+                seen_at: cheapest.fetched_at,
+                source: Some(cheapest.provider.clone()),
+                price: Some(Money::from_minor(minor, currency).amount_string()),
+                price_minor: Some(minor),
+                currency: Some(currency.as_str().to_owned()),
+                cached: Some(cheapest.cached),
+                status: serde_json::to_value(route.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+                origin: Some(cheapest.origin.as_str().to_owned()),
+                destination: Some(cheapest.destination.as_str().to_owned()),
+                depart_date: Some(cheapest.depart_date.to_string()),
+                return_date: cheapest.return_date.map(|d| d.to_string()),
+                flight_status: None,
+            };
+            self.save_last_seen(id, &seen).await;
+        }
+    }
+
+    async fn save_last_seen(&self, id: i64, seen: &api::watches::LastSeen) {
+        let Ok(json) = serde_json::to_string(seen) else {
+            return;
+        };
+        if let Err(error) = self
+            .store
+            .kv_put(&api::watches::last_seen_key(id), &json, None)
+            .await
+        {
+            tracing::warn!(watch = id, %error, "cannot save the last price seen for an API watch");
+        }
+    }
+
+    /// Whether this run saves nothing.
+    fn dry_run(&self) -> bool {
+        self.options.mode == Mode::DryRun || self.options.dry_run
+    }
+
+    /// Adds the watched flights (`--flights` and the API's) and every rejected row.
     async fn finish(
         &self,
         mut report: CycleReport,
         mut errors: Vec<RowError>,
+        api_flights: Vec<Watch>,
     ) -> Result<CycleReport, ConfigError> {
-        if let Some(location) = &self.options.flights {
-            self.add_watches(location, &mut report, &mut errors).await?;
+        if self.options.flights.is_some() || !api_flights.is_empty() {
+            self.add_watches(api_flights, &mut report, &mut errors)
+                .await?;
         }
         report.invalid_rows = InvalidRow::group(errors);
         report.summary.invalid_rows = report.invalid_rows.len();
@@ -317,16 +488,65 @@ impl App {
         Ok(report)
     }
 
+    /// Polls the watch list's flights and the API's (after them, each once
+    /// per flight, date and recipients). API flight watches need a
+    /// flight-status provider: without one they are left out, with a warning.
     async fn add_watches(
         &self,
-        location: &str,
+        api_flights: Vec<Watch>,
         report: &mut CycleReport,
         errors: &mut Vec<RowError>,
     ) -> Result<(), ConfigError> {
-        let (watches, rejected, warnings) = self.load_watches(location).await?;
-        errors.extend(rejected);
-        report.warnings.extend(warnings);
-        let flights = self.engine.run_watches(&watches, self.status()?).await?;
+        let mut watches = Vec::new();
+        if let Some(location) = &self.options.flights {
+            let (listed, rejected, warnings) = self.load_watches(location).await?;
+            watches = listed;
+            errors.extend(rejected);
+            report.warnings.extend(warnings);
+        }
+        let listed = watches.len();
+        let status = match self.status() {
+            Ok(status) => status,
+            Err(error) if self.options.flights.is_none() => {
+                report.warnings.push(format!(
+                    "{}: {} flight watch(es) not polled: {error}",
+                    api::watches::SOURCE,
+                    api_flights.len()
+                ));
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        let mut ids: HashSet<String> = watches.iter().map(Watch::id).collect();
+        for watch in api_flights {
+            if ids.insert(watch.id()) {
+                watches.push(watch);
+            } else {
+                report.warnings.push(format!(
+                    "{}:{}: repeats the flight, date and recipients of another watch; runs once, as that one",
+                    api::watches::SOURCE,
+                    watch.line
+                ));
+            }
+        }
+        let flights = self.engine.run_watches(&watches, status).await?;
+        if !self.dry_run() {
+            let now = self.engine.now();
+            for (watch, polled) in watches.iter().zip(&flights).skip(listed) {
+                let Some(state) = polled.status.filter(|_| polled.polled) else {
+                    continue;
+                };
+                let seen = api::watches::LastSeen {
+                    seen_at: now,
+                    flight_status: serde_json::to_value(state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned)),
+                    ..api::watches::LastSeen::default()
+                };
+                self.save_last_seen(i64::try_from(watch.line).unwrap_or(0), &seen)
+                    .await;
+            }
+        }
         let summary = &mut report.summary;
         summary.alerts_sent += flights.iter().map(|w| w.sent).sum::<usize>();
         summary.alerts_failed += flights.iter().map(|w| w.failed).sum::<usize>();
@@ -337,6 +557,19 @@ impl App {
         report.flights = flights;
         Ok(())
     }
+}
+
+/// The API's watches for one cycle.
+#[derive(Debug, Default)]
+struct ApiWatches {
+    /// Fare watches as routes (line = watch id).
+    fares: Vec<Route>,
+    /// Flight watches (line = watch id).
+    flights: Vec<Watch>,
+    /// Watches that cannot run, each problem as the sheet reports it.
+    errors: Vec<RowError>,
+    /// Their parsers' remarks.
+    warnings: Vec<String>,
 }
 
 /// Opens the store. A dry run writes nothing: when the SQLite file does not

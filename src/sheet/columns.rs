@@ -173,6 +173,21 @@ impl Header {
         Ok(header)
     }
 
+    /// A header naming every column once, in [`Column::ALL`] order: how a
+    /// row given as named fields (an API watch) is laid out.
+    pub(super) fn every_column() -> Header {
+        let mut positions = [None; Column::ALL.len()];
+        for column in Column::ALL {
+            positions[column.slot()] = Some(column.slot());
+        }
+        Header {
+            positions,
+            width: Column::ALL.len(),
+            nameless: Vec::new(),
+            unknown: Vec::new(),
+        }
+    }
+
     /// The field index of `column`, if the header has it.
     pub(super) fn position(&self, column: Column) -> Option<usize> {
         self.positions[column.slot()]

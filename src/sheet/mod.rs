@@ -420,6 +420,56 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
     Ok(sheet)
 }
 
+/// Parses one row given as (column name, cell text) pairs rather than a CSV
+/// line: the API's fare watches, validated by the very code that reads the
+/// sheet, so the rules and messages are the same.
+///
+/// Names are the sheet's columns, lower-case (`origin`, `max_price`, ...);
+/// a column left out is an empty cell (the default, or "is empty" for a
+/// required one). `source` and `line` name the row in messages. Returns
+/// the route and its warnings (a clipped date range, a formula-like label),
+/// or every problem found: each [`RowError::column`] is a column name, or
+/// `row` for the row as a whole, or an unknown name given in `fields`.
+pub fn parse_fields(
+    source: &str,
+    line: usize,
+    fields: &[(&str, &str)],
+    options: &SheetOptions,
+) -> Result<(Route, Vec<String>), Vec<RowError>> {
+    let unknown: Vec<RowError> = fields
+        .iter()
+        .filter(|(name, _)| !Column::ALL.iter().any(|c| c.name() == *name))
+        .map(|(name, _)| RowError {
+            source: source.to_owned(),
+            line,
+            column: escape_controls(&shown(name)),
+            message: format!(
+                "is not a column farewatch knows; expected some of {}",
+                Column::ALL.map(Column::name).join(", ")
+            ),
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    let header = Header::every_column();
+    let record: StringRecord = Column::ALL
+        .iter()
+        .map(|column| {
+            fields
+                .iter()
+                .find(|(name, _)| *name == column.name())
+                .map_or("", |(_, value)| *value)
+        })
+        .collect();
+    let mut phones = PhoneCache::new();
+    let outcome = row::parse_row(source, line, &record, &header, options, &mut phones);
+    match outcome.route {
+        Some(route) if outcome.errors.is_empty() => Ok((route, outcome.warnings)),
+        _ => Err(outcome.errors),
+    }
+}
+
 /// The error for a row on `line` that repeats the search of the row kept
 /// from `kept_line` but sets `differences` otherwise. Its identity
 /// ([`Route::id`]) leaves the rule out, so the two would share one alert

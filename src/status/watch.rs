@@ -488,6 +488,62 @@ pub fn parse(source: &str, bytes: &[u8], today: Date) -> Result<WatchList, Watch
     Ok(list)
 }
 
+/// Parses one watch given as (column name, cell text) pairs rather than a
+/// CSV line: the API's flight watches, validated by the code that reads
+/// flights.csv, so the rules and messages are the same.
+///
+/// Names are `flight`, `date`, `phone` (or `recipient`), `notify_on` and
+/// `min_delay`; a column left out is an empty cell. `source` and `line`
+/// name the row in messages. Returns the watch, or every problem found,
+/// each [`RowError::column`] a column name (or an unknown name given).
+pub fn parse_fields(
+    source: &str,
+    line: usize,
+    fields: &[(&str, &str)],
+    today: Date,
+) -> Result<Watch, Vec<RowError>> {
+    let mut header = Header {
+        positions: Default::default(),
+        width: Column::ALL.len(),
+        unknown: Vec::new(),
+    };
+    for column in Column::ALL {
+        header.positions[column as usize] = Some((column as usize, column.name().to_owned()));
+    }
+    let mut cells = vec![""; Column::ALL.len()];
+    let mut errors = Vec::new();
+    for (name, value) in fields {
+        match Column::from_name(name) {
+            Some(column) => cells[column as usize] = value,
+            None => errors.push(RowError {
+                source: source.to_owned(),
+                line,
+                column: text::escape_controls(&shown(name)),
+                message: format!(
+                    "is not a column farewatch knows; expected some of {}",
+                    Column::ALL.map(Column::name).join(", ")
+                ),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let record = StringRecord::from(cells);
+    let mut row = Row {
+        source,
+        line,
+        record: &record,
+        header: &header,
+        errors: Vec::new(),
+    };
+    let watch = row.parse(today);
+    match watch {
+        Some(watch) if row.errors.is_empty() => Ok(watch),
+        _ => Err(row.errors),
+    }
+}
+
 struct Row<'a> {
     source: &'a str,
     line: usize,

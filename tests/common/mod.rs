@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod amadeus_fake;
+pub mod api_server;
 pub mod binary;
 pub mod db;
 pub mod redis_server;
