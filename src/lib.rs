@@ -34,6 +34,8 @@
 //!   status provider and channel with its variables, defaults and constructor.
 //! - [`api`]: `farewatch serve`, the HTTP API (users, idempotent writes,
 //!   OpenAPI document).
+//! - [`collector`]: the airport collector: OpenSky arrivals and departures
+//!   for every airport an API user is interested in, stored once per flight.
 //! - [`app`]: the composition root: [`app::App::assemble`] builds the engine
 //!   from a plan for every command, and [`app::App::run_check`] returns a
 //!   whole report; [`app::providers`] and [`app::flights`] assemble the
@@ -49,6 +51,7 @@
 pub mod api;
 pub mod app;
 pub mod cache;
+pub mod collector;
 pub mod config;
 pub mod daemon;
 pub mod domain;

@@ -5,6 +5,10 @@
 //!   hashed) and a request rate per caller;
 //! - [`idempotency`]: `Idempotency-Key` on state-changing requests;
 //! - [`users`]: the accounts routes;
+//! - [`watches`]: each user's fare and flight watches, validated by the
+//!   sheet's own parsers and run by the cycles with the sheet's rows;
+//! - [`interests`], [`flights`] and [`airports`]: airports users follow,
+//!   and the statistics the [`crate::collector`] gathers from OpenSky;
 //! - [`error`]: JSON errors `{"error", "message", "fields"}`.
 //!
 //! Every route is registered through utoipa's `routes!`, so
@@ -12,10 +16,14 @@
 //! are capped at [`BODY_LIMIT`], requests at [`REQUEST_TIMEOUT`]; the
 //! `Authorization` header is marked sensitive and never logged.
 
+pub mod airports;
 pub mod auth;
 pub mod error;
+pub mod flights;
 pub mod idempotency;
+pub mod interests;
 pub mod users;
+pub mod watches;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,6 +115,8 @@ pub struct AppState {
     /// SHA-256 of the operator's token.
     operator: Option<TokenHash>,
     limiter: Arc<RateLimiter>,
+    /// Where `POST /interests` asks for an airport to be collected now.
+    collector: Option<crate::collector::Trigger>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -128,7 +138,21 @@ impl AppState {
                 .as_ref()
                 .map(|t| auth::hash_token(t.expose_secret())),
             limiter: Arc::new(RateLimiter::new(config.rate_per_sec, config.burst)),
+            collector: None,
         }
+    }
+
+    /// The same state, with the airport collector's trigger (see
+    /// [`crate::collector::spawn_collector`]); without one, new interests
+    /// wait for the collector's next pass.
+    pub fn with_collector(mut self, trigger: crate::collector::Trigger) -> Self {
+        self.collector = Some(trigger);
+        self
+    }
+
+    /// The airport collector's trigger, when one is set.
+    pub fn collector(&self) -> Option<&crate::collector::Trigger> {
+        self.collector.as_ref()
     }
 }
 
@@ -156,6 +180,13 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
     let (api, mut spec) = OpenApiRouter::new()
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::get_user, users::delete_user))
+        .routes(routes!(interests::add_interest, interests::remove_interest))
+        .routes(routes!(interests::list_interests))
+        .routes(routes!(flights::list_flights))
+        .routes(routes!(flights::average_flights))
+        .routes(routes!(flights::last_flight))
+        .routes(routes!(watches::create_watch, watches::list_watches))
+        .routes(routes!(watches::get_watch, watches::delete_watch))
         .with_state(state)
         .split_for_parts();
     spec.info.title = "farewatch".into();

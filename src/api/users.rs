@@ -82,6 +82,7 @@ pub struct UserPage {
 
 /// Paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Users per page, 1 to 100 (default 50).
     pub limit: Option<u32>,

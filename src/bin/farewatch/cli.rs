@@ -45,6 +45,14 @@ pub enum Command {
             value_parser = crate::observe::parse_addr
         )]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Also serve the HTTP API (as `farewatch serve` does) in this
+        /// process, on the daemon's state database, until shutdown.
+        #[arg(long)]
+        serve: bool,
+        /// With --serve: listen here (HOST:PORT; default 127.0.0.1:8080).
+        /// Beyond loopback, FAREWATCH_API_TOKEN must be set.
+        #[arg(long, env = "FAREWATCH_API_ADDR", value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
         #[command(flatten)]
         run: RunArgs,
     },

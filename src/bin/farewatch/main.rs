@@ -86,7 +86,10 @@ fn main() -> ProcessExit {
     // benchmarked cycle's CPU; README, Performance). SQLite and file reads
     // still run on tokio's blocking pool.
     // The API serves many callers at once: tokio's multi-threaded runtime.
-    let mut builder = if matches!(cli.command, Command::Serve { .. }) {
+    let mut builder = if matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Daemon { serve: true, .. }
+    ) {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
@@ -132,8 +135,13 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Daemon {
             interval,
             metrics_addr,
+            serve,
+            addr,
             run,
-        } => daemon(&interval, metrics_addr, run).await,
+        } => {
+            let api = serve.then(|| addr.unwrap_or_else(default_api_addr));
+            daemon(&interval, metrics_addr, api, run).await
+        }
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
         Command::Migrate { database_url } => Ok(migrate(database_url.as_deref()).await),
@@ -153,29 +161,22 @@ async fn run(cli: Cli) -> Result<Exit> {
 
 /// `farewatch serve`: the HTTP API until SIGTERM/SIGINT.
 async fn serve(addr: std::net::SocketAddr, database_url: Option<&str>) -> Exit {
-    let config = match farewatch::api::ApiConfig::from_env(&farewatch::config::Env::from_process())
-    {
+    let config = match api_config(addr) {
         Ok(config) => config,
-        Err(error) => return config_error(&error),
+        Err(exit) => return exit,
     };
-    if let Err(error) = farewatch::api::check_exposure(addr, &config) {
-        note!("error: {error}");
-        return Exit::Config;
-    }
     let store = match farewatch::store::Store::open_setting(database_url).await {
         Ok(store) => store,
         Err(error) => return config_error(&error.into()),
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    let listener = match api_listener(addr).await {
         Ok(listener) => listener,
-        Err(error) => {
-            note!("error: --addr {addr}: cannot listen there: {error}");
-            return Exit::Config;
-        }
+        Err(exit) => return exit,
     };
-    let bound = listener.local_addr().map_or(addr, |a| a);
-    note!("serving the API on http://{bound} (GET /openapi.json describes it)");
-    let state = farewatch::api::AppState::new(store, &config);
+    let state = match api_state(store, &config) {
+        Ok(state) => state,
+        Err(exit) => return exit,
+    };
     match farewatch::api::serve(listener, state, shutdown_signal()).await {
         Ok(()) => Exit::Ok,
         Err(error) => {
@@ -183,6 +184,52 @@ async fn serve(addr: std::net::SocketAddr, database_url: Option<&str>) -> Exit {
             Exit::Unexpected
         }
     }
+}
+
+/// The API's state, with the airport collector running beside it when
+/// OpenSky is configured.
+fn api_state(
+    store: farewatch::store::Store,
+    config: &farewatch::api::ApiConfig,
+) -> Result<farewatch::api::AppState, Exit> {
+    let env = farewatch::config::Env::from_process();
+    let trigger = farewatch::collector::start(&store, &env, shutdown_signal())
+        .map_err(|error| config_error(&error))?;
+    let state = farewatch::api::AppState::new(store, config);
+    Ok(match trigger {
+        Some(trigger) => state.with_collector(trigger),
+        None => state,
+    })
+}
+
+/// The API's default address (`farewatch::api::DEFAULT_ADDR`).
+fn default_api_addr() -> std::net::SocketAddr {
+    farewatch::api::DEFAULT_ADDR
+        .parse()
+        .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
+}
+
+/// The API's settings, refused (exit 3) when `addr` is beyond loopback
+/// without an operator token.
+fn api_config(addr: std::net::SocketAddr) -> Result<farewatch::api::ApiConfig, Exit> {
+    let config = farewatch::api::ApiConfig::from_env(&farewatch::config::Env::from_process())
+        .map_err(|error| config_error(&error))?;
+    if let Err(error) = farewatch::api::check_exposure(addr, &config) {
+        note!("error: {error}");
+        return Err(Exit::Config);
+    }
+    Ok(config)
+}
+
+/// Listens on `addr` for the API, and says where.
+async fn api_listener(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Exit> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        note!("error: --addr {addr}: cannot listen there: {error}");
+        Exit::Config
+    })?;
+    let bound = listener.local_addr().map_or(addr, |a| a);
+    note!("serving the API on http://{bound} (GET /openapi.json describes it)");
+    Ok(listener)
 }
 
 /// `farewatch migrate`: opens (creating or migrating) the state database.
@@ -222,9 +269,13 @@ async fn check(args: RunArgs) -> Result<Exit> {
     Ok(exit_for(&report))
 }
 
+/// `farewatch daemon`: cycles on an interval until SIGTERM/SIGINT; with
+/// `--serve` (`api`: where) the HTTP API too, in this process, on the same
+/// store, stopping with the cycles.
 async fn daemon(
     interval: &str,
     metrics_addr: Option<std::net::SocketAddr>,
+    api: Option<std::net::SocketAddr>,
     args: RunArgs,
 ) -> Result<Exit> {
     let interval = match parse_duration("--interval", interval) {
@@ -240,9 +291,31 @@ async fn daemon(
              cycle; give a file or a URL",
         )));
     }
+    let api_config = match api.map(api_config).transpose() {
+        Ok(config) => config,
+        Err(exit) => return Ok(exit),
+    };
     let app = match App::assemble(args.env(), args.options()).await {
         Ok(app) => Arc::new(app),
         Err(error) => return Ok(config_error(&error)),
+    };
+    let serving = match (api, api_config) {
+        (Some(addr), Some(config)) => {
+            let listener = match api_listener(addr).await {
+                Ok(listener) => listener,
+                Err(exit) => return Ok(exit),
+            };
+            let state = match api_state(app.store().clone(), &config) {
+                Ok(state) => state,
+                Err(exit) => return Ok(exit),
+            };
+            Some(tokio::spawn(farewatch::api::serve(
+                listener,
+                state,
+                shutdown_signal(),
+            )))
+        }
+        _ => None,
     };
     if let Some(addr) = metrics_addr {
         match observe::serve(addr, shutdown_signal()).await {
@@ -312,6 +385,13 @@ async fn daemon(
     .await;
     if let Some(watching) = watching {
         let _ = watching.await;
+    }
+    if let Some(serving) = serving {
+        match serving.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => note!("error: the API server stopped: {error}"),
+            Err(error) => note!("error: the API server crashed: {error}"),
+        }
     }
     tracing::info!(?exit, "daemon stopped");
     Ok(Exit::Ok)

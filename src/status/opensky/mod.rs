@@ -33,6 +33,19 @@
 //! - [`FlightStatus::flight_date`] stays empty: the local date would need
 //!   the airport's time zone, which OpenSky does not send.
 //!
+//! # Flights by airport, every field
+//!
+//! [`OpenSky::airport_flights`] asks the same two endpoints for the airport
+//! collector ([`crate::collector`]) and keeps every field of every record as
+//! a [`crate::store::AirportFlight`] (`icao24`, both times, both airports,
+//! the callsign trimmed, the four distances and the two candidate counts).
+//! It enforces OpenSky's rules before spending credits: an ICAO airport,
+//! `begin < end`, and at most [`MAX_WINDOW`] (2 days) per request. A record
+//! without `icao24`, `firstSeen` or `lastSeen` cannot be stored once (those
+//! are its key) and is skipped. [`OpenSkyPool`] puts it behind the upstream
+//! layer's [`ProviderPool`] (breaker, pacing, retries), as the status
+//! failover does for [`StatusProvider`] lookups.
+//!
 //! The replies it reads are in `tests/fixtures/status/opensky-*.json`; the
 //! API, its errors and limits are documented in
 //! <https://github.com/openskynetwork/opensky-api> (`docs/`).
@@ -40,6 +53,7 @@
 mod wire;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -50,10 +64,14 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
 use super::{Endpoint, FlightState, FlightStatus, StatusError, StatusProvider, StatusQuery};
+use crate::store::{AirportFlight, Direction};
+use crate::upstream::breaker::BreakerConfig;
 use crate::upstream::oauth::{Attempt, Bearer, ClientCredentials, TokenHolder, TokenPolicy};
+use crate::upstream::pool::ProviderPool;
 use crate::upstream::reply::{error_for_status, one_line, Reply, MESSAGE_CHARS};
-use crate::upstream::retry::parse_retry_after;
+use crate::upstream::retry::{parse_retry_after, Backoff};
 use crate::upstream::wire::non_blank;
+use crate::upstream::Limits;
 
 /// OpenSky's REST API.
 pub const DEFAULT_BASE_URL: &str = "https://opensky-network.org/api";
@@ -66,6 +84,13 @@ pub const DEFAULT_AUTH_URL: &str =
 /// batch store and a busy airport's day can take several seconds; 30 s
 /// leaves room for that without letting a hung request stall a cycle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest window one `/flights/arrival` or `/flights/departure`
+/// request may cover: OpenSky refuses more than two days.
+pub const MAX_WINDOW: Duration = Duration::from_secs(2 * 24 * 60 * 60);
+
+/// OpenSky behind the upstream layer's pool, for the airport collector.
+pub type OpenSkyPool = ProviderPool<OpenSky>;
 
 const NAME: &str = "opensky";
 const DEPARTURES_PATH: &str = "/flights/departure";
@@ -152,7 +177,58 @@ impl OpenSky {
     async fn lookup(&self, query: &StatusQuery) -> Result<Vec<FlightStatus>, StatusError> {
         let search = &self.search_for(query)?;
         self.tokens
-            .authorized(|bearer| async move { self.search(search, &bearer).await })
+            .authorized(|bearer| async move {
+                let fetched_at = Timestamp::now();
+                let secrets = self.secrets(Some(&bearer));
+                Ok(match self.fetch(search, &bearer).await? {
+                    Attempt::Answer(Some(reply)) => {
+                        Attempt::Answer(flights(&reply, fetched_at, &secrets)?)
+                    }
+                    Attempt::Answer(None) => Attempt::Answer(Vec::new()),
+                    Attempt::TokenRejected(reason) => Attempt::TokenRejected(reason),
+                })
+            })
+            .await
+    }
+
+    /// Every flight OpenSky recorded arriving at or departing from
+    /// `airport` (ICAO) in `[begin, end]`, with all its fields, for the
+    /// airport collector. No flights (OpenSky's 404 with an empty body) is
+    /// an empty list. Refused unsent ([`StatusError::Rejected`], status 0)
+    /// when the airport is not an ICAO code, `begin` is not before `end`,
+    /// or the window is longer than [`MAX_WINDOW`].
+    pub async fn airport_flights(
+        &self,
+        airport: &str,
+        direction: Direction,
+        begin: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<AirportFlight>, StatusError> {
+        let window = end.duration_since(begin);
+        if window > jiff::SignedDuration::try_from(MAX_WINDOW).unwrap_or_default() {
+            return Err(not_sent(&format!(
+                "OpenSky answers at most two days per request (asked for {:.1} hours)",
+                window.as_secs_f64() / 3600.0
+            )));
+        }
+        let url = match direction {
+            Direction::Arrivals => &self.arrivals_url,
+            Direction::Departures => &self.departures_url,
+        };
+        let search = &self.search(url, airport, begin, end)?;
+        let span = tracing::debug_span!("opensky", airport = %search.airport, ?direction);
+        self.tokens
+            .authorized(|bearer| async move {
+                let secrets = self.secrets(Some(&bearer));
+                Ok(match self.fetch(search, &bearer).await? {
+                    Attempt::Answer(Some(reply)) => {
+                        Attempt::Answer(airport_records(&reply, &secrets)?)
+                    }
+                    Attempt::Answer(None) => Attempt::Answer(Vec::new()),
+                    Attempt::TokenRejected(reason) => Attempt::TokenRejected(reason),
+                })
+            })
+            .instrument(span)
             .await
     }
 
@@ -176,6 +252,17 @@ impl OpenSky {
                 ))
             }
         };
+        self.search(url, airport, *begin, *end)
+    }
+
+    /// A checked request to `url` (the departures or the arrivals endpoint).
+    fn search(
+        &self,
+        url: &str,
+        airport: &str,
+        begin: Timestamp,
+        end: Timestamp,
+    ) -> Result<Search, StatusError> {
         let airport = airport.trim();
         if airport.len() != 4 || !airport.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(not_sent(&format!(
@@ -189,20 +276,20 @@ impl OpenSky {
             )));
         }
         Ok(Search {
-            url: url.clone(),
+            url: url.to_owned(),
             airport: airport.to_ascii_uppercase(),
             begin: begin.as_second().to_string(),
             end: end.as_second().to_string(),
         })
     }
 
-    /// One `GET` of departures or arrivals with `bearer`.
-    async fn search(
+    /// One `GET` of departures or arrivals with `bearer`: the 2xx reply, or
+    /// `None` for OpenSky's way of saying "no flights".
+    async fn fetch(
         &self,
         search: &Search,
         bearer: &Bearer,
-    ) -> Result<Attempt<Vec<FlightStatus>>, StatusError> {
-        let fetched_at = Timestamp::now();
+    ) -> Result<Attempt<Option<Reply>>, StatusError> {
         let request = self
             .client
             .get(&search.url)
@@ -217,11 +304,11 @@ impl OpenSky {
         let secrets = self.secrets(Some(bearer));
         let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         match reply.status {
-            s if s.is_success() => flights(&reply, fetched_at, &secrets).map(Attempt::Answer),
+            s if s.is_success() => Ok(Attempt::Answer(Some(reply))),
             // OpenSky's way of saying "no flights"; a 404 with a body is
             // something else (a wrong base URL, say) and is reported.
             StatusCode::NOT_FOUND if reply.body.iter().all(u8::is_ascii_whitespace) => {
-                Ok(Attempt::Answer(Vec::new()))
+                Ok(Attempt::Answer(None))
             }
             StatusCode::UNAUTHORIZED => Ok(Attempt::TokenRejected(wire::error_message(
                 &reply.body,
@@ -307,6 +394,59 @@ fn flights(
             })
         })
         .collect()
+}
+
+/// A `200` reply as storable airport flights; records without their key
+/// (`icao24`, `firstSeen`) or `lastSeen` are skipped.
+fn airport_records(reply: &Reply, secrets: &[&str]) -> Result<Vec<AirportFlight>, StatusError> {
+    let records: Vec<wire::Flight> = reply.json("flights", secrets)?;
+    let total = records.len();
+    let mut out = Vec::with_capacity(total);
+    for (index, record) in records.into_iter().enumerate() {
+        match to_airport_flight(record) {
+            Ok(Some(flight)) => out.push(flight),
+            Ok(None) => {}
+            Err(problem) => {
+                return Err(StatusError::Decode(format!(
+                    "flight record #{}: {problem}",
+                    index + 1
+                )))
+            }
+        }
+    }
+    if out.len() < total {
+        tracing::debug!(
+            skipped = total - out.len(),
+            "OpenSky records without icao24, firstSeen or lastSeen skipped"
+        );
+    }
+    Ok(out)
+}
+
+/// One record with every field; `None` when it lacks what identifies it.
+fn to_airport_flight(record: wire::Flight) -> Result<Option<AirportFlight>, String> {
+    let (Some(icao24), Some(first_seen), Some(last_seen)) = (
+        non_blank(record.icao24),
+        instant(record.first_seen, "firstSeen")?,
+        instant(record.last_seen, "lastSeen")?,
+    ) else {
+        return Ok(None);
+    };
+    let airport = |code: Option<String>| non_blank(code).map(|c| c.to_ascii_uppercase());
+    Ok(Some(AirportFlight {
+        icao24: icao24.to_ascii_lowercase(),
+        first_seen,
+        last_seen,
+        departure_airport: airport(record.est_departure_airport),
+        arrival_airport: airport(record.est_arrival_airport),
+        callsign: non_blank(record.callsign),
+        departure_horizontal_distance: wire::number(record.est_departure_airport_horiz_distance),
+        departure_vertical_distance: wire::number(record.est_departure_airport_vert_distance),
+        arrival_horizontal_distance: wire::number(record.est_arrival_airport_horiz_distance),
+        arrival_vertical_distance: wire::number(record.est_arrival_airport_vert_distance),
+        departure_candidates: wire::number(record.departure_airport_candidates_count),
+        arrival_candidates: wire::number(record.arrival_airport_candidates_count),
+    }))
 }
 
 /// One record as a standard status; see the module docs for the rules.
@@ -406,6 +546,44 @@ impl StatusProvider for OpenSky {
     async fn flights(&self, query: &StatusQuery) -> Result<Vec<FlightStatus>, StatusError> {
         let span = tracing::debug_span!("opensky", ?query);
         self.lookup(query).instrument(span).await
+    }
+}
+
+impl ProviderPool<OpenSky> {
+    /// OpenSky for the airport collector, with `limits`, the default
+    /// backoff and `breaker`: the same guarded call the status failover
+    /// makes for its lookups.
+    pub fn for_opensky(opensky: Arc<OpenSky>, limits: Limits, breaker: BreakerConfig) -> Self {
+        Self::build(NAME, opensky, limits, Backoff::default(), breaker)
+    }
+
+    /// [`OpenSky::airport_flights`] under the pool's policy (breaker,
+    /// pacing, retries of what is worth retrying).
+    pub async fn airport_flights(
+        &self,
+        airport: &str,
+        direction: Direction,
+        begin: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<AirportFlight>, StatusError> {
+        let what = format!(
+            "{} {airport} {}..{}",
+            match direction {
+                Direction::Arrivals => "arrivals at",
+                Direction::Departures => "departures from",
+            },
+            begin.as_second(),
+            end.as_second()
+        );
+        self.guarded(&what, |opensky: Arc<OpenSky>| {
+            let airport = airport.to_owned();
+            async move {
+                opensky
+                    .airport_flights(&airport, direction, begin, end)
+                    .await
+            }
+        })
+        .await
     }
 }
 

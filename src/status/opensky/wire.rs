@@ -5,18 +5,25 @@
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::wire::Lenient;
 
 // ----- success path -------------------------------------------------------
 
 /// One record of `/flights/arrival` or `/flights/departure` (OpenSky's
-/// `FlightData`). `icao24`, the four `est*Distance` fields and the two
-/// candidate counts are skipped: the standard status has no place for them.
+/// `FlightData`). The standard status reads the times, airports and
+/// callsign; the airport collector ([`super::OpenSky::airport_flights`])
+/// keeps every field.
 ///
 /// Every field is optional: the docs mark the airports and the callsign as
 /// nullable, and a record missing its times is still worth its callsign.
+/// A distance or count of an unexpected type (a fraction, a string) is
+/// dropped rather than failing the reply.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Flight {
+    /// The transponder's 24-bit address, lower-case hex.
+    #[serde(default)]
+    pub(super) icao24: Option<String>,
     /// Unix seconds; OpenSky's "estimated time of departure", in practice
     /// when the network first saw the aircraft.
     #[serde(default)]
@@ -33,6 +40,29 @@ pub(super) struct Flight {
     /// 8 characters right-padded with spaces (`"DLH400  "`), or `null`.
     #[serde(default)]
     pub(super) callsign: Option<String>,
+    /// Metres from the departure airport, horizontally, where first seen.
+    #[serde(default)]
+    pub(super) est_departure_airport_horiz_distance: Option<Lenient<i64>>,
+    /// Metres from the departure airport, vertically.
+    #[serde(default)]
+    pub(super) est_departure_airport_vert_distance: Option<Lenient<i64>>,
+    /// Metres from the arrival airport, horizontally, where last seen.
+    #[serde(default)]
+    pub(super) est_arrival_airport_horiz_distance: Option<Lenient<i64>>,
+    /// Metres from the arrival airport, vertically.
+    #[serde(default)]
+    pub(super) est_arrival_airport_vert_distance: Option<Lenient<i64>>,
+    /// How many other airports could have been the departure airport.
+    #[serde(default)]
+    pub(super) departure_airport_candidates_count: Option<Lenient<i64>>,
+    /// How many other airports could have been the arrival airport.
+    #[serde(default)]
+    pub(super) arrival_airport_candidates_count: Option<Lenient<i64>>,
+}
+
+/// A lenient number: `None` when missing, `null` or of another type.
+pub(super) fn number(field: Option<Lenient<i64>>) -> Option<i64> {
+    field.and_then(Lenient::valid)
 }
 
 // ----- error path ---------------------------------------------------------
@@ -86,6 +116,25 @@ mod tests {
         assert_eq!(flights[0].est_departure_airport.as_deref(), Some("EDDF"));
         assert!(flights[0].est_arrival_airport.is_none());
         assert!(flights[0].callsign.is_none());
+    }
+
+    #[test]
+    fn every_field_of_a_record_is_read_and_odd_numbers_are_dropped() {
+        let flights: Vec<Flight> = serde_json::from_str(
+            r#"[{"icao24":"3c6586","firstSeen":1517221822,"lastSeen":1517227901,
+                 "estDepartureAirportHorizDistance":1523,"estDepartureAirportVertDistance":57.5,
+                 "estArrivalAirportHorizDistance":"far","estArrivalAirportVertDistance":null,
+                 "departureAirportCandidatesCount":1,"arrivalAirportCandidatesCount":3}]"#,
+        )
+        .unwrap();
+        let f = flights.into_iter().next().unwrap();
+        assert_eq!(f.icao24.as_deref(), Some("3c6586"));
+        assert_eq!(number(f.est_departure_airport_horiz_distance), Some(1523));
+        assert_eq!(number(f.est_departure_airport_vert_distance), None);
+        assert_eq!(number(f.est_arrival_airport_horiz_distance), None);
+        assert_eq!(number(f.est_arrival_airport_vert_distance), None);
+        assert_eq!(number(f.departure_airport_candidates_count), Some(1));
+        assert_eq!(number(f.arrival_airport_candidates_count), Some(3));
     }
 
     #[test]
