@@ -21,6 +21,8 @@
 //! with data carry `"state": "ready"`.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
+
+use super::{bad_path, bad_query};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -305,16 +307,6 @@ async fn known(state: &AppState, airport: &str) -> Result<Known, ApiError> {
         )
         .into_response(),
     ))
-}
-
-/// A path axum could not decode (bad percent-encoding): a JSON 400.
-pub(super) fn bad_path(rejection: PathRejection) -> ApiError {
-    ApiError::bad_request("malformed_path", rejection.body_text())
-}
-
-/// A query string axum could not decode: a JSON 400.
-fn bad_query(rejection: QueryRejection) -> ApiError {
-    ApiError::bad_request("malformed_query", rejection.body_text())
 }
 
 fn direction(raw: Option<&str>) -> Result<(Direction, &'static str), ApiError> {

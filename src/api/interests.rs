@@ -250,7 +250,7 @@ pub async fn list_interests(
     caller: Caller,
     email: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<InterestList>, ApiError> {
-    let Path(email) = email.map_err(super::flights::bad_path)?;
+    let Path(email) = email.map_err(super::bad_path)?;
     let user = visible_user(&state, &caller, &email).await?;
     let airports = state.store.interests_of(user.id).await?;
     Ok(axum::Json(InterestList {

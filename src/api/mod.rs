@@ -277,6 +277,16 @@ async fn bounded(request: Request, next: Next) -> Response {
     }
 }
 
+/// A path axum could not decode (bad percent-encoding): a JSON 400.
+pub(crate) fn bad_path(rejection: axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::bad_request("malformed_path", rejection.body_text())
+}
+
+/// A query string axum could not decode (a number that is not one): a JSON 400.
+pub(crate) fn bad_query(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::bad_request("malformed_query", rejection.body_text())
+}
+
 /// The body, or 413 past [`BODY_LIMIT`] (400 if it could not be read).
 fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {

@@ -242,6 +242,7 @@ pub async fn create_user(
     params(PageQuery),
     responses(
         (status = 200, body = UserPage),
+        (status = 400, description = "A query value that is not a number", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "Not the operator", body = ErrorBody),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
@@ -252,8 +253,9 @@ pub async fn create_user(
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
-    Query(page): Query<PageQuery>,
+    page: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<UserPage>, ApiError> {
+    let Query(page) = page.map_err(super::bad_query)?;
     if !matches!(caller, Caller::Operator) {
         return Err(ApiError::not_found("route for this token"));
     }
