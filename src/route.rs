@@ -33,6 +33,10 @@ pub struct Route {
     pub recipients: Vec<Recipient>,
     /// `false` rows are read and validated but never looked up.
     pub active: bool,
+    /// Whose alert state this is: `None` for a sheet row, an API watch's id
+    /// for that watch (so two users' watches of the same search and
+    /// recipients never share, or see, each other's state).
+    pub namespace: Option<std::num::NonZeroU64>,
 }
 
 impl Route {
@@ -98,6 +102,9 @@ impl Route {
             id.push_str(&sorted.join("|"));
         }
         let mut id = String::with_capacity(64);
+        if let Some(namespace) = self.namespace {
+            let _ = write!(id, "w{namespace}/");
+        }
         push_sorted(&mut id, &self.origins);
         id.push('>');
         push_sorted(&mut id, &self.destinations);
@@ -142,6 +149,7 @@ mod tests {
                 "+447911123456".into(),
             ))],
             active: true,
+            namespace: None,
         }
     }
 

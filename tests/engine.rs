@@ -50,6 +50,7 @@ fn route(line: usize, origin: &str, max_minor: i64, recipients: &[&str]) -> Rout
             .map(|p| Recipient::parse(p).unwrap())
             .collect(),
         active: true,
+        namespace: None,
     }
 }
 

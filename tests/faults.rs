@@ -107,6 +107,7 @@ fn route(line: usize, origin: &str, recipients: &[String]) -> Route {
             .map(|p| Recipient::parse(p).unwrap())
             .collect(),
         active: true,
+        namespace: None,
     }
 }
 

@@ -71,6 +71,7 @@ fn route(i: usize, due: bool) -> Route {
         },
         recipients: vec![Recipient::parse(&format!("+4479111{:05}", i)).unwrap()],
         active: true,
+        namespace: None,
     }
 }
 

@@ -372,6 +372,7 @@ pub fn routes(n: usize, due: impl Fn(usize) -> bool) -> Vec<Route> {
                     "+4479111{i:05}"
                 )))],
                 active: true,
+                namespace: None,
             }
         })
         .collect()

@@ -302,7 +302,13 @@ pub fn fare_route(
     options: &SheetOptions,
 ) -> Result<(Route, Vec<String>), Vec<RowError>> {
     let fields = spec_fields(&watch.spec).map_err(|m| corrupt(watch, m))?;
-    sheet::parse_fields(SOURCE, line_of(watch), &pairs(&fields), options)
+    let (mut route, warnings) =
+        sheet::parse_fields(SOURCE, line_of(watch), &pairs(&fields), options)?;
+    // The watch's own alert state, whoever else watches the same search.
+    route.namespace = u64::try_from(watch.id)
+        .ok()
+        .and_then(std::num::NonZeroU64::new);
+    Ok((route, warnings))
 }
 
 /// A stored flight watch (line = the watch id), parsed by the watch list's
@@ -331,6 +337,17 @@ fn state_key(watch: &ApiWatch) -> Option<String> {
             .ok()
             .map(|w| format!("watch:{}", w.id())),
     }
+}
+
+/// What a watch searches and whom it tells, without its namespace: two
+/// watches of one user with the same search key are the same watch.
+fn search_key(watch: &ApiWatch) -> Option<String> {
+    let key = state_key(watch)?;
+    let namespace = format!("w{}/", watch.id);
+    Some(
+        key.strip_prefix(&namespace)
+            .map_or(key.clone(), str::to_owned),
+    )
 }
 
 /// A route's fields as the sheet would write them: what is stored.
@@ -593,7 +610,7 @@ pub async fn create_watch(
         let existing = state.store.watches_of(user.id).await?;
         if let Some(same) = existing
             .iter()
-            .find(|w| w.kind == kind && state_key(w).as_deref() == Some(key.as_str()))
+            .find(|w| w.kind == kind && search_key(w).as_deref() == Some(key.as_str()))
         {
             return Err(ApiError::conflict(
                 "watch_exists",
@@ -834,7 +851,8 @@ mod tests {
             spec: serde_json::to_string(&spec).unwrap(),
             created_at: Timestamp::UNIX_EPOCH,
         };
-        assert_eq!(state_key(&watch), Some(key));
+        // Its state is its own: the sheet row's id, in the watch's namespace.
+        assert_eq!(state_key(&watch), Some(format!("w7/{key}")));
     }
 
     #[test]

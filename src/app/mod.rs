@@ -7,8 +7,7 @@ pub mod demo;
 pub mod flights;
 pub mod providers;
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -298,10 +297,9 @@ impl App {
     /// API fare watches join the sheet's routes after its last row: one
     /// lookup plan, one single flight, one outbox. Each is a route whose
     /// line is the watch id; rejected ones are reported with source
-    /// [`api::watches::SOURCE`] (`api:watch:7: depart_date: ...`). A watch
-    /// repeating the search and recipients of a sheet row (or of an earlier
-    /// watch) runs once, as that one: they share one alert state
-    /// ([`Route::id`](crate::route::Route::id)), and a warning says so.
+    /// [`api::watches::SOURCE`] (`api:watch:7: depart_date: ...`). Each
+    /// watch keeps its own alert state, even when it repeats a sheet row's
+    /// search and recipients; their lookups are shared.
     /// After the cycle the price seen for each API watch is saved under
     /// [`api::watches::last_seen_key`] (not in a dry run).
     pub async fn run_check(&self, progress: Arc<dyn Progress>) -> Result<CycleReport, ConfigError> {
@@ -309,7 +307,7 @@ impl App {
         let api = self.load_api_watches(true).await?;
         sheet.errors.extend(api.errors);
         sheet.warnings.extend(api.warnings);
-        let priced = self.join_api_routes(&mut sheet, api.fares);
+        let priced = Self::join_api_routes(&mut sheet, api.fares);
         let mut report = self.engine.run_cycle(sheet.routes, progress).await?;
         self.remember_prices(&report, &priced).await;
         report.warnings = sheet.warnings;
@@ -376,47 +374,20 @@ impl App {
         Ok(out)
     }
 
-    /// Appends the API's fare routes to the sheet's, each once per search
-    /// and recipients; returns, for every API watch, the index of the route
-    /// that runs for it (its own, or the row it repeats) and the watch id.
-    fn join_api_routes(&self, sheet: &mut Sheet, fares: Vec<Route>) -> Vec<(usize, i64)> {
-        if fares.is_empty() {
-            return Vec::new();
-        }
-        let sheet_rows = sheet.routes.len();
-        let mut runs: HashMap<String, usize> = sheet
-            .routes
-            .iter()
-            .enumerate()
-            .map(|(index, route)| (route.id(), index))
-            .collect();
-        let mut priced = Vec::with_capacity(fares.len());
-        for route in fares {
-            let id = i64::try_from(route.line).unwrap_or(0);
-            match runs.entry(route.id()) {
-                Entry::Occupied(first) => {
-                    let index = *first.get();
-                    let line = sheet.routes[index].line;
-                    let other = if index < sheet_rows {
-                        format!("{}:{line}", self.sheet_name())
-                    } else {
-                        format!("{}:{line}", api::watches::SOURCE)
-                    };
-                    sheet.warnings.push(format!(
-                        "{}:{}: repeats the search and recipients of {other}; runs once, as that one (they share one alert state)",
-                        api::watches::SOURCE,
-                        route.line
-                    ));
-                    priced.push((index, id));
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(sheet.routes.len());
-                    priced.push((sheet.routes.len(), id));
-                    sheet.routes.push(route);
-                }
-            }
-        }
-        priced
+    /// Appends the API's fare routes to the sheet's; returns, for every API
+    /// watch, the index of its route and the watch id. Each watch has its
+    /// own alert state ([`Route::namespace`](crate::route::Route::namespace)),
+    /// so a watch never merges with a sheet row or another user's watch; its
+    /// lookups are still shared with theirs (one single-flight per search).
+    fn join_api_routes(sheet: &mut Sheet, fares: Vec<Route>) -> Vec<(usize, i64)> {
+        fares
+            .into_iter()
+            .map(|route| {
+                let id = i64::try_from(route.line).unwrap_or(0);
+                sheet.routes.push(route);
+                (sheet.routes.len() - 1, id)
+            })
+            .collect()
     }
 
     /// Saves, for each API watch, the price the cycle found for the route

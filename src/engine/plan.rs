@@ -233,6 +233,7 @@ mod tests {
             },
             recipients: vec![Recipient::Phone(E164::parse("+447911123456").unwrap())],
             active: true,
+            namespace: None,
         })
     }
 

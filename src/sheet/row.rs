@@ -119,6 +119,7 @@ impl<'r> RowParser<'_, 'r> {
             },
             recipients: recipients?,
             active: active?,
+            namespace: None,
         };
         if !self.errors.is_empty() {
             return None;
