@@ -406,3 +406,15 @@ fn durations_and_missing_redis_say_what_was_given() {
         "it is running with --demo: {stderr}"
     );
 }
+
+#[test]
+fn a_daemon_refuses_a_sheet_on_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = farewatch(dir.path())
+        .args(["daemon", "--demo", "--routes", "-"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(code(&output), 3, "{stderr}");
+    assert!(stderr.contains("standard input"), "{stderr}");
+}

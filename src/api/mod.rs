@@ -158,6 +158,7 @@ impl AppState {
 
 /// Why the API will not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServeError {
     /// Listening beyond this machine needs an operator token.
     #[error(
@@ -165,6 +166,44 @@ pub enum ServeError {
          could create users; set the operator token, or listen on 127.0.0.1"
     )]
     NoTokenOffLoopback(SocketAddr),
+    /// The address cannot be listened on.
+    #[error("--addr {addr}: cannot listen there: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Checks the settings, listens on `addr` and starts serving `store` (with
+/// the airport collector beside it when OpenSky is configured) until
+/// `shutdown()` resolves. Returns the bound address and the server's task.
+pub async fn start<S, F>(
+    addr: SocketAddr,
+    env: &crate::config::Env,
+    store: Store,
+    shutdown: S,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), ServeError>
+where
+    S: Fn() -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let config = ApiConfig::from_env(env)?;
+    check_exposure(addr, &config)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    let mut state = AppState::new(store.clone(), &config);
+    if let Some(trigger) = crate::collector::start(&store, env, shutdown())? {
+        state = state.with_collector(trigger);
+    }
+    Ok((bound, tokio::spawn(serve(listener, state, shutdown()))))
 }
 
 /// Refuses a non-loopback address without an operator token.

@@ -3,6 +3,7 @@
 //! service commands after them) assembles farewatch here, so none of them
 //! copies the wiring.
 
+pub mod daemon;
 pub mod demo;
 pub mod flights;
 pub mod providers;
@@ -172,6 +173,11 @@ impl App {
         }
     }
 
+    /// Whether the command was given a watch list (`--flights`).
+    pub fn watches_flights(&self) -> bool {
+        self.options.flights.is_some()
+    }
+
     /// The validated settings.
     pub fn plan(&self) -> &Plan {
         &self.plan
@@ -308,7 +314,9 @@ impl App {
         sheet.errors.extend(api.errors);
         sheet.warnings.extend(api.warnings);
         let priced = Self::join_api_routes(&mut sheet, api.fares);
-        let mut report = self.engine.run_cycle(sheet.routes, progress).await?;
+        let report = self.engine.run_cycle(sheet.routes, progress.clone()).await;
+        progress.finished();
+        let mut report = report?;
         self.remember_prices(&report, &priced).await;
         report.warnings = sheet.warnings;
         self.finish(report, sheet.errors, api.flights).await

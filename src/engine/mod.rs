@@ -155,6 +155,8 @@ pub trait Progress: Send + Sync {
     fn lookup_done(&self) {}
     /// One route decided, its alert (if any) delivered.
     fn route_done(&self, _report: &RouteReport) {}
+    /// The check is over (its report is about to be shown).
+    fn finished(&self) {}
 }
 
 /// A [`Progress`] that ignores everything.

@@ -161,45 +161,47 @@ async fn run(cli: Cli) -> Result<Exit> {
 
 /// `farewatch serve`: the HTTP API until SIGTERM/SIGINT.
 async fn serve(addr: std::net::SocketAddr, database_url: Option<&str>) -> Exit {
-    let config = match api_config(addr) {
-        Ok(config) => config,
-        Err(exit) => return exit,
-    };
     let store = match farewatch::store::Store::open_setting(database_url).await {
         Ok(store) => store,
         Err(error) => return config_error(&error.into()),
     };
-    let listener = match api_listener(addr).await {
-        Ok(listener) => listener,
-        Err(exit) => return exit,
-    };
-    let state = match api_state(store, &config) {
-        Ok(state) => state,
-        Err(exit) => return exit,
-    };
-    match farewatch::api::serve(listener, state, shutdown_signal()).await {
-        Ok(()) => Exit::Ok,
+    match start_api(addr, store).await {
+        Ok(server) => stopped(server.await),
+        Err(exit) => exit,
+    }
+}
+
+/// Starts the API (and the collector) on `store`, and says where.
+async fn start_api(
+    addr: std::net::SocketAddr,
+    store: farewatch::store::Store,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, Exit> {
+    let env = farewatch::config::Env::from_process();
+    match farewatch::api::start(addr, &env, store, shutdown_signal).await {
+        Ok((bound, server)) => {
+            note!("serving the API on http://{bound} (GET /openapi.json describes it)");
+            Ok(server)
+        }
         Err(error) => {
-            note!("error: the API server stopped: {error}");
-            Exit::Unexpected
+            note!("error: {error}");
+            Err(Exit::Config)
         }
     }
 }
 
-/// The API's state, with the airport collector running beside it when
-/// OpenSky is configured.
-fn api_state(
-    store: farewatch::store::Store,
-    config: &farewatch::api::ApiConfig,
-) -> Result<farewatch::api::AppState, Exit> {
-    let env = farewatch::config::Env::from_process();
-    let trigger = farewatch::collector::start(&store, &env, shutdown_signal())
-        .map_err(|error| config_error(&error))?;
-    let state = farewatch::api::AppState::new(store, config);
-    Ok(match trigger {
-        Some(trigger) => state.with_collector(trigger),
-        None => state,
-    })
+/// How the API server ended.
+fn stopped(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> Exit {
+    match result {
+        Ok(Ok(())) => Exit::Ok,
+        Ok(Err(error)) => {
+            note!("error: the API server stopped: {error}");
+            Exit::Unexpected
+        }
+        Err(error) => {
+            note!("error: the API server crashed: {error}");
+            Exit::Unexpected
+        }
+    }
 }
 
 /// The API's default address (`farewatch::api::DEFAULT_ADDR`).
@@ -207,29 +209,6 @@ fn default_api_addr() -> std::net::SocketAddr {
     farewatch::api::DEFAULT_ADDR
         .parse()
         .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
-}
-
-/// The API's settings, refused (exit 3) when `addr` is beyond loopback
-/// without an operator token.
-fn api_config(addr: std::net::SocketAddr) -> Result<farewatch::api::ApiConfig, Exit> {
-    let config = farewatch::api::ApiConfig::from_env(&farewatch::config::Env::from_process())
-        .map_err(|error| config_error(&error))?;
-    if let Err(error) = farewatch::api::check_exposure(addr, &config) {
-        note!("error: {error}");
-        return Err(Exit::Config);
-    }
-    Ok(config)
-}
-
-/// Listens on `addr` for the API, and says where.
-async fn api_listener(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Exit> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
-        note!("error: --addr {addr}: cannot listen there: {error}");
-        Exit::Config
-    })?;
-    let bound = listener.local_addr().map_or(addr, |a| a);
-    note!("serving the API on http://{bound} (GET /openapi.json describes it)");
-    Ok(listener)
 }
 
 /// `farewatch migrate`: opens (creating or migrating) the state database.
@@ -282,40 +261,16 @@ async fn daemon(
         Ok(d) => d,
         Err(error) => return Ok(config_error(&error)),
     };
-    if args.routes == farewatch::sheet::STDIN
-        || args.flights.as_deref() == Some(farewatch::sheet::STDIN)
-    {
-        return Ok(config_error(&ConfigError::invalid(
-            "--routes",
-            "`-` (standard input) can be read once, and a daemon re-reads its sheets every \
-             cycle; give a file or a URL",
-        )));
-    }
-    let api_config = match api.map(api_config).transpose() {
-        Ok(config) => config,
-        Err(exit) => return Ok(exit),
-    };
     let app = match App::assemble(args.env(), args.options()).await {
         Ok(app) => Arc::new(app),
         Err(error) => return Ok(config_error(&error)),
     };
-    let serving = match (api, api_config) {
-        (Some(addr), Some(config)) => {
-            let listener = match api_listener(addr).await {
-                Ok(listener) => listener,
-                Err(exit) => return Ok(exit),
-            };
-            let state = match api_state(app.store().clone(), &config) {
-                Ok(state) => state,
-                Err(exit) => return Ok(exit),
-            };
-            Some(tokio::spawn(farewatch::api::serve(
-                listener,
-                state,
-                shutdown_signal(),
-            )))
-        }
-        _ => None,
+    let serving = match api {
+        Some(addr) => match start_api(addr, app.store().clone()).await {
+            Ok(server) => Some(server),
+            Err(exit) => return Ok(exit),
+        },
+        None => None,
     };
     if let Some(addr) = metrics_addr {
         match observe::serve(addr, shutdown_signal()).await {
@@ -326,86 +281,62 @@ async fn daemon(
             }
         }
     }
-    tracing::info!(every = ?interval, "daemon started");
-    let args = Arc::new(args);
-    // Watched flights get their own loop: the poll schedule wants a look
-    // every minute near departure, far more often than fares need.
-    let watching = args.flights.is_some().then(|| {
-        let (app, args) = (app.clone(), args.clone());
-        tokio::spawn(async move {
-            farewatch::daemon::run(
-                WATCH_TICK,
-                farewatch::daemon::DEFAULT_GRACE,
-                || {
-                    let (app, args) = (app.clone(), args.clone());
-                    async move {
-                        let report = app.run_watch_cycle().await;
-                        if let Ok(report) = &report {
-                            output::problems(report);
-                        }
-                        match report {
-                            Ok(report) if report.flights.iter().any(|w| w.polled) => {
-                                if let Err(error) =
-                                    output::print(&report, args.format, "flights", true)
-                                {
-                                    tracing::error!("cannot write the report: {error}");
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(error) => note!("error: {error}; retrying next minute"),
-                        }
-                    }
-                },
-                shutdown_signal(),
-            )
-            .await
-        })
+    let output = Arc::new(Printer {
+        format: args.format,
+        no_progress: args.no_progress || quiet(),
     });
-    let exit = farewatch::daemon::run(
-        interval,
-        farewatch::daemon::DEFAULT_GRACE,
-        || {
-            let (app, args) = (app.clone(), args.clone());
-            async move {
-                match cycle(&app, &args).await {
-                    Ok(report) => {
-                        if let Err(error) =
-                            output::print(&report, args.format, app.sheet_name(), true)
-                        {
-                            tracing::error!("cannot write the report: {error}");
-                        }
-                    }
-                    // The sheet may be mid-edit: report and try again next cycle.
-                    Err(error) => note!("error: {error}; retrying next cycle"),
-                }
-            }
-        },
-        shutdown_signal(),
-    )
-    .await;
-    if let Some(watching) = watching {
-        let _ = watching.await;
+    if let Err(error) = farewatch::app::daemon::run(app, interval, output, shutdown_signal).await {
+        return Ok(config_error(&error));
     }
-    if let Some(serving) = serving {
-        match serving.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => note!("error: the API server stopped: {error}"),
-            Err(error) => note!("error: the API server crashed: {error}"),
-        }
+    match serving {
+        Some(server) => Ok(stopped(server.await)),
+        None => Ok(Exit::Ok),
     }
-    tracing::info!(?exit, "daemon stopped");
-    Ok(Exit::Ok)
 }
 
-/// How often the daemon looks at watched flights; each watch's own schedule
-/// decides whether it is polled.
-const WATCH_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+/// Prints a daemon's reports as they come: one table or JSON line per cycle.
+struct Printer {
+    format: cli::Format,
+    no_progress: bool,
+}
+
+impl farewatch::app::daemon::DaemonOutput for Printer {
+    fn progress(&self) -> Arc<dyn farewatch::engine::Progress> {
+        progress::bar(self.no_progress)
+    }
+
+    fn fares(&self, app: &App, report: Result<CycleReport, ConfigError>) {
+        match report {
+            Ok(report) => {
+                output::problems(&report);
+                if let Err(error) = output::print(&report, self.format, app.sheet_name(), true) {
+                    tracing::error!("cannot write the report: {error}");
+                }
+            }
+            Err(error) => note!("error: {error}; retrying next cycle"),
+        }
+    }
+
+    fn flights(&self, report: Result<CycleReport, ConfigError>) {
+        match report {
+            Ok(report) => {
+                output::problems(&report);
+                if report.flights.iter().any(|w| w.polled) {
+                    if let Err(error) = output::print(&report, self.format, "flights", true) {
+                        tracing::error!("cannot write the report: {error}");
+                    }
+                }
+            }
+            Err(error) => note!("error: {error}; retrying next minute"),
+        }
+    }
+}
 
 /// One check with a progress bar.
 async fn cycle(app: &App, args: &RunArgs) -> Result<CycleReport, ConfigError> {
-    let progress = progress::bar(args.no_progress || quiet());
-    let report = app.run_check(progress.clone()).await;
-    progress.finish();
+    let report = app
+        .run_check(progress::bar(args.no_progress || quiet()))
+        .await;
     if let Ok(report) = &report {
         output::problems(report);
     }

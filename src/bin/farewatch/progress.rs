@@ -28,19 +28,16 @@ pub fn bar(disabled: bool) -> Arc<Bar> {
     Arc::new(Bar { bar })
 }
 
-impl Bar {
-    /// Clears the bar before the report is printed.
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
 impl Progress for Bar {
     fn planned(&self, lookups: usize) {
         self.bar.set_length(lookups as u64);
     }
     fn lookup_done(&self) {
         self.bar.inc(1);
+    }
+    /// Clears the bar before the report is printed.
+    fn finished(&self) {
+        self.bar.finish_and_clear();
     }
     fn route_done(&self, report: &RouteReport) {
         if report.alert == farewatch::engine::AlertOutcome::Sent {
