@@ -240,8 +240,14 @@ on_both_backends! {
         // two watches would share one alert state.
         let (status, error, _) = server.call(Method::POST, &path, Some(&ann), None, Some(&fare("500"))).await;
         assert_eq!((status, error["error"].as_str()), (StatusCode::CONFLICT, Some("watch_exists")), "{error}");
+        // The same for a flight (its key has the namespace after `watch:`).
+        let flight = json!({"kind": "flight", "flight": "LH400", "date": days_from_today(1)});
+        let (status, _, _) = server.call(Method::POST, &path, Some(&ann), None, Some(&flight)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, error, _) = server.call(Method::POST, &path, Some(&ann), None, Some(&flight)).await;
+        assert_eq!((status, error["error"].as_str()), (StatusCode::CONFLICT, Some("watch_exists")), "{error}");
         let (_, list, _) = server.call(Method::GET, &path, Some(&ann), None, None).await;
-        assert_eq!(list["watches"].as_array().unwrap().len(), 1);
+        assert_eq!(list["watches"].as_array().unwrap().len(), 2);
         // Deleting with a key is replayed too.
         let one = watch(ANN, &created["id"]);
         let (status, _, _) = server.call(Method::DELETE, &one, Some(&ann), Some("d-1"), None).await;

@@ -78,6 +78,7 @@ fn watch(notify_on: NotifyOn) -> Watch {
         recipients: vec![],
         notify_on,
         min_delay_minutes: 15,
+        namespace: None,
     }
 }
 

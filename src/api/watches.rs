@@ -315,7 +315,12 @@ pub fn fare_route(
 /// row parser; or every problem.
 pub fn flight_watch(watch: &ApiWatch, today: Date) -> Result<Watch, Vec<RowError>> {
     let fields = spec_fields(&watch.spec).map_err(|m| corrupt(watch, m))?;
-    flights::parse_fields(SOURCE, line_of(watch), &pairs(&fields), today)
+    let mut parsed = flights::parse_fields(SOURCE, line_of(watch), &pairs(&fields), today)?;
+    // The watch's own state, whoever else watches the same flight.
+    parsed.namespace = u64::try_from(watch.id)
+        .ok()
+        .and_then(std::num::NonZeroU64::new);
+    Ok(parsed)
 }
 
 /// The key the store keeps a watch's alert state and sent messages under:
@@ -344,10 +349,8 @@ fn state_key(watch: &ApiWatch) -> Option<String> {
 fn search_key(watch: &ApiWatch) -> Option<String> {
     let key = state_key(watch)?;
     let namespace = format!("w{}/", watch.id);
-    Some(
-        key.strip_prefix(&namespace)
-            .map_or(key.clone(), str::to_owned),
-    )
+    // A fare key starts with it; a flight key has it after `watch:`.
+    Some(key.replacen(&namespace, "", 1))
 }
 
 /// A route's fields as the sheet would write them: what is stored.

@@ -512,6 +512,7 @@ mod tests {
             recipients: vec![],
             notify_on: NotifyOn::ALL,
             min_delay_minutes: 15,
+            namespace: None,
         }
     }
 

@@ -179,6 +179,9 @@ pub struct Watch {
     /// How many minutes late counts as delayed, and how much more (or less)
     /// delay is worth another alert. At least 1.
     pub min_delay_minutes: u32,
+    /// Whose state this is: `None` for a watch-list row, an API watch's id
+    /// for that watch (two users' watches of one flight never share state).
+    pub namespace: Option<std::num::NonZeroU64>,
 }
 
 impl Watch {
@@ -190,7 +193,13 @@ impl Watch {
         let mut recipients: Vec<String> =
             self.recipients.iter().map(Recipient::to_string).collect();
         recipients.sort_unstable();
-        format!("{}:{}:{}", self.flight, self.date, recipients.join("|"))
+        let namespace = self.namespace.map(|n| format!("w{n}/")).unwrap_or_default();
+        format!(
+            "{namespace}{}:{}:{}",
+            self.flight,
+            self.date,
+            recipients.join("|")
+        )
     }
 }
 
@@ -642,6 +651,7 @@ impl<'a> Row<'a> {
             recipients: recipients?,
             notify_on: notify_on?,
             min_delay_minutes: min_delay?,
+            namespace: None,
         })
     }
 
