@@ -270,7 +270,15 @@ async fn daemon(
             Ok(server) => Some(server),
             Err(exit) => return Ok(exit),
         },
-        None => None,
+        // Without the API the airport collector still runs (when OpenSky
+        // is configured), on its interval.
+        None => {
+            let env = farewatch::config::Env::from_process();
+            if let Err(error) = farewatch::collector::start(app.store(), &env, shutdown_signal()) {
+                return Ok(config_error(&error));
+            }
+            None
+        }
     };
     if let Some(addr) = metrics_addr {
         match observe::serve(addr, shutdown_signal()).await {
