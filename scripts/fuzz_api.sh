@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Property-based fuzzing of `farewatch serve` from its own OpenAPI document
-# with schemathesis (PyPI): every operation gets generated requests; the run
+# Validates `farewatch serve`'s OpenAPI document (openapi-spec-validator),
+# then fuzzes the server from it with schemathesis (both from PyPI): every
+# operation gets generated requests; the run
 # fails on any 5xx, any status code or content type the document does not
 # list, and any response body that does not match its schema.
 #
-#   pip install schemathesis && cargo build && bash scripts/fuzz_api.sh [EXAMPLES]
+#   pip install schemathesis openapi-spec-validator && cargo build && bash scripts/fuzz_api.sh [EXAMPLES]
 #
 # The server runs on a throwaway SQLite file on 127.0.0.1 with an operator
 # token and no rate limit; set DATABASE_URL=postgres://... to fuzz PostgreSQL.
@@ -20,6 +21,8 @@ export DATABASE_URL=${DATABASE_URL:-sqlite://$work/farewatch.db}
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/ping" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$port/openapi.json" >"$work/openapi.json"
+openapi-spec-validator "$work/openapi.json"
 schemathesis run "http://127.0.0.1:$port/openapi.json" \
   -H "Authorization: Bearer $FAREWATCH_API_TOKEN" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \

@@ -182,9 +182,9 @@ pub async fn add_interest(
     request_body = InterestInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Optional")),
     responses(
-        (status = 200, body = RemovedView),
+        (status = 200, description = "OK", body = RemovedView),
         (status = 400, description = "Bad Idempotency-Key, or malformed JSON", body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such user or interest, or not yours", body = ErrorBody),
         (status = 409, description = "The key's request is still running", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
@@ -236,9 +236,9 @@ pub async fn remove_interest(
     path = "/interests/{email}",
     params(("email" = String, Path, description = "The user's e-mail address")),
     responses(
-        (status = 200, body = InterestList),
+        (status = 200, description = "OK", body = InterestList),
         (status = 400, description = "Undecodable path", body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such user, or not yours", body = ErrorBody),
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),

@@ -645,8 +645,8 @@ pub async fn create_watch(
     path = "/users/{email}/watches",
     params(("email" = String, Path, description = "The user's e-mail address")),
     responses(
-        (status = 200, body = WatchList),
-        (status = 401, body = ErrorBody),
+        (status = 200, description = "OK", body = WatchList),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such user, or not yours", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -674,8 +674,8 @@ pub async fn list_watches(
         ("id" = i64, Path, description = "The watch's id"),
     ),
     responses(
-        (status = 200, body = WatchDetail),
-        (status = 401, body = ErrorBody),
+        (status = 200, description = "OK", body = WatchDetail),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such user or watch, or not yours", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -766,9 +766,9 @@ async fn watch_state(state: &AppState, watch: &ApiWatch) -> Result<WatchState, A
         ("Idempotency-Key" = Option<String>, Header, description = "Optional: a retry with the same key gets the same answer"),
     ),
     responses(
-        (status = 200, body = DeletedWatch),
+        (status = 200, description = "OK", body = DeletedWatch),
         (status = 400, description = "Bad Idempotency-Key", body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such user or watch, or not yours", body = ErrorBody),
         (status = 409, description = "The key's request is still running", body = ErrorBody),
         (status = 422, description = "The key was used for another request", body = ErrorBody),
