@@ -572,3 +572,83 @@ async fn the_daemon_serves_the_api_beside_its_cycles() {
         "the API stopped too"
     );
 }
+
+/// An API-only deployment needs no sheet: `daemon --serve` without a
+/// routes.csv runs the API's watches alone.
+#[tokio::test]
+async fn an_api_only_daemon_needs_no_sheet() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let db = TestDb::new(common::db::Backend::Sqlite).await;
+    let store = db.open().await;
+    let user = match store
+        .create_user(
+            &farewatch::store::NewUser {
+                email: ANN.into(),
+                first_name: "Ann".into(),
+                last_name: "Lee".into(),
+                phone: Some(ANN_PHONE.into()),
+            },
+            &[9; 32],
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap()
+    {
+        farewatch::store::CreatedUser::Created(user) => user,
+        other => panic!("{other:?}"),
+    };
+    let spec = json!({"origin": "LHR", "destination": "JFK", "depart_date": days_from_today(30),
+                      "max_price": "5000", "currency": "GBP", "phone": ANN_PHONE});
+    let stored = store
+        .create_watch(
+            user.id,
+            farewatch::store::WatchKind::Fare,
+            &spec.to_string(),
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = common::binary::offline(db.dir());
+    cmd.args([
+        "daemon",
+        "--dry-run",
+        "--serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--interval",
+        "1h",
+        "--format",
+        "json",
+    ])
+    .env("DATABASE_URL", db.url())
+    .env("FAREWATCH_API_TOKEN", OPERATOR)
+    .env("SERPAPI_API_KEY", "k")
+    .env("SERPAPI_BASE_URL", format!("http://127.0.0.1:{closed}"))
+    .env("SERPAPI_TIMEOUT", "1s")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    assert!(!db.dir().join("routes.csv").exists());
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), stdout.next_line())
+        .await
+        .expect("a first cycle report")
+        .unwrap()
+        .expect("a line");
+    let report: Value = serde_json::from_str(&first).unwrap();
+    let routes = report["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 1, "the watch alone: {report}");
+    assert_eq!(routes[0]["row"], stored.id);
+    assert!(report.get("invalid_rows").is_none(), "{report}");
+    child.kill().await.unwrap();
+}

@@ -46,7 +46,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Ask the first K fare sources at once and keep the cheapest.
     pub compare: Option<usize>,
-    /// The routes sheet: a path or an http(s) URL.
+    /// The routes sheet: a path, an http(s) URL or `-`; empty for none
+    /// (the API's watches alone).
     pub routes: String,
     /// Watched flights (flights.csv): a path or URL.
     pub flights: Option<String>,
@@ -61,6 +62,8 @@ enum SheetSource {
     Location { location: String, shown: String },
     /// The demo's built-in example (no routes.csv in the working directory).
     BuiltIn,
+    /// No sheet: the API's watches alone (`daemon --serve` without a routes.csv).
+    Nothing,
 }
 
 /// farewatch, assembled: the engine, and what each cycle needs to re-read
@@ -137,7 +140,9 @@ impl App {
                 engine = engine.with_channel(var, notifier, entry.limits);
             }
         }
-        let sheet = if options.mode == Mode::Demo
+        let sheet = if options.routes.is_empty() {
+            SheetSource::Nothing
+        } else if options.mode == Mode::Demo
             && options.routes == "routes.csv"
             && !Path::new("routes.csv").exists()
         {
@@ -170,6 +175,7 @@ impl App {
         match &self.sheet {
             SheetSource::Location { shown, .. } => shown,
             SheetSource::BuiltIn => demo::NAME,
+            SheetSource::Nothing => "api",
         }
     }
 
@@ -208,6 +214,7 @@ impl App {
                 let csv = demo::csv(options.today);
                 sheet::parse(demo::NAME, csv.as_bytes(), &options)?
             }
+            SheetSource::Nothing => Sheet::default(),
         };
         let source = self.sheet_name().to_owned();
         let mut errors = Vec::new();

@@ -261,7 +261,18 @@ async fn daemon(
         Ok(d) => d,
         Err(error) => return Ok(config_error(&error)),
     };
-    let app = match App::assemble(args.env(), args.options()).await {
+    let mut options = args.options();
+    // An API-only deployment needs no sheet: without --routes and without a
+    // routes.csv here, `daemon --serve` runs the API's watches alone.
+    if api.is_some()
+        && !args.demo
+        && options.routes == "routes.csv"
+        && !std::path::Path::new("routes.csv").exists()
+    {
+        note!("no routes.csv here: running the API's watches only");
+        options.routes.clear();
+    }
+    let app = match App::assemble(args.env(), options).await {
         Ok(app) => Arc::new(app),
         Err(error) => return Ok(config_error(&error)),
     };
