@@ -21,11 +21,14 @@
 //!   pacing, retries, budget, timeouts), [`upstream::failover`] between
 //!   providers, the shared HTTP client and reply plumbing.
 //! - [`cache`]: the quote cache (Redis, or in-process).
+//! - [`chart`]: price charts from plain points: an SVG (price line, maximum,
+//!   alerts, typical range) and a terminal sparkline.
 //! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, Slack,
 //!   Discord, a signed JSON webhook, the console) and the SMS text.
 //! - [`status`]: flight status providers behind [`status::StatusProvider`].
-//! - [`store`]: durable alert state, the outbox, tokens and saved values, behind
-//!   one [`store::Backend`] trait: SQLite (embedded, the default) or PostgreSQL.
+//! - [`store`]: durable alert state, the outbox, tokens, saved values and the
+//!   price history, behind one [`store::Backend`] trait: SQLite (embedded,
+//!   the default) or PostgreSQL.
 //! - [`engine`]: one cycle: sheet -> lookups -> decisions -> alerts -> report;
 //!   [`engine::plan_route`] is the pure decision for one route, the engine
 //!   carries plans out.
@@ -41,6 +44,8 @@
 //!   whole report; [`app::providers`] and [`app::flights`] assemble the
 //!   `providers` and `flights` commands.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
+//! - [`verdict`]: is a price low, typical or high? From the provider's
+//!   insights, else from the search's price history (documented quantiles).
 //! - [`links`]: Google Flights deep links (`tfs`) for alerts.
 //! - [`redact`]: credentials out of URLs before they are shown.
 //! - [`telemetry`]: every metric's name, type and help, the Prometheus
@@ -51,6 +56,7 @@
 pub mod api;
 pub mod app;
 pub mod cache;
+pub mod chart;
 pub mod collector;
 pub mod config;
 pub mod daemon;
@@ -71,3 +77,4 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod verdict;

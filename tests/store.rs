@@ -264,6 +264,8 @@ async fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
             "outbox",
             "outbox_route_seq",
             "outbox_status",
+            "price_history",
+            "price_history_search",
             // AUTOINCREMENT's bookkeeping (users, api_watches).
             "sqlite_sequence",
             "suppressed",
@@ -1013,7 +1015,7 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(after, SCHEMA_VERSION, "migrated in place");
-    assert_eq!(after, 4, "version 4: the API's accounts tables");
+    assert_eq!(after, 5, "version 5: the price history");
     // Rows from before claims have none: any run may take them over.
     let unclaimed: i64 = raw
         .query_row(
@@ -1029,6 +1031,12 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
     // The accounts tables (version 4) are there, empty.
     assert!(store.list_users(0, 10).await.unwrap().is_empty());
     assert!(store.interest_airports().await.unwrap().is_empty());
+    // The price history (version 5) is there, empty.
+    assert!(store
+        .price_history("LHR:JFK:2027-03-01:ow:1:EUR", Timestamp::MIN)
+        .await
+        .unwrap()
+        .is_empty());
 
     // The unconfirmed send is still pending, with its exact body and time.
     let pending = fixture::pending();

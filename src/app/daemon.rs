@@ -17,6 +17,22 @@ use crate::sheet::STDIN;
 /// How often the daemon looks at watched flights.
 pub const WATCH_TICK: Duration = Duration::from_secs(60);
 
+/// How often a daemon compacts its price history.
+pub const COMPACT_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Compacts the price history now and then every [`COMPACT_EVERY`]
+/// (see [`crate::store::Store::compact_price_history`]).
+async fn compact_daily(store: crate::store::Store) {
+    let mut every = tokio::time::interval(COMPACT_EVERY);
+    loop {
+        every.tick().await;
+        match store.compact_price_history(jiff::Timestamp::now()).await {
+            Ok(removed) => tracing::debug!(removed, "price history compacted"),
+            Err(error) => tracing::warn!(%error, "cannot compact the price history"),
+        }
+    }
+}
+
 /// Where a daemon's reports go (the binary prints them; a fleet worker
 /// might log them).
 pub trait DaemonOutput: Send + Sync + 'static {
@@ -52,6 +68,17 @@ where
         ));
     }
     tracing::info!(every = ?interval, "daemon started");
+    // Price history is downsampled once a day (and at start).
+    let compacting = {
+        let store = app.store().clone();
+        let stop = shutdown();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = compact_daily(store) => {}
+                () = stop => {}
+            }
+        })
+    };
     let watching = app.watches_flights().then(|| {
         let (app, output) = (app.clone(), output.clone());
         tokio::spawn(crate::daemon::run(
@@ -80,6 +107,7 @@ where
     if let Some(watching) = watching {
         let _ = watching.await;
     }
+    compacting.abort();
     tracing::info!(?exit, "daemon stopped");
     Ok(exit)
 }

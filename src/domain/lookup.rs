@@ -95,6 +95,23 @@ pub struct LookupKey {
     pub currency: Currency,
 }
 
+impl LookupKey {
+    /// The search's identity in the price history: every field, in a
+    /// stable text form, `LHR:JFK:2027-03-01:ow:1:EUR` (one-way) or
+    /// `LHR:JFK:2027-03-01:2027-03-08:2:GBP` (round trip). Two lookups with
+    /// the same key share one history, whichever route or watch asked.
+    pub fn history_key(&self) -> String {
+        let ret = match self.return_date {
+            Some(date) => date.to_string(),
+            None => "ow".to_owned(),
+        };
+        format!(
+            "{}:{}:{}:{ret}:{}:{}",
+            self.origin, self.destination, self.depart, self.adults, self.currency
+        )
+    }
+}
+
 impl fmt::Display for LookupKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{} {}", self.origin, self.destination, self.depart)?;
@@ -108,6 +125,22 @@ impl fmt::Display for LookupKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_key_names_every_field() {
+        let mut key = LookupKey {
+            origin: Iata::parse("LHR").unwrap(),
+            destination: Iata::parse("JFK").unwrap(),
+            depart: "2027-03-01".parse().unwrap(),
+            return_date: None,
+            adults: 1,
+            currency: Currency::EUR,
+        };
+        assert_eq!(key.history_key(), "LHR:JFK:2027-03-01:ow:1:EUR");
+        key.return_date = Some("2027-03-08".parse().unwrap());
+        key.adults = 2;
+        assert_eq!(key.history_key(), "LHR:JFK:2027-03-01:2027-03-08:2:EUR");
+    }
 
     #[test]
     fn parses_single_dates_and_ranges() {

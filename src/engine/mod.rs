@@ -13,6 +13,10 @@
 //! 5. Alerts go through the outbox in [`Store`]: an intent is written before
 //!    sending, marked sent with the provider's message id after, and the
 //!    rule's new state is saved in the same transaction as the last record.
+//! 6. Every quote a provider answered in the cycle is appended to the price
+//!    history in one write at the end ([`Store::record_prices`]); quotes
+//!    from the cache are not new observations and are not recorded, and a
+//!    dry run records nothing.
 //!
 //! A route whose lookups partly failed still alerts on a price at or below
 //! its maximum (that price is real), but never re-arms on partial data: a
@@ -36,7 +40,7 @@ use crate::fare::failover::{AllFailed, Failover};
 use crate::notify::Notifier;
 use crate::route::Route;
 use crate::rules::AlertState;
-use crate::store::{ProviderRole, RunId, SavedHealth, Store, StoreError};
+use crate::store::{PricePoint, ProviderRole, RunId, SavedHealth, Store, StoreError};
 use crate::telemetry;
 use crate::upstream::arc::{Controller, ControllerConfig};
 use crate::upstream::budget::DayClock;
@@ -360,6 +364,10 @@ impl Engine {
             }
         }
 
+        // The provider's answers of this cycle, recorded in one write at its
+        // end (see `record_history`). A cache hit above is not one: it is a
+        // copy of an observation recorded when it was fetched.
+        let mut observed: Vec<PricePoint> = Vec::new();
         metrics::counter!(telemetry::CACHE_MISSES).increment(misses.len() as u64);
         let concurrency = self.fares.max_concurrency();
         let mut fetches = futures::stream::iter(misses)
@@ -391,6 +399,9 @@ impl Engine {
             tokio::select! {
                 Some((key, result)) = fetches.next() => {
                     progress.lookup_done();
+                    if let Ok(Some(quote)) = &result {
+                        observed.push(PricePoint::from_quote(&key, quote));
+                    }
                     if let Err(error) = &result {
                         lookup_errors += 1;
                         // One line per lookup is noise in an outage; the report
@@ -431,12 +442,25 @@ impl Engine {
             providers: self.fares.health(),
         };
         self.save_provider_state().await;
+        self.record_history(&observed).await;
         record_metrics(&summary, started.elapsed());
         Ok(CycleReport {
             summary,
             routes,
             ..CycleReport::default()
         })
+    }
+
+    /// Appends a cycle's fresh quotes to the price history in one batch
+    /// (see [`crate::store::PriceHistory`]); nothing in a dry run. Losing
+    /// them is not worth failing a cycle for.
+    async fn record_history(&self, observed: &[PricePoint]) {
+        if self.dry_run || observed.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.record_prices(observed).await {
+            tracing::warn!(%error, points = observed.len(), "cannot record the price history");
+        }
     }
 
     /// Seeds each provider's daily budget with what earlier runs spent

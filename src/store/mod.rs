@@ -31,7 +31,7 @@
 //! - on unix the file is created with mode `0600` (it holds OAuth tokens),
 //!   and directories farewatch creates get `0700`.
 //!
-//! # Schema (version 4)
+//! # Schema (version 5)
 //! The SQL lives in `migrations/{sqlite,postgres}/NNNN_*.sql`, one file per
 //! version and the same number for the same change, compiled in and applied
 //! at [`Store::open`] in one transaction. SQLite keeps the version in
@@ -90,6 +90,13 @@
 //! interests go with it (`ON DELETE CASCADE`), and its idempotency keys in
 //! the same transaction.
 //!
+//! Version 5 adds `price_history` (columns, what is recorded and the
+//! retention in `src/store/price_history.rs`; see [`PriceHistory`]): one row
+//! per quote a provider gave, keyed by the search
+//! ([`crate::domain::LookupKey::history_key`]) and indexed on
+//! (`search_key`, `observed_at`); [`Store::compact_price_history`] keeps
+//! every row for 14 days, then one per search and UTC day (the minimum).
+//!
 //! # Group commit
 //! Writes are committed in batches: every call waiting when the previous
 //! batch finished shares one transaction and one flush to disk, at most
@@ -141,6 +148,7 @@ use crate::rules::AlertState;
 mod accounts;
 mod claim;
 mod postgres;
+mod price_history;
 mod provider_state;
 mod sqlite;
 
@@ -150,6 +158,7 @@ pub use accounts::{
 };
 pub use claim::{RunId, CLAIM_LEASE};
 pub use postgres::POSTGRES_POOL;
+pub use price_history::{PriceHistory, PricePoint, KEEP_ALL_FOR};
 pub use provider_state::{ProviderRole, SavedHealth};
 pub use sqlite::{BUSY_TIMEOUT, SQLITE_READERS};
 
@@ -161,7 +170,7 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// The schema version this build writes; see the module docs.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Appended to errors that a different location would fix.
 const USE_ANOTHER: &str = "set DATABASE_URL=sqlite://PATH to use another location";
@@ -722,7 +731,7 @@ fn unique_flights(flights: &[AirportFlight]) -> Vec<&AirportFlight> {
 /// terms. [`Store`] is the handle the rest of farewatch holds; each method
 /// below is documented there.
 #[async_trait]
-pub trait Backend: Accounts + Send + Sync + 'static {
+pub trait Backend: Accounts + PriceHistory + Send + Sync + 'static {
     /// See [`Store::load_states`].
     async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError>;
     /// See [`Store::save_state`].

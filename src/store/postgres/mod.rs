@@ -21,6 +21,7 @@ use super::{
 use crate::rules::AlertState;
 
 mod accounts;
+mod price_history;
 mod write;
 
 use write::{Done, Write};
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_suppressed.sql"),
     include_str!("../../../migrations/postgres/0003_claims.sql"),
     include_str!("../../../migrations/postgres/0004_accounts.sql"),
+    include_str!("../../../migrations/postgres/0005_price_history.sql"),
 ];
 
 /// The advisory lock key migrations hold, so two processes starting on a new

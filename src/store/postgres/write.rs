@@ -7,6 +7,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
 use super::accounts::{AccountDone, AccountWrite};
+use super::price_history::HistoryWrite;
 use super::{read_pending, ts};
 use crate::rules::AlertState;
 use crate::store::claim::is_live;
@@ -51,6 +52,8 @@ pub(super) enum Write {
     },
     /// A write to the accounts tables (`farewatch serve`).
     Accounts(AccountWrite),
+    /// A write to the price history.
+    History(HistoryWrite),
 }
 
 /// What a write answers.
@@ -60,6 +63,8 @@ pub(super) enum Done {
     Intents(Vec<Intent>),
     Closed(Option<usize>),
     Accounts(AccountDone),
+    /// Rows inserted or deleted.
+    Count(u64),
 }
 
 impl Done {
@@ -170,6 +175,7 @@ impl Write {
                 Ok(Done::Unit)
             }
             Self::Accounts(write) => write.apply(conn).await.map(Done::Accounts),
+            Self::History(write) => write.apply(conn).await.map(Done::Count),
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::rules::AlertState;
 mod accounts;
 mod kv;
 mod outbox;
+mod price_history;
 mod state;
 
 /// Statements kept prepared; more than the store has, so none is evicted.
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_suppressed.sql"),
     include_str!("../../../migrations/sqlite/0003_claims.sql"),
     include_str!("../../../migrations/sqlite/0004_accounts.sql"),
+    include_str!("../../../migrations/sqlite/0005_price_history.sql"),
 ];
 
 /// The SQLite backend. One connection, owned by a writer thread (a file)
