@@ -456,35 +456,7 @@ async fn the_watch_routes_are_documented() {
 async fn the_daemon_serves_the_api_beside_its_cycles() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let db = TestDb::new(common::db::Backend::Sqlite).await;
-    let store = db.open().await;
-    let user = match store
-        .create_user(
-            &farewatch::store::NewUser {
-                email: ANN.into(),
-                first_name: "Ann".into(),
-                last_name: "Lee".into(),
-                phone: Some(ANN_PHONE.into()),
-            },
-            &[9; 32],
-            jiff::Timestamp::now(),
-        )
-        .await
-        .unwrap()
-    {
-        farewatch::store::CreatedUser::Created(user) => user,
-        other => panic!("{other:?}"),
-    };
-    let spec = json!({"origin": "LHR", "destination": "JFK", "depart_date": days_from_today(30),
-                      "max_price": "5000", "currency": "GBP", "phone": ANN_PHONE});
-    let stored = store
-        .create_watch(
-            user.id,
-            farewatch::store::WatchKind::Fare,
-            &spec.to_string(),
-            jiff::Timestamp::now(),
-        )
-        .await
-        .unwrap();
+    let stored = ann_with_a_fare_watch(&db).await;
 
     let mut cmd = common::binary::offline(db.dir());
     cmd.args([
@@ -573,12 +545,8 @@ async fn the_daemon_serves_the_api_beside_its_cycles() {
     );
 }
 
-/// An API-only deployment needs no sheet: `daemon --serve` without a
-/// routes.csv runs the API's watches alone.
-#[tokio::test]
-async fn an_api_only_daemon_needs_no_sheet() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let db = TestDb::new(common::db::Backend::Sqlite).await;
+/// Ann, stored directly, with one fare watch (LHR-JFK in 30 days, max 5000 GBP).
+async fn ann_with_a_fare_watch(db: &TestDb) -> farewatch::store::ApiWatch {
     let store = db.open().await;
     let user = match store
         .create_user(
@@ -599,7 +567,7 @@ async fn an_api_only_daemon_needs_no_sheet() {
     };
     let spec = json!({"origin": "LHR", "destination": "JFK", "depart_date": days_from_today(30),
                       "max_price": "5000", "currency": "GBP", "phone": ANN_PHONE});
-    let stored = store
+    store
         .create_watch(
             user.id,
             farewatch::store::WatchKind::Fare,
@@ -607,7 +575,16 @@ async fn an_api_only_daemon_needs_no_sheet() {
             jiff::Timestamp::now(),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// An API-only deployment needs no sheet: `daemon --serve` without a
+/// routes.csv runs the API's watches alone.
+#[tokio::test]
+async fn an_api_only_daemon_needs_no_sheet() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let db = TestDb::new(common::db::Backend::Sqlite).await;
+    let stored = ann_with_a_fare_watch(&db).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -106,6 +106,25 @@ pub struct Request<'a> {
     pub required: bool,
 }
 
+impl<'a> Request<'a> {
+    /// A request to guard.
+    pub fn new(
+        method: &'a Method,
+        path: &'a str,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+        required: bool,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            headers,
+            body,
+            required,
+        }
+    }
+}
+
 /// Runs `work` at most once per key (see the module docs).
 pub async fn run<W, F>(state: &AppState, caller: &Caller, request: Request<'_>, work: W) -> Response
 where

@@ -18,8 +18,8 @@ use super::airports;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::idempotency::{self, Request};
+use super::users::visible_user;
 use super::{json_body, read_body, AppState};
-use crate::store::User;
 
 /// An interest to add or remove.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,19 +84,6 @@ pub struct InterestList {
     pub airports: Vec<AirportView>,
 }
 
-/// The user with `email`: the operator, or that user; 404 for anyone else.
-async fn visible_user(state: &AppState, caller: &Caller, email: &str) -> Result<User, ApiError> {
-    let email = email.trim().to_ascii_lowercase();
-    if !caller.may_act_for(&email) {
-        return Err(ApiError::not_found("user"));
-    }
-    state
-        .store
-        .user_by_email(&email)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))
-}
-
 /// The body, checked: the airport normalised (422 naming `airport_code`).
 fn parse(headers: &HeaderMap, body: &[u8]) -> Result<(String, String), ApiError> {
     let input: InterestInput = json_body(headers, body)?;
@@ -136,13 +123,7 @@ pub async fn add_interest(
         Ok(body) => body,
         Err(error) => return error.into_response(),
     };
-    let request = Request {
-        method: &method,
-        path: "/interests",
-        headers: &headers,
-        body: &body,
-        required: false,
-    };
+    let request = Request::new(&method, "/interests", &headers, &body, false);
     idempotency::run(&state, &caller, request, || async {
         let (email, airport) = parse(&headers, &body)?;
         let user = visible_user(&state, &caller, &email).await?;
@@ -205,13 +186,7 @@ pub async fn remove_interest(
         Ok(body) => body,
         Err(error) => return error.into_response(),
     };
-    let request = Request {
-        method: &method,
-        path: "/interests",
-        headers: &headers,
-        body: &body,
-        required: false,
-    };
+    let request = Request::new(&method, "/interests", &headers, &body, false);
     idempotency::run(&state, &caller, request, || async {
         let (email, airport) = parse(&headers, &body)?;
         let user = visible_user(&state, &caller, &email).await?;

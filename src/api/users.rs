@@ -197,13 +197,7 @@ pub async fn create_user(
         Ok(body) => body,
         Err(error) => return axum::response::IntoResponse::into_response(error),
     };
-    let request = Request {
-        method: &method,
-        path: "/users",
-        headers: &headers,
-        body: &body,
-        required: true,
-    };
+    let request = Request::new(&method, "/users", &headers, &body, true);
     idempotency::run(&state, &caller, request, || async {
         if !matches!(caller, Caller::Operator) {
             return Err(ApiError::not_found("route for this token"));
@@ -281,7 +275,11 @@ pub async fn list_users(
 }
 
 /// The user with `email`: the operator, or that user; 404 for anyone else.
-async fn visible_user(state: &AppState, caller: &Caller, email: &str) -> Result<User, ApiError> {
+pub(super) async fn visible_user(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+) -> Result<User, ApiError> {
     let email = email.trim().to_ascii_lowercase();
     if !caller.may_act_for(&email) {
         return Err(ApiError::not_found("user"));
@@ -343,13 +341,7 @@ pub async fn delete_user(
     Path(email): Path<String>,
 ) -> Response {
     let path = format!("/users/{email}");
-    let request = Request {
-        method: &method,
-        path: &path,
-        headers: &headers,
-        body: &[],
-        required: true,
-    };
+    let request = Request::new(&method, &path, &headers, &[], true);
     idempotency::run(&state, &caller, request, || async {
         let user = visible_user(&state, &caller, &email).await?;
         if !state.store.delete_user(&user.email).await? {

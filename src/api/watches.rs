@@ -42,6 +42,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, FieldError};
 use super::idempotency::{self, Request};
+use super::users::visible_user;
 use super::{json_body, read_body, AppState};
 use crate::domain::{Currency, Iata, Money, Recipient};
 use crate::route::Route;
@@ -537,20 +538,6 @@ fn validate(
     }
 }
 
-/// The user with `email` if the caller may act for them; 404 otherwise,
-/// so another user's existence does not leak.
-async fn visible_user(state: &AppState, caller: &Caller, email: &str) -> Result<User, ApiError> {
-    let email = email.trim().to_ascii_lowercase();
-    if !caller.may_act_for(&email) {
-        return Err(ApiError::not_found("user"));
-    }
-    state
-        .store
-        .user_by_email(&email)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))
-}
-
 /// A watch id from the path: 404 when it is not one.
 fn watch_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
@@ -599,13 +586,7 @@ pub async fn create_watch(
         Err(error) => return error.into_response(),
     };
     let path = format!("/users/{email}/watches");
-    let request = Request {
-        method: &method,
-        path: &path,
-        headers: &headers,
-        body: &body,
-        required: false,
-    };
+    let request = Request::new(&method, &path, &headers, &body, false);
     idempotency::run(&state, &caller, request, || async {
         let user = visible_user(&state, &caller, &email).await?;
         let input: serde_json::Map<String, Value> = json_body(&headers, &body)?;
@@ -784,13 +765,7 @@ pub async fn delete_watch(
     Path((email, id)): Path<(String, String)>,
 ) -> Response {
     let path = format!("/users/{email}/watches/{id}");
-    let request = Request {
-        method: &method,
-        path: &path,
-        headers: &headers,
-        body: &[],
-        required: false,
-    };
+    let request = Request::new(&method, &path, &headers, &[], false);
     idempotency::run(&state, &caller, request, || async {
         let user = visible_user(&state, &caller, &email).await?;
         let id = watch_id(&id)?;
