@@ -7,6 +7,7 @@
 //! - [`users`]: the accounts routes;
 //! - [`watches`]: each user's fare and flight watches, validated by the
 //!   sheet's own parsers and run by the cycles with the sheet's rows;
+//! - [`history`]: a fare watch's price history, verdict and chart;
 //! - [`interests`], [`flights`] and [`airports`]: airports users follow,
 //!   and the statistics the [`crate::collector`] gathers from OpenSky;
 //! - [`error`]: JSON errors `{"error", "message", "fields"}`.
@@ -20,6 +21,7 @@ pub mod airports;
 pub mod auth;
 pub mod error;
 pub mod flights;
+pub mod history;
 pub mod idempotency;
 pub mod interests;
 pub mod users;
@@ -226,6 +228,8 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
         .routes(routes!(flights::last_flight))
         .routes(routes!(watches::create_watch, watches::list_watches))
         .routes(routes!(watches::get_watch, watches::delete_watch))
+        .routes(routes!(history::watch_history))
+        .routes(routes!(history::watch_history_svg))
         .with_state(state)
         .split_for_parts();
     spec.info.title = "farewatch".into();

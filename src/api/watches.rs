@@ -328,7 +328,7 @@ pub fn flight_watch(watch: &ApiWatch, today: Date) -> Result<Watch, Vec<RowError
 /// the route's [`Route::id`], or `watch:` and the flight's [`Watch::id`].
 /// Read without regard to today's date, so a watch whose dates have passed
 /// still shows its history.
-fn state_key(watch: &ApiWatch) -> Option<String> {
+pub(crate) fn state_key(watch: &ApiWatch) -> Option<String> {
     match watch.kind {
         WatchKind::Fare => {
             let options = SheetOptions {
@@ -539,7 +539,7 @@ fn validate(
 }
 
 /// A watch id from the path: 404 when it is not one.
-fn watch_id(raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn watch_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)

@@ -6,6 +6,7 @@
 pub mod daemon;
 pub mod demo;
 pub mod flights;
+pub mod history;
 pub mod providers;
 
 use std::collections::HashSet;

@@ -97,6 +97,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::flights::FlightsCommand,
     },
+    /// A search's recent prices (date, price, source), a sparkline, the
+    /// verdict on the latest price, and with --chart an SVG chart. The
+    /// search is given by its fields; choosing a sheet row or an API watch
+    /// instead is not supported yet (the API serves a watch's history at
+    /// GET /users/{email}/watches/{id}/history and .../history.svg).
+    History(crate::history::HistoryArgs),
 }
 
 /// When log output is coloured.

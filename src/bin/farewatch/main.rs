@@ -12,6 +12,7 @@ macro_rules! note {
 
 mod cli;
 mod flights;
+mod history;
 mod init;
 mod observe;
 mod output;
@@ -144,6 +145,7 @@ async fn run(cli: Cli) -> Result<Exit> {
         }
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
+        Command::History(args) => history::run(args).await,
         Command::Migrate { database_url } => Ok(migrate(database_url.as_deref()).await),
         Command::Init { force } => Ok(init::run(force)),
         Command::Serve { addr, database_url } => Ok(serve(addr, database_url.as_deref()).await),
@@ -426,7 +428,7 @@ fn init_tracing(cli: &Cli) {
 }
 
 /// A line on stdout, ignoring a reader that went away.
-fn say(line: std::fmt::Arguments<'_>) {
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout(), "{line}");
 }
