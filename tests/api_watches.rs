@@ -281,19 +281,7 @@ on_both_backends! {
             format!("origin,destination,depart_date,max_price,currency,phone\nLHR,JFK,{},5000,GBP,{row_phone}\n", days_from_today(30)),
         )
         .unwrap();
-        let app = App::assemble(
-            Env::from_pairs([("DATABASE_URL", db.url())]),
-            Options {
-                mode: Mode::Demo,
-                dry_run: false,
-                compare: None,
-                routes: sheet.display().to_string(),
-                flights: None,
-                console: ConsoleTarget::Stderr,
-            },
-        )
-        .await
-        .unwrap();
+        let app = demo_app(&db, &sheet, false).await;
         let report = app.run_check(Arc::new(NoProgress)).await.unwrap();
         assert!(report.invalid_rows.is_empty(), "{:?}", report.invalid_rows);
         assert_eq!(report.routes.len(), 2, "the sheet row, then the API watch");
@@ -389,19 +377,7 @@ async fn stale_and_repeated_api_watches_are_reported_like_sheet_rows() {
         format!("origin,destination,depart_date,max_price,currency,phone\nLHR,JFK,{},400,GBP,{ANN_PHONE}\n", days_from_today(30)),
     )
     .unwrap();
-    let app = App::assemble(
-        Env::from_pairs([("DATABASE_URL", db.url())]),
-        Options {
-            mode: Mode::Demo,
-            dry_run: true,
-            compare: None,
-            routes: sheet.display().to_string(),
-            flights: None,
-            console: ConsoleTarget::Stderr,
-        },
-    )
-    .await
-    .unwrap();
+    let app = demo_app(&db, &sheet, true).await;
     let report = app.run_check(Arc::new(NoProgress)).await.unwrap();
     assert_eq!(
         report.routes.len(),
@@ -543,6 +519,23 @@ async fn the_daemon_serves_the_api_beside_its_cycles() {
         client.get(format!("{base}/ping")).send().await.is_err(),
         "the API stopped too"
     );
+}
+
+/// A demo app on the test database with `sheet` as its routes sheet.
+async fn demo_app(db: &TestDb, sheet: &std::path::Path, dry_run: bool) -> App {
+    App::assemble(
+        Env::from_pairs([("DATABASE_URL", db.url())]),
+        Options {
+            mode: Mode::Demo,
+            dry_run,
+            compare: None,
+            routes: sheet.display().to_string(),
+            flights: None,
+            console: ConsoleTarget::Stderr,
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// Ann, stored directly, with one fare watch (LHR-JFK in 30 days, max 5000 GBP).
