@@ -412,6 +412,7 @@ impl App {
         if self.dry_run() {
             return;
         }
+        let mut seen_all = Vec::with_capacity(priced.len());
         for &(index, id) in priced {
             let Some(route) = report.routes.get(index) else {
                 continue;
@@ -436,21 +437,27 @@ impl App {
                 return_date: cheapest.return_date.map(|d| d.to_string()),
                 flight_status: None,
             };
-            self.save_last_seen(id, &seen).await;
+            seen_all.push((id, seen));
         }
+        self.save_last_seen(seen_all).await;
     }
 
-    async fn save_last_seen(&self, id: i64, seen: &api::watches::LastSeen) {
-        let Ok(json) = serde_json::to_string(seen) else {
-            return;
-        };
-        if let Err(error) = self
-            .store
-            .kv_put(&api::watches::last_seen_key(id), &json, None)
-            .await
-        {
-            tracing::warn!(watch = id, %error, "cannot save the last price seen for an API watch");
-        }
+    /// Saves what each API watch saw. The writes are issued together, so the
+    /// store commits them in a few batches rather than one after another.
+    async fn save_last_seen(&self, seen: Vec<(i64, api::watches::LastSeen)>) {
+        let writes = seen.into_iter().map(|(id, seen)| async move {
+            let Ok(json) = serde_json::to_string(&seen) else {
+                return;
+            };
+            if let Err(error) = self
+                .store
+                .kv_put(&api::watches::last_seen_key(id), &json, None)
+                .await
+            {
+                tracing::warn!(watch = id, %error, "cannot save the last price seen for an API watch");
+            }
+        });
+        futures::future::join_all(writes).await;
     }
 
     /// Whether this run saves nothing.
@@ -519,6 +526,7 @@ impl App {
         let flights = self.engine.run_watches(&watches, status).await?;
         if !self.dry_run() {
             let now = self.engine.now();
+            let mut seen_all = Vec::new();
             for (watch, polled) in watches.iter().zip(&flights).skip(listed) {
                 let Some(state) = polled.status.filter(|_| polled.polled) else {
                     continue;
@@ -530,9 +538,9 @@ impl App {
                         .and_then(|v| v.as_str().map(str::to_owned)),
                     ..api::watches::LastSeen::default()
                 };
-                self.save_last_seen(i64::try_from(watch.line).unwrap_or(0), &seen)
-                    .await;
+                seen_all.push((i64::try_from(watch.line).unwrap_or(0), seen));
             }
+            self.save_last_seen(seen_all).await;
         }
         let summary = &mut report.summary;
         summary.alerts_sent += flights.iter().map(|w| w.sent).sum::<usize>();
