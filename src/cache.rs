@@ -9,11 +9,14 @@
 //! One key per provider and [`LookupKey`]:
 //!
 //! ```text
-//! {prefix}:quote:v1:{provider}:{ORIGIN}:{DEST}:{YYYY-MM-DD}:{return YYYY-MM-DD or "ow"}:{adults}:{CUR}
+//! {prefix}:quote:v1:{provider}:{ORIGIN}:{DEST}:{YYYY-MM-DD}:{return YYYY-MM-DD or "ow"}:{adults}:{CUR}[:s{max stops}]
 //! farewatch:quote:v1:amadeus:LHR:JFK:2027-03-01:2027-03-08:1:EUR
 //! farewatch:quote:v1:amadeus:LHR:JFK:2027-03-01:ow:2:EUR
+//! farewatch:quote:v1:amadeus:LHR:JFK:2027-03-01:ow:2:EUR:s0
 //! ```
 //!
+//! - the `:s{n}` suffix is there only when the lookup limits the stops
+//!   ([`LookupKey::max_stops`]), so a search without a limit keeps its key;
 //! - `prefix` is `farewatch` unless changed with [`QuoteCache::with_prefix`]
 //!   (several deployments sharing one Redis, or tests);
 //! - `v1` is the value format; a change to [`CachedAnswer`]'s JSON bumps it,
@@ -223,6 +226,11 @@ impl QuoteCache {
             None => name.push_str("ow"),
         }
         let _ = write!(name, ":{}:{}", key.adults, key.currency);
+        // Like `LookupKey::history_key`: nothing without a stop limit, so
+        // keys written before limits existed are still read.
+        if let Some(stops) = key.max_stops {
+            let _ = write!(name, ":s{stops}");
+        }
         name
     }
 
@@ -468,6 +476,7 @@ mod tests {
             return_date: None,
             adults: 1,
             currency: crate::domain::Currency::EUR,
+            max_stops: None,
         };
         let day = |i: i32| LookupKey {
             depart: base

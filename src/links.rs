@@ -162,6 +162,7 @@ mod tests {
             return_date: ret.map(|r| r.parse().unwrap()),
             adults,
             currency: Currency::parse("GBP").unwrap(),
+            max_stops: None,
         }
     }
 

@@ -62,6 +62,7 @@ impl Route {
                         return_date: None,
                         adults: self.adults,
                         currency: self.currency(),
+                        max_stops: None,
                     };
                     match &self.return_dates {
                         None => out.push(base),

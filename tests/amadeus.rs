@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use farewatch::domain::{Currency, Iata, LookupKey, Money};
+use farewatch::domain::{Currency, Iata, Itinerary, LookupKey, Money};
 use farewatch::fare::amadeus::{Amadeus, AmadeusConfig, DEFAULT_BASE_URL, PRODUCTION_BASE_URL};
 use farewatch::fare::FareSource;
 use farewatch::store::TokenCache;
@@ -87,6 +87,7 @@ fn key(
         return_date: ret.map(|r| r.parse().unwrap()),
         adults: 1,
         currency: Currency::parse(currency).unwrap(),
+        max_stops: None,
     }
 }
 
@@ -286,6 +287,16 @@ async fn a_round_trip_sends_return_date_and_prices_the_gig_mad_fixture_in_usd() 
     let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
     // Both offers in the fixture cost grandTotal "3842.10" USD.
     assert_eq!(quote.price, money(384_210, "USD"));
+    // Offer "1"'s outbound: BA GIG-LHR, BA LHR-MAD, "PT15H55M"; the carrier
+    // name is the fixture's `dictionaries.carriers.BA`.
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("BRITISH AIRWAYS".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(15 * 60 + 55),
+        })
+    );
 }
 
 // ----- successful searches ---------------------------------------------------
@@ -310,6 +321,157 @@ async fn picks_the_cheapest_lhr_jfk_offer() {
     assert!(!quote.cached);
     assert_eq!(quote.link, None);
     assert!(quote.fetched_at >= before && quote.fetched_at <= Timestamp::now());
+    // The 312.46 offer: EI LHR-DUB, EI DUB-JFK, "PT11H45M".
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("AER LINGUS".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(11 * 60 + 45),
+        })
+    );
+}
+
+/// A search for `key` answering the LHR-JFK fixture, matching `query` exactly.
+async fn lhr_jfk_search(
+    key: &LookupKey,
+    query: Vec<(&'static str, &'static str)>,
+) -> Option<farewatch::domain::Quote> {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    Mock::given(method("GET"))
+        .and(path(SEARCH_PATH))
+        .and(query_is(query))
+        .respond_with(amadeus_json(
+            200,
+            fixture!("amadeus-flight-offers-LHR-JFK.json"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    source(&server).cheapest(key).await.unwrap()
+}
+
+#[tokio::test]
+async fn direct_only_is_sent_as_non_stop_and_skips_the_connecting_offer() {
+    let mut key = lhr_jfk();
+    key.max_stops = Some(0);
+    let quote = lhr_jfk_search(
+        &key,
+        vec![
+            ("originLocationCode", "LHR"),
+            ("destinationLocationCode", "JFK"),
+            ("departureDate", "2027-03-01"),
+            ("adults", "1"),
+            ("nonStop", "true"),
+            ("currencyCode", "GBP"),
+            ("max", "50"),
+        ],
+    )
+    .await
+    .unwrap();
+    // The fake sends the 312.46 EI offer via Dublin anyway; it is skipped
+    // for the cheapest nonstop, VS at 398.71 ("PT7H55M").
+    assert_eq!(quote.price, money(39_871, "GBP"));
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("VIRGIN ATLANTIC".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(7 * 60 + 55),
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_looser_limit_has_no_amadeus_parameter_and_is_applied_to_the_reply() {
+    let mut key = lhr_jfk();
+    key.max_stops = Some(1);
+    let quote = lhr_jfk_search(
+        &key,
+        vec![
+            ("originLocationCode", "LHR"),
+            ("destinationLocationCode", "JFK"),
+            ("departureDate", "2027-03-01"),
+            ("adults", "1"),
+            ("currencyCode", "GBP"),
+            ("max", "50"),
+        ],
+    )
+    .await
+    .unwrap();
+    // One stop is allowed: the EI offer via Dublin is the cheapest.
+    assert_eq!(quote.price, money(31_246, "GBP"));
+    assert_eq!(quote.itinerary.unwrap().stops, Some(1));
+}
+
+#[tokio::test]
+async fn no_offer_within_the_limit_is_no_fare() {
+    // Both spec offers fly SYD-MNL-BKK.
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    mount_search(
+        &server,
+        FIXTURE_TOKEN,
+        amadeus_json(200, fixture!("amadeus-flight-offers-SYD-BKK-spec.json")),
+        1,
+    )
+    .await;
+    let mut key = key("SYD", "BKK", "2027-11-01", None, "EUR");
+    key.max_stops = Some(0);
+    assert_eq!(source(&server).cheapest(&key).await, Ok(None));
+}
+
+#[tokio::test]
+async fn every_itinerary_of_a_round_trip_must_be_within_the_limit() {
+    // Offer "1" of the GIG-MAD fixture made direct on the way out (its
+    // LHR-MAD segment dropped); its return via GRU still has a stop.
+    let mut body: serde_json::Value = serde_json::from_str(&fixture!(
+        "amadeus-flight-offers-GIG-MAD-roundtrip-sdk.json"
+    ))
+    .unwrap();
+    let segments = body["data"][0]["itineraries"][0]["segments"]
+        .as_array_mut()
+        .unwrap();
+    segments.truncate(1);
+    let edited = body.to_string();
+    let search = |max_stops: u8| {
+        let edited = edited.clone();
+        async move {
+            let server = MockServer::start().await;
+            mount_token(&server, 1).await;
+            mount_search(&server, FIXTURE_TOKEN, amadeus_json(200, edited), 1).await;
+            let mut key = key("GIG", "MAD", "2027-08-01", Some("2027-08-15"), "USD");
+            key.max_stops = Some(max_stops);
+            source(&server).cheapest(&key).await
+        }
+    };
+    assert_eq!(search(0).await, Ok(None));
+    let quote = search(1).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(384_210, "USD"));
+    // The first of the two equal offers, with its now direct outbound.
+    assert_eq!(quote.itinerary.unwrap().stops, Some(0));
+}
+
+#[tokio::test]
+async fn carriers_missing_from_the_dictionaries_are_named_by_code() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    let body = r#"{"data":[{"price":{"currency":"GBP","grandTotal":"99.00"},
+        "itineraries":[{"duration":"PT8H","segments":[
+            {"carrierCode":"XQ","numberOfStops":1}]}]}]}"#;
+    mount_search(&server, FIXTURE_TOKEN, amadeus_json(200, body), 1).await;
+
+    let quote = source(&server).cheapest(&lhr_jfk()).await.unwrap().unwrap();
+    // One segment that lands on the way: a stop all the same.
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("XQ".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(480),
+        })
+    );
 }
 
 #[tokio::test]
@@ -328,6 +490,15 @@ async fn returns_the_reply_currency_even_when_another_was_asked_for() {
     let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
     // The spec example prices both offers at grandTotal "355.34" EUR.
     assert_eq!(quote.price, money(35_534, "EUR"));
+    // The first of the tie: PR SYD-MNL, PR MNL-BKK, "PT14H15M".
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("PHILIPPINE AIRLINES".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(14 * 60 + 15),
+        })
+    );
 }
 
 #[tokio::test]
@@ -342,6 +513,8 @@ async fn falls_back_to_total_when_grand_total_is_missing() {
 
     let quote = source(&server).cheapest(&lhr_jfk()).await.unwrap().unwrap();
     assert_eq!(quote.price, money(10_000, "GBP"));
+    // No itineraries: nothing invented.
+    assert_eq!(quote.itinerary, None);
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ fn lookup(origin: &str, destination: &str, ret: Option<jiff::civil::Date>) -> Lo
         return_date: ret,
         adults: 2,
         currency: Currency::EUR,
+        max_stops: None,
     }
 }
 
@@ -46,6 +47,11 @@ fn quote(minor: i64) -> Quote {
                 Money::from_minor(minor + 1, Currency::EUR),
             )],
         }),
+        itinerary: Some(farewatch::domain::Itinerary {
+            airline: Some("Aer Lingus".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(705),
+        }),
     }
 }
 
@@ -62,6 +68,33 @@ fn key_layout_is_documented_and_stable() {
     assert_eq!(
         cache.key_for("demo", &lookup("LHR", "JFK", None)),
         "staging:quote:v1:demo:LHR:JFK:2027-03-01:ow:2:EUR"
+    );
+    // A stop limit is part of the search, so of the key; without one the key
+    // is what it was before limits existed.
+    let mut direct = lookup("LHR", "JFK", None);
+    direct.max_stops = Some(0);
+    assert_eq!(
+        cache.key_for("demo", &direct),
+        "staging:quote:v1:demo:LHR:JFK:2027-03-01:ow:2:EUR:s0"
+    );
+    direct.max_stops = Some(2);
+    assert_eq!(
+        cache.key_for("demo", &direct),
+        "staging:quote:v1:demo:LHR:JFK:2027-03-01:ow:2:EUR:s2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn lookups_differing_only_in_max_stops_do_not_share_an_answer() {
+    let cache = QuoteCache::memory(DEFAULT_QUOTE_TTL);
+    let any = lookup("LHR", "JFK", None);
+    let mut direct = any;
+    direct.max_stops = Some(0);
+    cache.put("amadeus", &any, &Some(quote(312_46))).await;
+    cache.put("amadeus", &direct, &None).await;
+    assert_eq!(
+        cache.get_many("amadeus", &[any, direct]).await,
+        vec![Some(Some(quote(312_46))), Some(None)]
     );
 }
 

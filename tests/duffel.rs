@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use farewatch::domain::{Currency, Iata, LookupKey, Money};
+use farewatch::domain::{Currency, Iata, Itinerary, LookupKey, Money};
 use farewatch::fare::duffel::{Duffel, DuffelConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT};
 use farewatch::fare::FareSource;
 use farewatch::upstream::UpstreamError;
@@ -86,6 +86,7 @@ fn key(ret: Option<&str>, adults: u8, currency: &str) -> LookupKey {
         return_date: ret.map(|r| r.parse().unwrap()),
         adults,
         currency: Currency::parse(currency).unwrap(),
+        max_stops: None,
     }
 }
 
@@ -259,6 +260,125 @@ async fn prices_the_sdk_fixture_at_gbp_45_exactly() {
     assert_eq!(quote.link, None);
     assert_eq!(quote.insights, None);
     assert!(quote.fetched_at >= before && quote.fetched_at <= Timestamp::now());
+    // One slice of one segment, BA1234 LHR-JFK marketed by British Airways,
+    // the slice's `duration` "PT02H26M".
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("British Airways".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(2 * 60 + 26),
+        })
+    );
+}
+
+/// The SDK offer at `amount`, flown with one connection: its one segment
+/// split in two at Dublin, the second marketed by Aer Lingus, the slice
+/// taking `duration`.
+fn connecting_offer(amount: &str, duration: &str) -> Value {
+    let mut offer = offer(amount, "GBP", false);
+    let slice = &mut offer["slices"][0];
+    let first = slice["segments"][0].clone();
+    let mut second = first.clone();
+    second["id"] = json!("seg_second");
+    second["marketing_carrier"] = json!({"iata_code": "EI", "name": "Aer Lingus", "id": "aln_ei"});
+    slice["segments"] = json!([first, second]);
+    slice["duration"] = json!(duration);
+    offer
+}
+
+#[tokio::test]
+async fn a_stop_limit_is_sent_as_max_connections_and_filters_the_offers() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(OFFER_REQUESTS_PATH))
+        .and(body_json(json!({"data": {
+            "slices": [{"origin": "LHR", "destination": "JFK", "departure_date": "2027-03-01"}],
+            "passengers": [{"type": "adult"}],
+            "cabin_class": "economy",
+            "max_connections": 0
+        }})))
+        .respond_with(json_reply(201, sdk_fixture()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Cheaper, but with a connection Duffel should not have sent.
+    mount_offers(
+        &server,
+        offers_page(vec![connecting_offer("30.00", "PT5H10M"), sdk_offer()]),
+        1,
+    )
+    .await;
+
+    let mut key = lhr_jfk();
+    key.max_stops = Some(0);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(45_00, "GBP"));
+    assert_eq!(quote.itinerary.unwrap().stops, Some(0));
+}
+
+#[tokio::test]
+async fn without_a_limit_the_cheapest_offer_is_quoted_with_its_connection() {
+    let page = offers_page(vec![sdk_offer(), connecting_offer("30.00", "PT5H10M")]);
+    let quote = lookup_with_offers(page, &lhr_jfk()).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(30_00, "GBP"));
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("British Airways, Aer Lingus".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(5 * 60 + 10),
+        })
+    );
+
+    // A limit it meets changes nothing.
+    let page = offers_page(vec![sdk_offer(), connecting_offer("30.00", "PT5H10M")]);
+    let mut key = lhr_jfk();
+    key.max_stops = Some(1);
+    let quote = lookup_with_offers(page, &key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(30_00, "GBP"));
+}
+
+#[tokio::test]
+async fn every_slice_must_be_within_the_limit() {
+    // A return trip whose return slice connects: not a direct trip.
+    let mut round = offer("80.00", "GBP", false);
+    let back = connecting_offer("80.00", "PT6H")["slices"][0].clone();
+    round["slices"] = json!([round["slices"][0].clone(), back]);
+    let mut key = key(Some("2027-03-15"), 1, "GBP");
+    key.max_stops = Some(0);
+    let page = offers_page(vec![round.clone()]);
+    assert_eq!(lookup_with_offers(page, &key).await, Ok(None));
+
+    // One connection allowed: it is quoted, with the direct outbound's details.
+    key.max_stops = Some(1);
+    let quote = lookup_with_offers(offers_page(vec![round]), &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(quote.price, money(80_00, "GBP"));
+    assert_eq!(quote.itinerary.unwrap().stops, Some(0));
+}
+
+#[tokio::test]
+async fn offers_without_readable_segments_lose_their_itinerary_and_fail_a_limit() {
+    let mut bare = offer("45.00", "GBP", false);
+    bare["slices"] = json!("n/a");
+    bare.as_object_mut().unwrap().remove("owner");
+    let quote = lookup_with_offers(offers_page(vec![bare.clone()]), &lhr_jfk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(quote.price, money(45_00, "GBP"));
+    assert_eq!(quote.itinerary, None);
+
+    // Its connections cannot be counted, so it cannot be shown to meet a limit.
+    let mut key = lhr_jfk();
+    key.max_stops = Some(2);
+    assert_eq!(
+        lookup_with_offers(offers_page(vec![bare]), &key).await,
+        Ok(None)
+    );
 }
 
 #[tokio::test]

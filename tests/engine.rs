@@ -113,6 +113,7 @@ impl FareSource for SlowFor {
             found_at: None,
             link: None,
             insights: None,
+            itinerary: None,
         }))
     }
 }
@@ -834,6 +835,7 @@ impl FareSource for Cheap {
             found_at: None,
             link: None,
             insights: None,
+            itinerary: None,
         }))
     }
 }

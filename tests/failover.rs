@@ -30,6 +30,7 @@ fn key(origin: &str) -> LookupKey {
         return_date: None,
         adults: 1,
         currency: Currency::parse("GBP").unwrap(),
+        max_stops: None,
     }
 }
 
@@ -260,6 +261,7 @@ impl FareSource for Flaky {
             found_at: None,
             link: None,
             insights: None,
+            itinerary: None,
         }))
     }
 }
@@ -287,6 +289,7 @@ impl FareSource for Steady {
             found_at: None,
             link: None,
             insights: None,
+            itinerary: None,
         }))
     }
 }

@@ -1049,6 +1049,7 @@ impl FareSource for Scripted {
                 found_at: None,
                 link: None,
                 insights: None,
+                itinerary: None,
             })),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use farewatch::domain::{Currency, Iata, LookupKey, Money, PriceLevel};
+use farewatch::domain::{Currency, Iata, Itinerary, LookupKey, Money, PriceLevel};
 use farewatch::fare::serpapi::{SerpApi, SerpApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT};
 use farewatch::fare::FareSource;
 use farewatch::upstream::UpstreamError;
@@ -62,6 +62,7 @@ fn key(
         return_date: ret.map(|r| r.parse().unwrap()),
         adults: 1,
         currency: Currency::parse(currency).unwrap(),
+        max_stops: None,
     }
 }
 
@@ -242,6 +243,153 @@ async fn picks_the_cheapest_sin_aus_round_trip_with_google_insights() {
         (ts(1_751_644_800), money(920_00, "USD"))
     );
     assert!(insights.history.windows(2).all(|w| w[0].0 <= w[1].0));
+
+    // best_flights #0: AC 20 SIN-YVR, AC 576 YVR-DEN, UA 1942 DEN-AUS, 1480
+    // minutes in all (#1 ties at 920 and comes second).
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("Air Canada, United".to_owned()),
+            stops: Some(2),
+            duration_minutes: Some(1480),
+        })
+    );
+}
+
+/// The outbound fixture's options as `(price, legs, total_duration)`, read
+/// straight from the file, to check the stop filter against.
+fn sin_aus_options() -> Vec<(Option<i64>, usize, i64)> {
+    let body: Value =
+        serde_json::from_str(&fixture!("serpapi-google-flights-SIN-AUS-outbound.json")).unwrap();
+    ["best_flights", "other_flights"]
+        .iter()
+        .flat_map(|list| body[list].as_array().unwrap().clone())
+        .map(|option| {
+            (
+                option["price"].as_i64(),
+                option["flights"].as_array().unwrap().len(),
+                option["total_duration"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The round-trip request for `sin_aus()` with `stops` as sent (or none).
+async fn serve_sin_aus_expecting_stops(stops: Option<&'static str>) -> MockServer {
+    let mut query = vec![
+        ("engine", "google_flights"),
+        ("departure_id", "SIN"),
+        ("arrival_id", "AUS"),
+        ("outbound_date", "2025-09-09"),
+        ("return_date", "2025-09-19"),
+        ("type", "1"),
+        ("adults", "1"),
+        ("currency", "USD"),
+        ("hl", "en"),
+        ("api_key", API_KEY),
+    ];
+    if let Some(stops) = stops {
+        query.push(("stops", stops));
+    }
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(SEARCH_PATH))
+        .and(query_is(query))
+        .respond_with(json(
+            200,
+            fixture!("serpapi-google-flights-SIN-AUS-outbound.json"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_stop_limit_is_sent_as_stops_and_filters_the_options() {
+    // The fixture's priced options: 920, 920, 1147 (2 stops each), 1390
+    // (UA 2 SIN-SFO, UA 391 SFO-AUS: 1 stop), 1054, 1128 (2 stops each).
+    let options = sin_aus_options();
+    let one_stop: Vec<_> = options
+        .iter()
+        .filter(|(price, legs, _)| price.is_some() && *legs <= 2)
+        .collect();
+    assert_eq!(one_stop, [&(Some(1390), 2, 1266)]);
+
+    // At most one stop: SerpApi's `stops=2`.
+    let server = serve_sin_aus_expecting_stops(Some("2")).await;
+    let mut key = sin_aus();
+    key.max_stops = Some(1);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(1390_00, "USD"));
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("United".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(1266),
+        })
+    );
+    // Insights are Google's for the search, whichever option is quoted.
+    assert_eq!(quote.insights.unwrap().lowest, Some(money(920_00, "USD")));
+
+    // At most two: `stops=3`, and the overall cheapest is within it.
+    let server = serve_sin_aus_expecting_stops(Some("3")).await;
+    key.max_stops = Some(2);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(920_00, "USD"));
+    assert_eq!(quote.itinerary.unwrap().stops, Some(2));
+}
+
+#[tokio::test]
+async fn nonstop_is_stops_1_and_no_direct_option_is_no_fare() {
+    let options = sin_aus_options();
+    assert!(options.iter().all(|(_, legs, _)| *legs > 1));
+
+    let server = serve_sin_aus_expecting_stops(Some("1")).await;
+    let mut key = sin_aus();
+    key.max_stops = Some(0);
+    assert_eq!(source(&server).cheapest(&key).await, Ok(None));
+}
+
+#[tokio::test]
+async fn a_limit_serpapi_has_no_value_for_is_not_sent_but_still_applied() {
+    // Three stops or fewer: no `stops` value says so; every option fits.
+    let server = serve_sin_aus_expecting_stops(None).await;
+    let mut key = sin_aus();
+    key.max_stops = Some(3);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(920_00, "USD"));
+
+    // An option with more stops than asked is skipped even if SerpApi sends it.
+    let body = r#"{"best_flights":[
+        {"price":300,"flights":[{"airline":"A"},{"airline":"B"},{"airline":"C"},{"airline":"D"},{"airline":"E"}],"total_duration":900},
+        {"price":450,"flights":[{"airline":"Delta"}],"total_duration":480},
+        {"price":200}]}"#;
+    let server = serve(json(200, body), 1).await;
+    let mut key = lhr_jfk();
+    key.max_stops = Some(3);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    // 200 has no flights to count, 300 has four stops: the direct 450 it is.
+    assert_eq!(quote.price, money(450_00, "GBP"));
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("Delta".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(480),
+        })
+    );
+}
+
+#[tokio::test]
+async fn unreadable_flights_lose_the_itinerary_not_the_price() {
+    let body = r#"{"best_flights":[
+        {"price":431,"flights":"n/a","total_duration":"long"}]}"#;
+    let server = serve(json(200, body), 1).await;
+    let quote = source(&server).cheapest(&lhr_jfk()).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(431_00, "GBP"));
+    assert_eq!(quote.itinerary, None);
 }
 
 #[tokio::test]
@@ -281,9 +429,10 @@ async fn zero_or_negative_prices_are_skipped() {
 
     let quote = source(&server).cheapest(&lhr_jfk()).await.unwrap().unwrap();
     assert_eq!(quote.price, money(431_00, "GBP"));
-    // No search_metadata, no price_insights: nothing invented.
+    // No search_metadata, no price_insights, no flights: nothing invented.
     assert_eq!(quote.link, None);
     assert_eq!(quote.insights, None);
+    assert_eq!(quote.itinerary, None);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use farewatch::domain::{Currency, Iata, LookupKey, Money, Quote};
+use farewatch::domain::{Currency, Iata, Itinerary, LookupKey, Money, Quote};
 use farewatch::fare::tequila::{Tequila, TequilaConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT};
 use farewatch::fare::FareSource;
 use farewatch::upstream::UpstreamError;
@@ -61,6 +61,7 @@ fn key(
         return_date: ret.map(|r| r.parse().unwrap()),
         adults,
         currency: Currency::parse(currency).unwrap(),
+        max_stops: None,
     }
 }
 
@@ -208,6 +209,79 @@ async fn prices_the_lon_nyc_fixture_at_its_cheapest_itinerary() {
     assert_eq!(quote.insights, None);
     assert_eq!(quote.link, Some(deep_link(&body, 0)));
     assert!(quote.fetched_at >= before && quote.fetched_at <= Timestamp::now());
+    // FI 455 LGW-KEF and FI 615 KEF-JFK; `duration.departure` 38400 s.
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("FI".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(38_400 / 60),
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_stop_limit_is_sent_as_max_stopovers_and_filters_the_itineraries() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(SEARCH_PATH))
+        .and(query_is(vec![
+            ("fly_from", "LON"),
+            ("fly_to", "NYC"),
+            ("date_from", "10/12/2026"),
+            ("date_to", "10/12/2026"),
+            ("flight_type", "oneway"),
+            ("adults", "1"),
+            ("max_stopovers", "0"),
+            ("selected_cabins", "M"),
+            ("curr", "GBP"),
+            ("sort", "price"),
+            ("limit", "20"),
+        ]))
+        .respond_with(json_reply(200, fixture!("tequila-search-LON-NYC.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let body = fixture!("tequila-search-LON-NYC.json");
+    let mut key = lon_nyc();
+    key.max_stops = Some(0);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    // The fake still sends the 271.35 FI itinerary via KEF; the nonstop VS 3
+    // at 389 (`duration.departure` 28500 s) is the cheapest within the limit.
+    assert_eq!(quote.price, money(389_00, "GBP"));
+    assert_eq!(quote.link, Some(deep_link(&body, 1)));
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("VS".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(28_500 / 60),
+        })
+    );
+}
+
+#[tokio::test]
+async fn one_stop_allowed_keeps_the_cheapest_and_none_within_the_limit_is_no_fare() {
+    let mut key = lon_nyc();
+    key.max_stops = Some(1);
+    let quote = search_with(
+        json_reply(200, fixture!("tequila-search-LON-NYC.json")),
+        &key,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(quote.price, money(271_35, "GBP"));
+
+    // Only the two connecting itineraries left: nothing is direct.
+    let mut reply: Value = serde_json::from_str(&fixture!("tequila-search-LON-NYC.json")).unwrap();
+    reply["data"].as_array_mut().unwrap().remove(1);
+    key.max_stops = Some(0);
+    assert_eq!(
+        search_with(json_reply(200, reply.to_string()), &key).await,
+        Ok(None)
+    );
 }
 
 #[tokio::test]
@@ -225,6 +299,51 @@ async fn prices_the_captured_lon_par_reply() {
         .link
         .unwrap()
         .starts_with("https://www.kiwi.com/deep?affilid=theverypulseflightsearch"));
+    // The outbound (`return: 0`) is U2 4646 SEN-CDG, 4200 s; the return
+    // (VY 6944 ORY-LGW) is not part of it.
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("U2".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(70),
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_round_trip_is_within_a_limit_only_if_both_directions_are() {
+    let key = |max_stops| LookupKey {
+        max_stops: Some(max_stops),
+        ..self::key("LON", "PAR", "2023-11-22", Some("2023-12-05"), 1, "GBP")
+    };
+    // As captured, both directions are direct.
+    let quote = search_with(
+        json_reply(200, fixture!("tequila-search-LON-PAR-captured.json")),
+        &key(0),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(quote.price, money(54_00, "GBP"));
+
+    // With a connection added to the return only, it is no longer direct.
+    let mut reply: Value =
+        serde_json::from_str(&fixture!("tequila-search-LON-PAR-captured.json")).unwrap();
+    let route = reply["data"][0]["route"].as_array_mut().unwrap();
+    let back = route[1].clone();
+    assert_eq!(back["return"], 1);
+    route.push(back);
+    let body = reply.to_string();
+    assert_eq!(
+        search_with(json_reply(200, body.clone()), &key(0)).await,
+        Ok(None)
+    );
+    let quote = search_with(json_reply(200, body), &key(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(quote.itinerary.unwrap().stops, Some(0));
 }
 
 #[tokio::test]

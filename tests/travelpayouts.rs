@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use farewatch::domain::{Currency, Iata, LookupKey, Money};
+use farewatch::domain::{Currency, Iata, Itinerary, LookupKey, Money};
 use farewatch::fare::travelpayouts::{
     Travelpayouts, TravelpayoutsConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, LINK_BASE,
 };
@@ -65,6 +65,7 @@ fn key(
         return_date: ret.map(|r| r.parse().unwrap()),
         adults: 1,
         currency: Currency::parse(currency).unwrap(),
+        max_stops: None,
     }
 }
 
@@ -229,6 +230,103 @@ async fn picks_the_cheapest_lon_nyc_price_as_a_cached_quote_with_its_link() {
     );
     assert_eq!(quote.insights, None);
     assert!(quote.fetched_at >= before && quote.fetched_at <= Timestamp::now());
+    // The 298 item: airline FI, 1 transfer, `duration_to` 640.
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("FI".to_owned()),
+            stops: Some(1),
+            duration_minutes: Some(640),
+        })
+    );
+}
+
+#[tokio::test]
+async fn direct_only_is_sent_as_direct_and_skips_prices_with_transfers() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(PRICES_PATH))
+        .and(query_is(vec![
+            ("origin", "LON"),
+            ("destination", "NYC"),
+            ("departure_at", "2026-12-10"),
+            ("one_way", "true"),
+            ("direct", "true"),
+            ("currency", "usd"),
+            ("sorting", "price"),
+            ("limit", "100"),
+        ]))
+        .respond_with(json(
+            200,
+            fixture!("travelpayouts-prices-for-dates-LON-NYC.json"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let mut key = lon_nyc();
+    key.max_stops = Some(0);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    // The fake still sends the 298 FI price with a transfer; the cheapest
+    // direct one is VS 3 at 441, 475 minutes.
+    assert_eq!(quote.price, money(441_00, "USD"));
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("VS".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(475),
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_looser_limit_sends_no_direct_and_filters_the_reply() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(PRICES_PATH))
+        .and(query_is(vec![
+            ("origin", "LON"),
+            ("destination", "NYC"),
+            ("departure_at", "2026-12-10"),
+            ("one_way", "true"),
+            ("currency", "usd"),
+            ("sorting", "price"),
+            ("limit", "100"),
+        ]))
+        .respond_with(json(
+            200,
+            fixture!("travelpayouts-prices-for-dates-LON-NYC.json"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut key = lon_nyc();
+    key.max_stops = Some(1);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(298_00, "USD"));
+
+    // Prices whose transfers are not given cannot be shown to meet a limit.
+    let body = reply("usd", &[(150, "2026-12-10T09:00:00+00:00", None)]);
+    assert_eq!(lookup(body, &key).await, Ok(None));
+}
+
+#[tokio::test]
+async fn a_round_trip_limit_counts_the_return_transfers_too() {
+    let mut body: serde_json::Value =
+        serde_json::from_str(&fixture!("travelpayouts-prices-for-dates-LON-NYC.json")).unwrap();
+    // The two direct prices as round trips: VS back with a transfer, UA direct.
+    let items = body["data"].as_array_mut().unwrap();
+    items.remove(0);
+    for (item, back) in items.iter_mut().zip([1, 0]) {
+        item["return_at"] = serde_json::json!("2026-12-17T18:00:00-05:00");
+        item["return_transfers"] = serde_json::json!(back);
+    }
+    let mut key = key("LON", "NYC", "2026-12-10", Some("2026-12-17"), "USD");
+    key.max_stops = Some(0);
+    let quote = lookup(body.to_string(), &key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(468_00, "USD"));
+    assert_eq!(quote.itinerary.unwrap().airline.as_deref(), Some("UA"));
 }
 
 #[tokio::test]
@@ -243,6 +341,15 @@ async fn picks_the_cheapest_mow_led_price_in_roubles() {
     // 4213 (the captured 5N 275), 4480 and 5120 rub.
     assert_eq!(quote.price, money(4213_00, "RUB"));
     assert!(quote.cached);
+    // The captured item: airline 5N, no transfers, `duration_to` 80.
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("5N".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(80),
+        })
+    );
     assert_eq!(
         quote.link.as_deref(),
         Some(format!("{LINK_BASE}{MOW_LED_LINK}").as_str())

@@ -84,6 +84,7 @@ fn quote(key: &LookupKey, provider: &str) -> Quote {
         found_at: None,
         link: None,
         insights: None,
+        itinerary: None,
     }
 }
 

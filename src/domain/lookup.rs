@@ -93,22 +93,31 @@ pub struct LookupKey {
     pub adults: u8,
     /// Currency the price is requested in.
     pub currency: Currency,
+    /// At most this many stops on each leg; `None` for any.
+    pub max_stops: Option<u8>,
 }
 
 impl LookupKey {
     /// The search's identity in the price history: every field, in a
     /// stable text form, `LHR:JFK:2027-03-01:ow:1:EUR` (one-way) or
-    /// `LHR:JFK:2027-03-01:2027-03-08:2:GBP` (round trip). Two lookups with
-    /// the same key share one history, whichever route or watch asked.
+    /// `LHR:JFK:2027-03-01:2027-03-08:2:GBP` (round trip), with `:s{n}`
+    /// appended for a stop limit (`LHR:JFK:2027-03-01:ow:1:EUR:s0` for
+    /// direct flights only). Without a limit the key is what it was before
+    /// limits existed, so stored histories keep their identity. Two lookups
+    /// with the same key share one history, whichever route or watch asked.
     pub fn history_key(&self) -> String {
         let ret = match self.return_date {
             Some(date) => date.to_string(),
             None => "ow".to_owned(),
         };
-        format!(
+        let mut key = format!(
             "{}:{}:{}:{ret}:{}:{}",
             self.origin, self.destination, self.depart, self.adults, self.currency
-        )
+        );
+        if let Some(stops) = self.max_stops {
+            key.push_str(&format!(":s{stops}"));
+        }
+        key
     }
 }
 
@@ -117,6 +126,9 @@ impl fmt::Display for LookupKey {
         write!(f, "{}-{} {}", self.origin, self.destination, self.depart)?;
         if let Some(ret) = self.return_date {
             write!(f, " return {ret}")?;
+        }
+        if let Some(stops) = self.max_stops {
+            write!(f, " max {stops} stops")?;
         }
         Ok(())
     }
@@ -135,11 +147,36 @@ mod tests {
             return_date: None,
             adults: 1,
             currency: Currency::EUR,
+            max_stops: None,
         };
         assert_eq!(key.history_key(), "LHR:JFK:2027-03-01:ow:1:EUR");
         key.return_date = Some("2027-03-08".parse().unwrap());
         key.adults = 2;
         assert_eq!(key.history_key(), "LHR:JFK:2027-03-01:2027-03-08:2:EUR");
+        key.max_stops = Some(0);
+        assert_eq!(key.history_key(), "LHR:JFK:2027-03-01:2027-03-08:2:EUR:s0");
+        key.max_stops = Some(2);
+        key.return_date = None;
+        assert_eq!(key.history_key(), "LHR:JFK:2027-03-01:ow:2:EUR:s2");
+    }
+
+    #[test]
+    fn display_names_a_stop_limit() {
+        let mut key = LookupKey {
+            origin: Iata::parse("LHR").unwrap(),
+            destination: Iata::parse("JFK").unwrap(),
+            depart: "2027-03-01".parse().unwrap(),
+            return_date: Some("2027-03-08".parse().unwrap()),
+            adults: 1,
+            currency: Currency::EUR,
+            max_stops: None,
+        };
+        assert_eq!(key.to_string(), "LHR-JFK 2027-03-01 return 2027-03-08");
+        key.max_stops = Some(1);
+        assert_eq!(
+            key.to_string(),
+            "LHR-JFK 2027-03-01 return 2027-03-08 max 1 stops"
+        );
     }
 
     #[test]

@@ -16,5 +16,5 @@ pub use iata::Iata;
 pub use lookup::{DateRange, LookupKey};
 pub use money::{Currency, Money, MoneyError};
 pub use phone::E164;
-pub use quote::{PriceInsights, PriceLevel, Quote};
+pub use quote::{Itinerary, PriceInsights, PriceLevel, Quote};
 pub use recipient::{ChannelKind, Recipient};

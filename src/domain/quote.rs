@@ -23,6 +23,20 @@ pub struct Quote {
     /// Google's view of the price, where the provider passes it on (SerpApi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insights: Option<PriceInsights>,
+    /// The flights behind the price, where the provider says which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itinerary: Option<Itinerary>,
+}
+
+/// The flights behind a quote, where the provider says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Itinerary {
+    /// The operating/marketing airline(s) of the outbound, e.g. "British Airways" or "BA" (names where the provider gives names, else IATA codes; several joined with ", ").
+    pub airline: Option<String>,
+    /// Stops on the outbound (0 = direct).
+    pub stops: Option<u8>,
+    /// Outbound travel time, in minutes (first departure to last arrival).
+    pub duration_minutes: Option<u32>,
 }
 
 /// Whether a price is low, typical or high for the route (Google Flights' verdict).

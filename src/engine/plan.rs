@@ -250,6 +250,7 @@ mod tests {
             found_at: None,
             link: None,
             insights: None,
+            itinerary: None,
         })
     }
 

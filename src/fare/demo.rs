@@ -2,7 +2,9 @@
 //!
 //! Prices are a pure function of the lookup (a hash of the route picks a
 //! base fare, the date nudges it up or down), so two runs on the same day
-//! see the same prices and a demo needs no keys and no network. A fixed
+//! see the same prices and a demo needs no keys and no network. So are the
+//! flights behind them: an airline, 0 to 2 stops and a duration, with a
+//! stop limit met by a dearer itinerary with fewer stops. A fixed
 //! simulated latency makes the concurrency of a cycle visible.
 
 use std::hash::{Hash, Hasher};
@@ -11,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{FareSource, Limits, UpstreamError};
-use crate::domain::{LookupKey, Money, Quote};
+use crate::domain::{Itinerary, LookupKey, Money, Quote};
 
 /// Simulated upstream latency of one demo lookup: long enough that a
 /// sequential cycle would be visibly slow, short enough for a quick demo.
@@ -36,7 +38,38 @@ impl DemoSource {
     }
 
     /// The price the demo source quotes for `key` (pure; used by tests to pick thresholds).
+    ///
+    /// Without a stop limit this is the cheapest demo itinerary's price.
+    /// A limit below that itinerary's stops gets the best one within it,
+    /// dearer by [`FEWER_STOPS_SURCHARGE_PCT`] per stop avoided, as direct
+    /// flights usually are.
     pub fn price_for(key: &LookupKey) -> Money {
+        let cheapest = Self::cheapest_price(key);
+        let avoided = i64::from(cheapest_stops(key) - stops_within(key));
+        let percent = 100 + FEWER_STOPS_SURCHARGE_PCT * avoided;
+        Money::from_minor(cheapest.minor * percent / 100, cheapest.currency)
+    }
+
+    /// The flights behind [`DemoSource::price_for`] (pure): a plausible
+    /// airline, 0 to 2 stops (never more than `key.max_stops`), and a
+    /// duration that grows with the stops.
+    pub fn itinerary_for(key: &LookupKey) -> Itinerary {
+        let route = (key.origin.as_str(), key.destination.as_str());
+        let stops = stops_within(key);
+        let airline = AIRLINES[(stable_hash(&(route, stops)) % AIRLINES.len() as u64) as usize];
+        // A direct flight of 1 to 11 hours, in 5-minute steps, for the route.
+        let direct = 60 + (stable_hash(&(route, "duration")) % 121) as u32 * 5;
+        // Each stop: a connection of 50 to 170 minutes and a 40-minute detour.
+        let per_stop = 90 + (stable_hash(&(route, "layover")) % 25) as u32 * 5;
+        Itinerary {
+            airline: Some(airline.to_owned()),
+            stops: Some(stops),
+            duration_minutes: Some(direct + u32::from(stops) * per_stop),
+        }
+    }
+
+    /// The cheapest itinerary's price, whatever its stops.
+    fn cheapest_price(key: &LookupKey) -> Money {
         let route_hash = stable_hash(&(key.origin.as_str(), key.destination.as_str()));
         let date_hash = stable_hash(&(
             key.depart.to_string(),
@@ -58,6 +91,41 @@ impl DemoSource {
         };
         Money::from_minor(minor, key.currency)
     }
+}
+
+/// How much dearer, in percent, each stop fewer than the cheapest demo
+/// itinerary's makes a fare.
+pub const FEWER_STOPS_SURCHARGE_PCT: i64 = 12;
+
+/// The airlines demo itineraries fly.
+const AIRLINES: [&str; 8] = [
+    "British Airways",
+    "Lufthansa",
+    "Air France",
+    "KLM",
+    "United",
+    "Delta",
+    "Iberia",
+    "Turkish Airlines",
+];
+
+/// Stops on the cheapest demo itinerary for `key`'s route and dates: 0 to 2.
+fn cheapest_stops(key: &LookupKey) -> u8 {
+    let hash = stable_hash(&(
+        key.origin.as_str(),
+        key.destination.as_str(),
+        key.depart.to_string(),
+        key.return_date.map(|d| d.to_string()),
+        "stops",
+    ));
+    (hash % 3) as u8
+}
+
+/// Stops on the itinerary the demo quotes for `key`: the cheapest's, or
+/// the limit when that is lower.
+fn stops_within(key: &LookupKey) -> u8 {
+    let cheapest = cheapest_stops(key);
+    key.max_stops.map_or(cheapest, |max| max.min(cheapest))
 }
 
 /// FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`'s seed guarantees.
@@ -105,6 +173,7 @@ impl FareSource for DemoSource {
             found_at: None,
             link: None,
             insights: None,
+            itinerary: Some(Self::itinerary_for(key)),
         }))
     }
 }
@@ -122,7 +191,62 @@ mod tests {
             return_date: None,
             adults: 1,
             currency: Currency::EUR,
+            max_stops: None,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn itineraries_are_deterministic_plausible_and_respect_the_stop_limit() {
+        let source = DemoSource::new(Duration::ZERO);
+        let mut seen_stops = std::collections::HashSet::new();
+        for day in 1..=28 {
+            let any = key(&format!("2027-02-{day:02}"));
+            let quote = source.cheapest(&any).await.unwrap().unwrap();
+            let itinerary = quote.itinerary.clone().unwrap();
+            assert_eq!(
+                Some(&itinerary),
+                source
+                    .cheapest(&any)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .itinerary
+                    .as_ref()
+            );
+            let stops = itinerary.stops.unwrap();
+            seen_stops.insert(stops);
+            assert!(stops <= 2);
+            assert!(AIRLINES.contains(&itinerary.airline.as_deref().unwrap()));
+            let minutes = itinerary.duration_minutes.unwrap();
+            assert!((60..=16 * 60).contains(&minutes), "{minutes}");
+            for max in 0..=3 {
+                let limited = LookupKey {
+                    max_stops: Some(max),
+                    ..any
+                };
+                let answer = source.cheapest(&limited).await.unwrap().unwrap();
+                let got = answer.itinerary.unwrap();
+                assert_eq!(got.stops, Some(stops.min(max)));
+                assert_eq!(answer.price, DemoSource::price_for(&limited));
+                if max >= stops {
+                    // The limit does not bind: the very same offer.
+                    assert_eq!(answer.price, quote.price);
+                    assert_eq!(got, itinerary);
+                } else {
+                    let avoided = i64::from(stops - max);
+                    assert_eq!(
+                        answer.price.minor,
+                        quote.price.minor * (100 + FEWER_STOPS_SURCHARGE_PCT * avoided) / 100
+                    );
+                    assert!(got.duration_minutes < itinerary.duration_minutes);
+                }
+            }
+        }
+        assert_eq!(
+            seen_stops.len(),
+            3,
+            "dates should vary the stops: {seen_stops:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

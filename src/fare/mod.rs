@@ -12,6 +12,7 @@ pub mod amadeus;
 pub mod demo;
 pub mod duffel;
 pub mod failover;
+mod itinerary;
 pub mod serpapi;
 pub mod tequila;
 pub mod travelpayouts;

@@ -287,6 +287,7 @@ mod link_tests {
             return_date: None,
             adults: 1,
             currency: gbp,
+            max_stops: None,
         };
         let google = google_flights_url(&key);
         let route = format!("{}-{}", key.origin, key.destination);

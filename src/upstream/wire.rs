@@ -29,6 +29,14 @@ impl<T> Lenient<T> {
             Lenient::Invalid(_) => None,
         }
     }
+
+    /// A reference to the value, if it had the expected shape.
+    pub(crate) fn as_valid(&self) -> Option<&T> {
+        match self {
+            Lenient::Valid(value) => Some(value),
+            Lenient::Invalid(_) => None,
+        }
+    }
 }
 
 /// A short text field: a JSON string, or an integer written as one (a gate

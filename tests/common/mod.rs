@@ -107,6 +107,7 @@ pub fn alert_to_jfk(origin: &str, depart: &str, price_minor: i64, max_minor: i64
         return_date: None,
         adults: 1,
         currency: gbp,
+        max_stops: None,
     };
     let text = AlertText {
         route: &format!("{origin}-JFK"),

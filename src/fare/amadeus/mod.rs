@@ -11,6 +11,13 @@
 //! lookup replayed once. Nothing else is retried here: failures come
 //! back as typed [`UpstreamError`]s and the pool decides about retries.
 //!
+//! A stop limit on the lookup is sent as `nonStop=true` when it is zero
+//! (the only limit Amadeus takes) and, whatever was sent, applied to the
+//! reply: only offers with at most that many stops on every itinerary count.
+//! The quote's [`Itinerary`] is the chosen offer's outbound: its airlines'
+//! names from `dictionaries.carriers` (else their codes), its stops (changes
+//! of plane plus any `numberOfStops`) and its ISO 8601 `duration`.
+//!
 //! The replies it reads are in `tests/fixtures/fares/amadeus-*.json`; the
 //! error codes and rate limits are documented in
 //! <https://github.com/amadeus4dev/developer-guides> (`docs/common-errors.md`,
@@ -30,8 +37,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::itinerary::{airlines, iso_duration_minutes, known, stops, within};
 use super::{FareSource, Limits, UpstreamError};
-use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::domain::{Currency, Itinerary, LookupKey, Money, Quote};
 use crate::store::TokenCache;
 use crate::upstream::oauth::{
     Attempt, Bearer, ClientCredentials, Persistence, TokenHolder, TokenPolicy,
@@ -174,8 +182,13 @@ impl Amadeus {
             if let Some(return_date) = key.return_date {
                 query.append_pair("returnDate", &return_date.to_string());
             }
+            query.append_pair("adults", &key.adults.to_string());
+            if key.max_stops == Some(0) {
+                // Amadeus can only be asked for direct flights; a looser
+                // limit is applied to the reply alone.
+                query.append_pair("nonStop", "true");
+            }
             query
-                .append_pair("adults", &key.adults.to_string())
                 .append_pair("currencyCode", key.currency.as_str())
                 .append_pair("max", MAX_OFFERS);
         }
@@ -189,8 +202,14 @@ impl Amadeus {
             .timeout(self.config.timeout);
         let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if reply.status.is_success() {
-            return cheapest_offer(reply.content_type(), &reply.body, fetched_at, &secrets)
-                .map(Attempt::Answer);
+            return cheapest_offer(
+                reply.content_type(),
+                &reply.body,
+                key.max_stops,
+                fetched_at,
+                &secrets,
+            )
+            .map(Attempt::Answer);
         }
         self.search_error(&reply, bearer)
     }
@@ -280,28 +299,33 @@ fn status_error(reply: &Reply, summary: wire::ErrorSummary) -> UpstreamError {
 }
 
 /// The cheapest offer by `grandTotal` (else `total`) in a success reply's
-/// body, in the reply's own currency.
+/// body, in the reply's own currency, among the offers with at most
+/// `max_stops` stops on every itinerary. The first of equal prices wins.
 ///
 /// `secrets` are redacted from any excerpt of the body in an error.
 fn cheapest_offer(
     content_type: Option<&str>,
     body: &[u8],
+    max_stops: Option<u8>,
     fetched_at: Timestamp,
     secrets: &[&str],
 ) -> Result<Option<Quote>, UpstreamError> {
     let parsed: wire::OffersReply<'_> = parse_json(content_type, body, "flight offers", secrets)?;
-    let mut cheapest: Option<Money> = None;
+    let mut cheapest: Option<(Money, &wire::Offer<'_>)> = None;
     for (index, offer) in parsed.data.iter().enumerate() {
+        if max_stops.is_some() && !within_limit(offer, max_stops) {
+            continue;
+        }
         let price = offer_price(&offer.price).map_err(|problem| {
             // The problem quotes the offer's own text: keep it printable.
             let problem = one_line(&problem, secrets, MESSAGE_CHARS);
             UpstreamError::Decode(format!("flight offer #{}: {problem}", index + 1))
         })?;
         cheapest = match cheapest {
-            None => Some(price),
-            Some(best) => match price.checked_cmp(&best) {
-                Some(Ordering::Less) => Some(price),
-                Some(_) => Some(best),
+            None => Some((price, offer)),
+            Some((best, best_offer)) => match price.checked_cmp(&best) {
+                Some(Ordering::Less) => Some((price, offer)),
+                Some(_) => Some((best, best_offer)),
                 // Never documented; refusing beats silently picking one currency.
                 None => {
                     return Err(UpstreamError::Decode(format!(
@@ -312,7 +336,7 @@ fn cheapest_offer(
             },
         };
     }
-    Ok(cheapest.map(|price| Quote {
+    Ok(cheapest.map(|(price, offer)| Quote {
         price,
         provider: "amadeus".to_owned(),
         fetched_at,
@@ -320,17 +344,50 @@ fn cheapest_offer(
         found_at: None,
         link: None,
         insights: None,
+        itinerary: known(outbound(&parsed, offer)),
     }))
 }
 
-/// [`cheapest_offer`] on a raw `200` body, as a search reads it (with
-/// `fetched_at` at the Unix epoch). For [`crate::fuzzing`].
+/// Whether every itinerary of `offer` has at most `max_stops` stops; an
+/// offer whose stops cannot be counted is not known to be, so it is not.
+fn within_limit(offer: &wire::Offer<'_>, max_stops: Option<u8>) -> bool {
+    offer.itineraries().is_some_and(|itineraries| {
+        itineraries
+            .iter()
+            .all(|itinerary| itinerary.stops().is_some_and(|n| within(n, max_stops)))
+    })
+}
+
+/// The outbound itinerary's flights: its segments' marketing airlines (by
+/// name from `dictionaries`, else by code), stops and duration.
+fn outbound(reply: &wire::OffersReply<'_>, offer: &wire::Offer<'_>) -> Itinerary {
+    let Some(first) = offer
+        .itineraries()
+        .and_then(|itineraries| itineraries.first().copied())
+    else {
+        return Itinerary::default();
+    };
+    let airline = first.segments().and_then(|segments| {
+        airlines(segments.iter().filter_map(|segment| {
+            let code = segment.carrier_code.as_deref()?.trim();
+            Some(reply.carrier_name(code).unwrap_or(code))
+        }))
+    });
+    Itinerary {
+        airline,
+        stops: first.stops().and_then(stops),
+        duration_minutes: first.duration().and_then(iso_duration_minutes),
+    }
+}
+
+/// [`cheapest_offer`] on a raw `200` body, as a search without a stop limit
+/// reads it (with `fetched_at` at the Unix epoch). For [`crate::fuzzing`].
 pub(crate) fn read_offers(
     body: &[u8],
     content_type: Option<&str>,
     secrets: &[&str],
 ) -> Result<Option<Quote>, UpstreamError> {
-    cheapest_offer(content_type, body, Timestamp::UNIX_EPOCH, secrets)
+    cheapest_offer(content_type, body, None, Timestamp::UNIX_EPOCH, secrets)
 }
 
 /// What an error body says, as `(code, message)`: the summary every failed

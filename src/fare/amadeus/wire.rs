@@ -2,15 +2,20 @@
 //!
 //! The success path borrows from the body and never builds a
 //! `serde_json::Value`: an ~11 KB reply with a handful of offers should cost
-//! tens of microseconds, and everything except `price` is skipped unread.
+//! tens of microseconds. Besides `price`, only what describes the flights is
+//! read (each itinerary's duration, its segments' airline codes and stops,
+//! and the airline names in `dictionaries`), leniently: a malformed part is
+//! unknown, never a reason to lose the price. Everything else is skipped.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::wire::Lenient;
 // An error `code` comes as a number (`38190`) or a string (`"38191"`),
 // depending on the error.
 use crate::upstream::wire::Text as Code;
@@ -21,19 +26,104 @@ const CODE_CHARS: usize = 20;
 
 // ----- success path -------------------------------------------------------
 
-/// Flight Offers Search reply (`GETAirOffersReply`); `meta`, `dictionaries`
-/// and `warnings` are skipped.
+/// Flight Offers Search reply (`GETAirOffersReply`); `meta` and `warnings`
+/// are skipped, and of `dictionaries` only the airline names are read.
 #[derive(Deserialize)]
 pub(super) struct OffersReply<'a> {
     #[serde(borrow)]
     pub(super) data: Vec<Offer<'a>>,
+    /// Names for the codes in `data`; missing on an empty reply.
+    #[serde(default)]
+    pub(super) dictionaries: Option<Lenient<Dictionaries>>,
 }
 
-/// One flight offer; only its price matters to an alert.
+impl OffersReply<'_> {
+    /// The airline `code` is called in `dictionaries.carriers`
+    /// (`"BRITISH AIRWAYS"`, capitals as Amadeus writes them).
+    pub(super) fn carrier_name(&self, code: &str) -> Option<&str> {
+        let carriers = self.dictionaries.as_ref()?.as_valid()?.carriers.as_ref()?;
+        let name = carriers.as_valid()?.get(code)?.as_valid()?;
+        Some(name.trim()).filter(|name| !name.is_empty())
+    }
+}
+
+/// `dictionaries`: code-to-name tables for the offers.
+#[derive(Deserialize)]
+pub(super) struct Dictionaries {
+    /// Airline IATA code to name.
+    #[serde(default)]
+    carriers: Option<Lenient<HashMap<String, Lenient<String>>>>,
+}
+
+/// One flight offer: its price, and the flights, which only describe it.
 #[derive(Deserialize)]
 pub(super) struct Offer<'a> {
     #[serde(borrow)]
     pub(super) price: Price<'a>,
+    /// One itinerary per journey, outbound first. Malformed, the flights
+    /// are unknown, not the price.
+    #[serde(default)]
+    pub(super) itineraries: Option<Lenient<Vec<Lenient<Itinerary>>>>,
+}
+
+impl Offer<'_> {
+    /// The itineraries, or `None` when the list is missing, empty or has an
+    /// itinerary that cannot be read.
+    pub(super) fn itineraries(&self) -> Option<Vec<&Itinerary>> {
+        let itineraries = self.itineraries.as_ref()?.as_valid()?;
+        let itineraries: Option<Vec<&Itinerary>> =
+            itineraries.iter().map(Lenient::as_valid).collect();
+        itineraries.filter(|itineraries| !itineraries.is_empty())
+    }
+}
+
+/// One journey of an offer.
+#[derive(Deserialize)]
+pub(super) struct Itinerary {
+    /// ISO 8601, first departure to last arrival (`"PT11H45M"`, `"PT8H"`).
+    #[serde(default)]
+    pub(super) duration: Option<Lenient<String>>,
+    #[serde(default)]
+    pub(super) segments: Option<Lenient<Vec<Lenient<Segment>>>>,
+}
+
+impl Itinerary {
+    /// The segments, or `None` when the list is missing, empty or has a
+    /// segment that cannot be read (an unknown number of stops).
+    pub(super) fn segments(&self) -> Option<Vec<&Segment>> {
+        let segments = self.segments.as_ref()?.as_valid()?;
+        let segments: Option<Vec<&Segment>> = segments.iter().map(Lenient::as_valid).collect();
+        segments.filter(|segments| !segments.is_empty())
+    }
+
+    /// `duration`, if there is one.
+    pub(super) fn duration(&self) -> Option<&str> {
+        self.duration.as_ref()?.as_valid().map(String::as_str)
+    }
+
+    /// Stops on this journey: a change of plane between segments, and any
+    /// stop a segment makes on the way (`numberOfStops`). `None` when the
+    /// segments cannot be read.
+    pub(super) fn stops(&self) -> Option<usize> {
+        let segments = self.segments()?;
+        let technical: usize = segments
+            .iter()
+            .map(|segment| usize::from(segment.number_of_stops.unwrap_or(0)))
+            .sum();
+        Some(segments.len() - 1 + technical)
+    }
+}
+
+/// One flight of an itinerary.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Segment {
+    /// The marketing airline's IATA code (`"BA"`).
+    #[serde(default)]
+    pub(super) carrier_code: Option<String>,
+    /// Stops the flight makes without a change of plane (usually 0).
+    #[serde(default)]
+    pub(super) number_of_stops: Option<u8>,
 }
 
 /// `price`: decimal strings in `currency`.

@@ -11,10 +11,18 @@
 //!
 //! 1. `POST /air/offer_requests?return_offers=false&supplier_timeout=…` with
 //!    the slices (a second one for a return trip), one adult passenger per
-//!    adult and `cabin_class: economy`. Duffel asks the airlines and answers
-//!    with the offer request's id.
+//!    adult, `cabin_class: economy` and, when the lookup limits the stops,
+//!    `max_connections` (per slice; without it Duffel applies its own
+//!    default). Duffel asks the airlines and answers with the offer
+//!    request's id.
 //! 2. `GET /air/offers?offer_request_id=…&sort=total_amount&limit=20`: the
-//!    cheapest offers, sorted by Duffel.
+//!    cheapest offers, sorted by Duffel. With a stop limit, offers with more
+//!    connections on any slice (or segments too garbled to count) are
+//!    skipped here too, whatever Duffel sent.
+//!
+//! The quote's [`Itinerary`] is the chosen offer's outbound slice: its
+//! segments' marketing airlines by name (else the offer's `owner`), their
+//! number less one as stops, and the slice's ISO 8601 `duration`.
 //!
 //! Why not `return_offers=true`, one request with every offer inline? On
 //! busy routes Duffel returns thousands of offers ("up to the tens of
@@ -48,8 +56,9 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::itinerary::{airlines, iso_duration_minutes, known, stops, within};
 use super::{FareSource, Limits, UpstreamError};
-use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::domain::{Currency, Itinerary, LookupKey, Money, Quote};
 use crate::upstream::reply::{error_for_status, Reply};
 use crate::upstream::retry::parse_retry_after;
 
@@ -182,19 +191,8 @@ impl Duffel {
         let offer_request_id = self
             .create_offer_request(key, &authorization, deadline)
             .await?;
-        let price = self
-            .cheapest_offer(&offer_request_id, key.currency, &authorization, deadline)
-            .await?;
-        Ok(price.map(|price| Quote {
-            price,
-            provider: "duffel".to_owned(),
-            fetched_at,
-            cached: false,
-            found_at: None,
-            // Duffel sells through the API; it has no page to send a traveller to.
-            link: None,
-            insights: None,
-        }))
+        self.cheapest_offer(&offer_request_id, key, &authorization, deadline, fetched_at)
+            .await
     }
 
     /// `POST /air/offer_requests`: Duffel searches the airlines; its id comes back.
@@ -231,14 +229,15 @@ impl Duffel {
     }
 
     /// `GET /air/offers`: the cheapest page of the offer request's offers,
-    /// reduced to one price.
+    /// reduced to one quote.
     async fn cheapest_offer(
         &self,
         offer_request_id: &str,
-        wanted: Currency,
+        key: &LookupKey,
         authorization: &HeaderValue,
         deadline: Instant,
-    ) -> Result<Option<Money>, UpstreamError> {
+        fetched_at: Timestamp,
+    ) -> Result<Option<Quote>, UpstreamError> {
         let request = self.client.get(&self.offers_url).query(&[
             ("offer_request_id", offer_request_id),
             ("sort", "total_amount"),
@@ -246,7 +245,20 @@ impl Duffel {
         ]);
         let reply = self.send(request, authorization, deadline).await?;
         let page: wire::OffersPage<'_> = self.decode(&reply, "offers")?;
-        cheapest(&page.data, wanted)
+        let Some((price, index)) = cheapest(&page.data, key.currency, key.max_stops)? else {
+            return Ok(None);
+        };
+        Ok(Some(Quote {
+            price,
+            provider: "duffel".to_owned(),
+            fetched_at,
+            cached: false,
+            found_at: None,
+            // Duffel sells through the API; it has no page to send a traveller to.
+            link: None,
+            insights: None,
+            itinerary: known(outbound(&page.data[index])),
+        }))
     }
 
     /// Adds the headers every request carries, sends it within what is left
@@ -323,32 +335,43 @@ fn supplier_timeout(timeout: Duration) -> Duration {
         .clamp(MIN_SUPPLIER_TIMEOUT, MAX_SUPPLIER_TIMEOUT)
 }
 
-/// The cheapest complete offer, preferring the currency the lookup asked for.
+/// The cheapest complete offer within `max_stops` connections on every
+/// slice, preferring the currency the lookup asked for: its price and its
+/// index in `offers`.
 ///
 /// An account normally sees every offer in its billing currency, which may
 /// not be the one asked for: then that currency is returned, and the rule
 /// engine declines to compare it with a threshold in another. Offers in
 /// several currencies, none of them the one asked for, are refused rather
-/// than one being picked arbitrarily.
-fn cheapest(offers: &[wire::Offer<'_>], wanted: Currency) -> Result<Option<Money>, UpstreamError> {
-    let mut best: BTreeMap<Currency, Money> = BTreeMap::new();
+/// than one being picked arbitrarily. The first of equal prices wins,
+/// keeping Duffel's order.
+fn cheapest(
+    offers: &[wire::Offer<'_>],
+    wanted: Currency,
+    max_stops: Option<u8>,
+) -> Result<Option<(Money, usize)>, UpstreamError> {
+    let mut best: BTreeMap<Currency, (Money, usize)> = BTreeMap::new();
     for (index, offer) in offers.iter().enumerate() {
         if offer.partial {
             // Prices only part of the trip: it would undercut real fares.
+            continue;
+        }
+        if max_stops.is_some() && !within_limit(offer, max_stops) {
+            // Duffel was told `max_connections`; this checks it kept to it.
             continue;
         }
         let price = offer_price(offer)
             .map_err(|problem| UpstreamError::Decode(format!("offer #{}: {problem}", index + 1)))?;
         best.entry(price.currency)
             .and_modify(|b| {
-                if price.minor < b.minor {
-                    *b = price;
+                if price.minor < b.0.minor {
+                    *b = (price, index);
                 }
             })
-            .or_insert(price);
+            .or_insert((price, index));
     }
-    if let Some(price) = best.get(&wanted) {
-        return Ok(Some(*price));
+    if let Some(found) = best.get(&wanted) {
+        return Ok(Some(*found));
     }
     if best.len() > 1 {
         let currencies: Vec<&str> = best.keys().map(Currency::as_str).collect();
@@ -358,6 +381,36 @@ fn cheapest(offers: &[wire::Offer<'_>], wanted: Currency) -> Result<Option<Money
         )));
     }
     Ok(best.into_values().next())
+}
+
+/// Whether every slice of `offer` has at most `max_stops` connections; an
+/// offer whose segments cannot be counted is not known to be, so it is not.
+fn within_limit(offer: &wire::Offer<'_>, max_stops: Option<u8>) -> bool {
+    offer.slices().is_some_and(|slices| {
+        slices.iter().all(|slice| {
+            slice
+                .segments()
+                .is_some_and(|segments| within(segments.len() - 1, max_stops))
+        })
+    })
+}
+
+/// The outbound slice's flights: its segments' airlines (else the offer's
+/// owner), connections and duration.
+fn outbound(offer: &wire::Offer<'_>) -> Itinerary {
+    let slice = offer.slices().and_then(|slices| slices.first().copied());
+    let segments = slice.and_then(wire::OfferSlice::segments);
+    let airline = segments
+        .as_ref()
+        .and_then(|segments| airlines(segments.iter().filter_map(|s| s.airline())))
+        .or_else(|| offer.owner().map(str::to_owned));
+    Itinerary {
+        airline,
+        stops: segments.as_ref().and_then(|s| stops(s.len() - 1)),
+        duration_minutes: slice
+            .and_then(wire::OfferSlice::duration)
+            .and_then(iso_duration_minutes),
+    }
 }
 
 fn offer_price(offer: &wire::Offer<'_>) -> Result<Money, String> {
@@ -425,7 +478,16 @@ mod tests {
             total_amount: amount.into(),
             total_currency: currency.into(),
             partial,
+            slices: None,
+            owner: None,
         }
+    }
+
+    /// What `cheapest` picked, as its price.
+    fn price(
+        picked: Result<Option<(Money, usize)>, UpstreamError>,
+    ) -> Result<Option<Money>, UpstreamError> {
+        picked.map(|found| found.map(|(price, _)| price))
     }
 
     fn money(minor: i64, currency: &str) -> Money {
@@ -454,22 +516,31 @@ mod tests {
             offer("99.995", "GBP", false),
             offer("50.00", "EUR", false),
         ];
-        assert_eq!(cheapest(&offers, gbp()), Ok(Some(money(10_000, "GBP"))));
+        assert_eq!(
+            price(cheapest(&offers, gbp(), None)),
+            Ok(Some(money(10_000, "GBP")))
+        );
     }
 
     #[test]
     fn another_single_currency_is_returned_as_is() {
         let offers = [offer("80.00", "EUR", false), offer("70.00", "EUR", false)];
-        assert_eq!(cheapest(&offers, gbp()), Ok(Some(money(7_000, "EUR"))));
-        assert_eq!(cheapest(&[], gbp()), Ok(None));
-        assert_eq!(cheapest(&[offer("1.00", "GBP", true)], gbp()), Ok(None));
+        assert_eq!(
+            cheapest(&offers, gbp(), None),
+            Ok(Some((money(7_000, "EUR"), 1)))
+        );
+        assert_eq!(cheapest(&[], gbp(), None), Ok(None));
+        assert_eq!(
+            cheapest(&[offer("1.00", "GBP", true)], gbp(), None),
+            Ok(None)
+        );
     }
 
     #[test]
     fn several_foreign_currencies_are_refused() {
         let offers = [offer("80.00", "EUR", false), offer("70.00", "USD", false)];
         assert_eq!(
-            cheapest(&offers, gbp()),
+            cheapest(&offers, gbp(), None),
             Err(UpstreamError::Decode(
                 "offers are priced in EUR, USD but none in GBP as asked".into()
             ))
@@ -479,7 +550,7 @@ mod tests {
     #[test]
     fn a_malformed_price_names_the_offer() {
         let offers = [offer("45.00", "GBP", false), offer("n/a", "GBP", false)];
-        let Err(UpstreamError::Decode(message)) = cheapest(&offers, gbp()) else {
+        let Err(UpstreamError::Decode(message)) = cheapest(&offers, gbp(), None) else {
             panic!("expected a decode error");
         };
         assert!(
@@ -487,7 +558,7 @@ mod tests {
             "{message}"
         );
         let offers = [offer("45.00", "pounds", false)];
-        assert!(cheapest(&offers, gbp()).is_err());
+        assert!(cheapest(&offers, gbp(), None).is_err());
     }
 
     #[test]

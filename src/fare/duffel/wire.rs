@@ -2,7 +2,9 @@
 //! back, private to this provider.
 //!
 //! Replies are borrowed from the body where they can be; everything but an
-//! offer's price, currency and `partial` flag is skipped unread.
+//! offer's price, currency, `partial` flag, owner and its slices' durations
+//! and segment airlines is skipped unread. Those flight details are read
+//! leniently: malformed, they are unknown, never a reason to lose the price.
 
 use std::borrow::Cow;
 
@@ -11,6 +13,7 @@ use serde_json::Value;
 
 use crate::domain::LookupKey;
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
+use crate::upstream::wire::{Lenient, Text};
 
 /// Longest error `code` (or `type`) kept from a body. Duffel's are short
 /// snake_case words (`airline_unknown`); this only stops an odd body
@@ -32,6 +35,10 @@ struct OfferRequest<'a> {
     /// One `{"type":"adult"}` per adult.
     passengers: Vec<Passenger>,
     cabin_class: &'static str,
+    /// At most this many connections on each slice (0: direct flights
+    /// only). Left out without a stop limit, which leaves Duffel's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<u8>,
 }
 
 #[derive(Serialize)]
@@ -49,8 +56,9 @@ struct Passenger {
 }
 
 impl<'a> OfferRequestBody<'a> {
-    /// The search for `key`: economy, `key.adults` adults, and a return slice
-    /// (destination back to origin) when `key` has a return date.
+    /// The search for `key`: economy, `key.adults` adults, a return slice
+    /// (destination back to origin) when `key` has a return date, and
+    /// `max_connections` when it limits the stops.
     pub(super) fn for_key(key: &'a LookupKey) -> Self {
         let mut slices = vec![Slice {
             origin: key.origin.as_str(),
@@ -74,6 +82,7 @@ impl<'a> OfferRequestBody<'a> {
                 // What Amadeus and Tequila search by default, so quotes from
                 // different sources answer the same question.
                 cabin_class: "economy",
+                max_connections: key.max_stops,
             },
         }
     }
@@ -115,6 +124,92 @@ pub(super) struct Offer<'a> {
     /// A partial offer prices only some slices and cannot be booked alone.
     #[serde(default)]
     pub(super) partial: bool,
+    /// The journeys, outbound first (then the return). Malformed, the
+    /// offer's flights are unknown, not its price.
+    #[serde(default)]
+    pub(super) slices: Option<Lenient<Vec<Lenient<OfferSlice>>>>,
+    /// The airline selling the offer.
+    #[serde(default)]
+    pub(super) owner: Option<Lenient<Carrier>>,
+}
+
+impl Offer<'_> {
+    /// The slices, or `None` when the list is missing, empty or has a slice
+    /// that cannot be read.
+    pub(super) fn slices(&self) -> Option<Vec<&OfferSlice>> {
+        let slices = self.slices.as_ref()?.as_valid()?;
+        let slices: Option<Vec<&OfferSlice>> = slices.iter().map(Lenient::as_valid).collect();
+        slices.filter(|slices| !slices.is_empty())
+    }
+
+    /// The owner's name, else its IATA code.
+    pub(super) fn owner(&self) -> Option<&str> {
+        self.owner.as_ref()?.as_valid()?.label()
+    }
+}
+
+/// One journey of an offer: its flights and how long it takes.
+#[derive(Deserialize)]
+pub(super) struct OfferSlice {
+    /// ISO 8601, first departure to last arrival (`"PT02H26M"`).
+    #[serde(default)]
+    pub(super) duration: Option<Lenient<String>>,
+    #[serde(default)]
+    pub(super) segments: Option<Lenient<Vec<Lenient<Segment>>>>,
+}
+
+impl OfferSlice {
+    /// The segments, or `None` when the list is missing, empty or has a
+    /// segment that cannot be read (an unknown number of connections).
+    pub(super) fn segments(&self) -> Option<Vec<&Segment>> {
+        let segments = self.segments.as_ref()?.as_valid()?;
+        let segments: Option<Vec<&Segment>> = segments.iter().map(Lenient::as_valid).collect();
+        segments.filter(|segments| !segments.is_empty())
+    }
+
+    /// `duration`, if there is one.
+    pub(super) fn duration(&self) -> Option<&str> {
+        self.duration.as_ref()?.as_valid().map(String::as_str)
+    }
+}
+
+/// One flight of a slice; only its airlines are read.
+#[derive(Deserialize)]
+pub(super) struct Segment {
+    /// The airline that sells the flight under its own number.
+    #[serde(default)]
+    pub(super) marketing_carrier: Option<Lenient<Carrier>>,
+    /// The airline that flies it.
+    #[serde(default)]
+    pub(super) operating_carrier: Option<Lenient<Carrier>>,
+}
+
+impl Segment {
+    /// The marketing airline, else the operating one: its name, else its code.
+    pub(super) fn airline(&self) -> Option<&str> {
+        [&self.marketing_carrier, &self.operating_carrier]
+            .into_iter()
+            .find_map(|carrier| carrier.as_ref()?.as_valid()?.label())
+    }
+}
+
+/// An airline: `{"iata_code": "BA", "name": "British Airways", ...}`.
+#[derive(Deserialize)]
+pub(super) struct Carrier {
+    #[serde(default)]
+    pub(super) name: Option<Lenient<Text>>,
+    #[serde(default)]
+    pub(super) iata_code: Option<Lenient<Text>>,
+}
+
+impl Carrier {
+    /// The name, else the IATA code; `None` when both are missing or blank.
+    fn label(&self) -> Option<&str> {
+        [&self.name, &self.iata_code].into_iter().find_map(|field| {
+            let Text(text) = field.as_ref()?.as_valid()?;
+            Some(text.trim()).filter(|text| !text.is_empty())
+        })
+    }
 }
 
 // ----- errors ---------------------------------------------------------------
@@ -219,6 +314,7 @@ mod tests {
             return_date: ret.map(|r| r.parse().unwrap()),
             adults,
             currency: Currency::parse("GBP").unwrap(),
+            max_stops: None,
         }
     }
 
@@ -237,6 +333,16 @@ mod tests {
                 "cabin_class": "economy"
             }})
         );
+    }
+
+    #[test]
+    fn a_stop_limit_is_sent_as_max_connections_and_no_limit_leaves_it_out() {
+        let mut key = key(None, 1);
+        let body = serde_json::to_value(OfferRequestBody::for_key(&key)).unwrap();
+        assert!(body["data"].get("max_connections").is_none());
+        key.max_stops = Some(1);
+        let body = serde_json::to_value(OfferRequestBody::for_key(&key)).unwrap();
+        assert_eq!(body["data"]["max_connections"], 1);
     }
 
     #[test]

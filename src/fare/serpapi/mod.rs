@@ -10,9 +10,17 @@
 //!
 //! One lookup is one request: `GET {base}/search.json` with the route, dates,
 //! `type=1` (round trip, with `return_date`) or `type=2` (one way), `adults`,
+//! `stops` for a stop limit (`1` nonstop, `2` at most one, `3` at most two),
 //! `currency` and `hl=en`. For a round trip the prices on the outbound list
 //! are already round-trip totals, so the `departure_token` follow-up that
 //! lists return flights is never needed for a price.
+//!
+//! The quote's [`Itinerary`] is the outbound of the cheapest option: its legs'
+//! airline names, its number of legs less one as stops, and its
+//! `total_duration`. With a stop limit, options with more stops (or with legs
+//! too garbled to count) are skipped whatever SerpApi was asked, since the
+//! `stops` values are not confirmed; the outbound is all a reply shows, so
+//! the return's stops are left to SerpApi's own filter.
 //!
 //! The API key travels in the query string (SerpApi has no header for it),
 //! so request URLs are never logged or quoted in errors, and any echo of the
@@ -38,8 +46,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::itinerary::{airlines, known, stops, within};
 use super::{FareSource, Limits, UpstreamError};
-use crate::domain::{Currency, LookupKey, Money, PriceInsights, PriceLevel, Quote};
+use crate::domain::{Currency, Itinerary, LookupKey, Money, PriceInsights, PriceLevel, Quote};
 use crate::upstream::reply::{error_for_status, redact, Reply};
 use crate::upstream::wire::Amount;
 
@@ -136,7 +145,7 @@ impl SerpApi {
         let depart = key.depart.to_string();
         let return_date = key.return_date.map(|d| d.to_string());
         let adults = key.adults.to_string();
-        let mut query: Vec<(&str, &str)> = Vec::with_capacity(10);
+        let mut query: Vec<(&str, &str)> = Vec::with_capacity(11);
         query.push(("engine", "google_flights"));
         query.push(("departure_id", key.origin.as_str()));
         query.push(("arrival_id", key.destination.as_str()));
@@ -149,6 +158,9 @@ impl SerpApi {
             None => query.push(("type", TYPE_ONE_WAY)),
         }
         query.push(("adults", &adults));
+        if let Some(stops) = key.max_stops.and_then(stops_param) {
+            query.push(("stops", stops));
+        }
         query.push(("currency", key.currency.as_str()));
         query.push(("hl", LANGUAGE));
         query.push(("api_key", self.config.api_key.expose_secret()));
@@ -162,7 +174,7 @@ impl SerpApi {
             .timeout(self.config.timeout);
         let reply = Reply::send(request, self.config.timeout, &secrets).await?;
         if reply.status.is_success() {
-            cheapest_itinerary(&reply, key.currency, fetched_at, &secrets)
+            cheapest_itinerary(&reply, key, fetched_at, &secrets)
         } else {
             Err(self.status_error(&reply))
         }
@@ -197,16 +209,32 @@ impl SerpApi {
     }
 }
 
-/// The cheapest priced itinerary across `best_flights` and `other_flights`,
-/// with Google's price insights, or `None` when Google found nothing.
+/// SerpApi's `stops` for at most `max` stops: `1` nonstop, `2` one stop or
+/// fewer, `3` two or fewer (`0`, any, is the default). A looser limit has no
+/// value of its own, so nothing is sent and the reply is filtered here as
+/// always. (The enum is SerpApi's documented one; that the search honours it
+/// exactly is not confirmed, hence the filtering in [`cheapest_itinerary`].)
+fn stops_param(max: u8) -> Option<&'static str> {
+    match max {
+        0 => Some("1"),
+        1 => Some("2"),
+        2 => Some("3"),
+        _ => None,
+    }
+}
+
+/// The cheapest priced itinerary across `best_flights` and `other_flights`
+/// within `key`'s stop limit, with its flights and Google's price insights,
+/// or `None` when Google found nothing (or nothing within the limit).
 ///
 /// `secrets` are redacted from any excerpt of the body in an error.
 fn cheapest_itinerary(
     reply: &Reply,
-    requested: Currency,
+    key: &LookupKey,
     fetched_at: Timestamp,
     secrets: &[&str],
 ) -> Result<Option<Quote>, UpstreamError> {
+    let requested = key.currency;
     let parsed: wire::SearchReply = reply.json("search reply", secrets)?;
     if let Some(error) = parsed.error {
         // HTTP 200 with a top-level `error` is how SerpApi says "no results".
@@ -219,26 +247,43 @@ fn cheapest_itinerary(
     }
     let currency = reply_currency(parsed.search_parameters, requested)?;
 
-    let mut cheapest: Option<Money> = None;
+    let mut cheapest: Option<(Money, Itinerary)> = None;
     for (list, itineraries) in [
         ("best_flights", &parsed.best_flights),
         ("other_flights", &parsed.other_flights),
     ] {
-        for (index, itinerary) in itineraries.iter().enumerate() {
+        for (index, option) in itineraries.iter().enumerate() {
             // Missing means "no price shown", never a free flight.
-            let Some(amount) = itinerary.price else {
+            let Some(amount) = option.price else {
                 continue;
             };
             let Some(price) = positive_money(amount, currency) else {
                 tracing::debug!(list, index, price = %amount.0, "skipping an itinerary with an impossible price");
                 continue;
             };
-            if cheapest.is_none_or(|best| price.checked_cmp(&best) == Some(Ordering::Less)) {
-                cheapest = Some(price);
+            let legs = option.legs();
+            let stop_count = legs.as_ref().map(|legs| legs.len() - 1);
+            if key.max_stops.is_some() && !stop_count.is_some_and(|n| within(n, key.max_stops)) {
+                // Over the limit, or flights too garbled to tell: not an answer to this search.
+                tracing::debug!(list, index, stops = ?stop_count, "skipping an itinerary outside the stop limit");
+                continue;
+            }
+            if cheapest
+                .as_ref()
+                .is_none_or(|(best, _)| price.checked_cmp(best) == Some(Ordering::Less))
+            {
+                let itinerary = Itinerary {
+                    airline: legs
+                        .as_ref()
+                        .and_then(|legs| airlines(legs.iter().filter_map(|leg| leg.airline()))),
+                    stops: stop_count.and_then(stops),
+                    duration_minutes: option.total_minutes(),
+                };
+                cheapest = Some((price, itinerary));
             }
         }
     }
-    let Some(price) = cheapest else {
+    let Some((price, itinerary)) = cheapest else {
         return Ok(None);
     };
     let link = parsed
@@ -259,6 +304,7 @@ fn cheapest_itinerary(
         found_at: None,
         link,
         insights,
+        itinerary: known(itinerary),
     }))
 }
 

@@ -1,20 +1,21 @@
 //! SerpApi's Google Flights JSON: only the fields farewatch reads, private to this provider.
 //!
-//! A reply carries far more than an alert needs (legs, layovers, emissions,
-//! airports); everything but the prices, `price_insights`, the Google
+//! A reply carries far more than an alert needs (layovers, emissions,
+//! airports); everything but the prices, each itinerary's legs (for their
+//! airlines and number) and total duration, `price_insights`, the Google
 //! Flights link and the echoed currency is skipped unread.
 //!
 //! Reading is strict where a wrong value would mislead (an itinerary's
 //! `price` that is present but not a number fails the reply) and lenient
-//! where it would only cost context: a malformed `price_insights` field, link
-//! or history point is dropped, never a reason to lose the quote.
+//! where it would only cost context: a malformed `price_insights` field, link,
+//! history point, leg or duration is dropped, never a reason to lose the quote.
 
 use serde::de::Deserializer;
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
-use crate::upstream::wire::Amount;
 pub(super) use crate::upstream::wire::Lenient;
+use crate::upstream::wire::{Amount, Text};
 
 // ----- success path -------------------------------------------------------
 
@@ -51,13 +52,52 @@ pub(super) struct Parameters {
     pub(super) currency: Option<Lenient<String>>,
 }
 
-/// One entry of `best_flights` or `other_flights`.
+/// One entry of `best_flights` or `other_flights`: the outbound flights
+/// (for a round trip, the return comes from a `departure_token` follow-up).
 #[derive(Deserialize)]
 pub(super) struct Itinerary {
     /// The whole trip's price (round-trip total for `type=1`); sometimes
     /// absent, which means "no price", never zero.
     #[serde(default)]
     pub(super) price: Option<Amount>,
+    /// The legs flown, in order; one leg is a direct flight. Malformed, the
+    /// itinerary's flights are unknown, not its price.
+    #[serde(default)]
+    pub(super) flights: Option<Lenient<Vec<Lenient<Leg>>>>,
+    /// Minutes from the first departure to the last arrival, layovers included.
+    #[serde(default)]
+    pub(super) total_duration: Option<Lenient<u32>>,
+}
+
+impl Itinerary {
+    /// The legs, or `None` when the list is missing, empty or has a leg that
+    /// cannot be read (an unknown number of stops, not a direct flight).
+    pub(super) fn legs(&self) -> Option<Vec<&Leg>> {
+        let legs = self.flights.as_ref()?.as_valid()?;
+        let legs: Option<Vec<&Leg>> = legs.iter().map(Lenient::as_valid).collect();
+        legs.filter(|legs| !legs.is_empty())
+    }
+
+    /// `total_duration`, if it is a number of minutes.
+    pub(super) fn total_minutes(&self) -> Option<u32> {
+        self.total_duration.as_ref()?.as_valid().copied()
+    }
+}
+
+/// One flight of an itinerary; only its airline is read.
+#[derive(Deserialize)]
+pub(super) struct Leg {
+    /// The marketing airline's name (`"Air Canada"`).
+    #[serde(default)]
+    pub(super) airline: Option<Lenient<Text>>,
+}
+
+impl Leg {
+    /// The airline's name, if there is one.
+    pub(super) fn airline(&self) -> Option<&str> {
+        let Text(name) = self.airline.as_ref()?.as_valid()?;
+        Some(name)
+    }
 }
 
 /// `price_insights`: Google's verdict on the price. Every field is optional

@@ -10,9 +10,15 @@
 //!
 //! The search asks for one departure day (`date_from` = `date_to`, written
 //! `dd/mm/YYYY`), and for a return trip one return day too, economy
-//! (`selected_cabins=M`), sorted by price. Of the first 20 itineraries the
-//! cheapest is taken, skipping the hidden-city and throw-away fares Kiwi can
-//! sell: an ordinary traveller cannot use them.
+//! (`selected_cabins=M`), sorted by price, and `max_stopovers` when the
+//! lookup limits the stops. Of the first 20 itineraries the cheapest is
+//! taken, skipping the hidden-city and throw-away fares Kiwi can sell (an
+//! ordinary traveller cannot use them) and, with a stop limit, any with
+//! more stops on either direction than asked, whatever Kiwi sent.
+//!
+//! The quote's [`Itinerary`] is the outbound of the chosen one: the airline
+//! codes of its `route` segments (`return: 0`), their number less one as
+//! stops, and `duration.departure` (seconds) as minutes.
 //!
 //! Tequila's `price` is a JSON number, integer or fraction; it becomes an
 //! exact decimal with the digits as written (the private `wire::Amount`
@@ -42,8 +48,9 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::itinerary::{airlines, known, seconds_to_minutes, stops, within};
 use super::{FareSource, Limits, UpstreamError};
-use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::domain::{Currency, Itinerary, LookupKey, Money, Quote};
 use crate::upstream::reply::{error_for_status, Reply};
 
 /// Tequila's API host. Older clients use `https://tequila-api.kiwi.com`,
@@ -145,7 +152,7 @@ impl Tequila {
             // `price` is in `curr`, which the reply normally echoes.
             None => key.currency,
         };
-        let Some((itinerary, price)) = cheapest(&parsed.data, currency)? else {
+        let Some((itinerary, price)) = cheapest(&parsed.data, currency, key.max_stops)? else {
             return Ok(None);
         };
         tracing::debug!(
@@ -164,6 +171,7 @@ impl Tequila {
             found_at: None,
             link: itinerary.deep_link.as_deref().and_then(booking_link),
             insights: None,
+            itinerary: known(outbound(itinerary)),
         }))
     }
 
@@ -203,8 +211,12 @@ fn search_query(key: &LookupKey) -> Vec<(&'static str, String)> {
         }
         None => query.push(("flight_type", "oneway".to_owned())),
     }
+    query.push(("adults", key.adults.to_string()));
+    if let Some(max) = key.max_stops {
+        // Per direction, like the limit itself.
+        query.push(("max_stopovers", max.to_string()));
+    }
     query.extend([
-        ("adults", key.adults.to_string()),
         // Economy, as the other sources search.
         ("selected_cabins", "M".to_owned()),
         ("curr", key.currency.as_str().to_owned()),
@@ -217,15 +229,20 @@ fn search_query(key: &LookupKey) -> Vec<(&'static str, String)> {
 /// The cheapest usable itinerary and its price in `currency`.
 ///
 /// Itineraries without a price are skipped (never read as free), as are
-/// hidden-city and throw-away fares. The first of equal prices wins, which
-/// keeps Kiwi's own ranking among ties.
+/// hidden-city and throw-away fares and, with a stop limit, itineraries
+/// with more stops on either direction (or whose stops cannot be counted).
+/// The first of equal prices wins, which keeps Kiwi's own ranking among ties.
 fn cheapest(
     itineraries: &[wire::Itinerary],
     currency: Currency,
+    max_stops: Option<u8>,
 ) -> Result<Option<(&wire::Itinerary, Money)>, UpstreamError> {
     let mut best: Option<(&wire::Itinerary, Money)> = None;
     for (index, itinerary) in itineraries.iter().enumerate() {
         if itinerary.is_skiplagged() {
+            continue;
+        }
+        if max_stops.is_some() && !within_limit(itinerary, max_stops) {
             continue;
         }
         let Some(amount) = &itinerary.price else {
@@ -246,6 +263,27 @@ fn cheapest(
         }
     }
     Ok(best)
+}
+
+/// Whether both directions of `itinerary` have at most `max_stops` stops.
+fn within_limit(itinerary: &wire::Itinerary, max_stops: Option<u8>) -> bool {
+    itinerary.legs().is_some_and(|(outbound, back)| {
+        within(outbound.len() - 1, max_stops)
+            && (back.is_empty() || within(back.len() - 1, max_stops))
+    })
+}
+
+/// The outbound's flights: its segments' airline codes (Tequila gives no
+/// names), its stops and `duration.departure`.
+fn outbound(itinerary: &wire::Itinerary) -> Itinerary {
+    let legs = itinerary.legs();
+    let outbound = legs.as_ref().map(|(outbound, _)| outbound);
+    Itinerary {
+        airline: outbound
+            .and_then(|segments| airlines(segments.iter().filter_map(|s| s.airline()))),
+        stops: outbound.and_then(|segments| stops(segments.len() - 1)),
+        duration_minutes: itinerary.outbound_seconds().and_then(seconds_to_minutes),
+    }
 }
 
 /// Kiwi's `deep_link`, if it is an `https` URL: it goes into a text message,
@@ -314,9 +352,9 @@ mod tests {
         )
         .unwrap();
         let gbp = Currency::parse("GBP").unwrap();
-        let (itinerary, price) = cheapest(&itineraries, gbp).unwrap().unwrap();
+        let (itinerary, price) = cheapest(&itineraries, gbp, None).unwrap().unwrap();
         assert_eq!(price, Money::from_minor(98_50, gbp));
         assert_eq!(itinerary.deep_link.as_deref(), Some("https://b"));
-        assert!(cheapest(&itineraries[1..4], gbp).unwrap().is_none());
+        assert!(cheapest(&itineraries[1..4], gbp, None).unwrap().is_none());
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
-use crate::upstream::wire::Amount;
+use crate::upstream::wire::{Amount, Lenient, Text};
 
 // ----- success path -------------------------------------------------------
 
@@ -25,8 +25,9 @@ pub(super) struct SearchReply {
     pub(super) data: Vec<Itinerary>,
 }
 
-/// One itinerary (one-way, or both legs of a return trip). The `route`
-/// segments, bags, fares and the rest are skipped unread.
+/// One itinerary (one-way, or both legs of a return trip). Of the `route`
+/// segments only the airline and direction are read; bags, fares and the
+/// rest are skipped unread.
 #[derive(Deserialize)]
 pub(super) struct Itinerary {
     /// What the traveller pays, in the reply's currency.
@@ -52,6 +53,49 @@ pub(super) struct Itinerary {
     /// A return ticket whose return leg is thrown away.
     #[serde(default)]
     pub(super) throw_away_ticketing: Option<bool>,
+    /// The flights, outbound then return (`return` 0 or 1). Malformed, the
+    /// flights are unknown, not the price.
+    #[serde(default)]
+    pub(super) route: Option<Lenient<Vec<Lenient<Segment>>>>,
+    /// Travel times in seconds: `{departure, return, total}`.
+    #[serde(default)]
+    pub(super) duration: Option<Lenient<Durations>>,
+}
+
+/// One flight of an itinerary's `route`.
+#[derive(Deserialize)]
+pub(super) struct Segment {
+    /// The marketing airline's IATA code (`"FI"`).
+    #[serde(default)]
+    pub(super) airline: Option<Lenient<Text>>,
+    /// 0 on the outbound, 1 on the return.
+    #[serde(default, rename = "return")]
+    pub(super) return_leg: Option<Lenient<u8>>,
+}
+
+impl Segment {
+    /// Whether the flight belongs to the return; `None` when unknown.
+    fn is_return(&self) -> Option<bool> {
+        match self.return_leg.as_ref()?.as_valid()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// The airline's code, if there is one.
+    pub(super) fn airline(&self) -> Option<&str> {
+        let Text(code) = self.airline.as_ref()?.as_valid()?;
+        Some(code)
+    }
+}
+
+/// `duration`: seconds of travel on each direction.
+#[derive(Deserialize)]
+pub(super) struct Durations {
+    /// The outbound, first departure to last arrival.
+    #[serde(default)]
+    pub(super) departure: Option<Lenient<u64>>,
 }
 
 impl Itinerary {
@@ -64,6 +108,29 @@ impl Itinerary {
     /// The outbound departure instant, from `utc_departure`.
     pub(super) fn departs_at(&self) -> Option<Timestamp> {
         self.utc_departure.as_deref()?.trim().parse().ok()
+    }
+
+    /// The outbound and return flights, in order (the return empty on a
+    /// one-way trip), or `None` when `route` is missing or has a segment
+    /// that cannot be placed: the stops are then unknown.
+    pub(super) fn legs(&self) -> Option<(Vec<&Segment>, Vec<&Segment>)> {
+        let route = self.route.as_ref()?.as_valid()?;
+        let (mut outbound, mut back) = (Vec::new(), Vec::new());
+        for segment in route {
+            let segment = segment.as_valid()?;
+            if segment.is_return()? {
+                back.push(segment);
+            } else {
+                outbound.push(segment);
+            }
+        }
+        (!outbound.is_empty()).then_some((outbound, back))
+    }
+
+    /// The outbound's travel time in seconds, `duration.departure`.
+    pub(super) fn outbound_seconds(&self) -> Option<u64> {
+        let durations = self.duration.as_ref()?.as_valid()?;
+        durations.departure.as_ref()?.as_valid().copied()
     }
 
     /// The outbound departure's local wall-clock time, from

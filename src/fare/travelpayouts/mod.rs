@@ -10,7 +10,9 @@
 //!
 //! One lookup is one request: `GET {base}/aviasales/v3/prices_for_dates`
 //! with `origin`, `destination`, `departure_at`, `return_at` (round trips
-//! only), `one_way`, a lower-case `currency`, `sorting=price` and a `limit`.
+//! only), `one_way`, `direct=true` when the lookup wants direct flights only
+//! (the API's one stop filter), a lower-case `currency`, `sorting=price` and
+//! a `limit`.
 //! The token goes in the `X-Access-Token` header, which the API accepts in
 //! place of the `token` query parameter, so it never sits in a URL.
 //!
@@ -18,7 +20,10 @@
 //! (as the airport's local date: `departure_at` carries the real local
 //! offset, whatever the general docs say about UTC) and, for a round trip,
 //! returning on the requested date count; a one-way lookup ignores round-trip
-//! prices. Nothing left is `Ok(None)`.
+//! prices; with a stop limit, only prices with at most that many
+//! `transfers` (and `return_transfers` on a round trip) count, whatever was
+//! sent. Nothing left is `Ok(None)`. The quote's [`Itinerary`] is the price's
+//! airline code, its outbound `transfers` and `duration_to` (minutes).
 //!
 //! Nothing is retried here: failures come back as typed [`UpstreamError`]s and
 //! the pool decides about retries.
@@ -43,8 +48,9 @@ use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::itinerary::{airlines, known, stops, within};
 use super::{FareSource, Limits, UpstreamError};
-use crate::domain::{Currency, LookupKey, Money, Quote};
+use crate::domain::{Currency, Itinerary, LookupKey, Money, Quote};
 use crate::upstream::reply::{error_for_status, redact, Reply};
 
 /// Travelpayouts' API host, the default base URL.
@@ -137,7 +143,7 @@ impl Travelpayouts {
         let depart = key.depart.to_string();
         let return_date = key.return_date.map(|d| d.to_string());
         let currency = key.currency.as_str().to_ascii_lowercase();
-        let mut query: Vec<(&str, &str)> = Vec::with_capacity(8);
+        let mut query: Vec<(&str, &str)> = Vec::with_capacity(9);
         query.push(("origin", key.origin.as_str()));
         query.push(("destination", key.destination.as_str()));
         query.push(("departure_at", &depart));
@@ -152,6 +158,11 @@ impl Travelpayouts {
                 "true"
             },
         ));
+        if key.max_stops == Some(0) {
+            // The API's only stop filter; a looser limit is applied to the
+            // reply alone.
+            query.push(("direct", "true"));
+        }
         query.push(("currency", &currency));
         query.push(("sorting", "price"));
         query.push(("limit", LIMIT));
@@ -250,6 +261,9 @@ fn cheapest_price(
         if returns != key.return_date {
             continue;
         }
+        if key.max_stops.is_some() && !within_limit(item, returns.is_some(), key.max_stops) {
+            continue;
+        }
         // Prices are for one adult; the quote is for the whole party.
         let Some(price) = item
             .price
@@ -271,6 +285,7 @@ fn cheapest_price(
     let Some((price, item)) = cheapest else {
         return Ok(None);
     };
+    let one_way = key.return_date.is_none();
     Ok(Some(Quote {
         price,
         provider: NAME.to_owned(),
@@ -282,7 +297,26 @@ fn cheapest_price(
             .and_then(|at| at.trim().parse::<Timestamp>().ok()),
         link: item.link.as_deref().and_then(link),
         insights: None,
+        itinerary: known(Itinerary {
+            airline: airlines(item.airline()),
+            stops: item
+                .transfers()
+                .and_then(|n| usize::try_from(n).ok())
+                .and_then(stops),
+            duration_minutes: item.outbound_minutes(one_way),
+        }),
     }))
+}
+
+/// Whether `item` has at most `max_stops` transfers on the outbound and, on
+/// a round trip, on the return; unknown counts are not known to be.
+fn within_limit(item: &wire::Item, round_trip: bool, max_stops: Option<u8>) -> bool {
+    let fits = |count: Option<u32>| {
+        count
+            .and_then(|n| usize::try_from(n).ok())
+            .is_some_and(|n| within(n, max_stops))
+    };
+    fits(item.transfers()) && (!round_trip || fits(item.return_transfers()))
 }
 
 /// The calendar date of an ISO 8601 time as written, i.e. in the offset it

@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
-use crate::upstream::wire::Amount;
+use crate::upstream::wire::{Amount, Lenient, Text};
 
 // ----- success path -------------------------------------------------------
 
@@ -67,7 +67,9 @@ impl<'de> Deserialize<'de> for Items {
     }
 }
 
-/// One cached price; routes, airlines, flight numbers and durations are skipped.
+/// One cached price; routes, airports and flight numbers are skipped. The
+/// flight details are read leniently: malformed, they are unknown, never a
+/// reason to lose the price.
 #[derive(Deserialize)]
 pub(super) struct Item {
     /// For all of the trip, one passenger, in the envelope's currency.
@@ -85,6 +87,46 @@ pub(super) struct Item {
     /// item (other Data API endpoints have it); read if it ever appears.
     #[serde(default)]
     pub(super) found_at: Option<String>,
+    /// The airline's IATA code (`"5N"`).
+    #[serde(default)]
+    pub(super) airline: Option<Lenient<Text>>,
+    /// Stops on the outbound.
+    #[serde(default)]
+    pub(super) transfers: Option<Lenient<u32>>,
+    /// Stops on the return (0 on one-way prices).
+    #[serde(default)]
+    pub(super) return_transfers: Option<Lenient<u32>>,
+    /// Minutes of the outbound.
+    #[serde(default)]
+    pub(super) duration_to: Option<Lenient<u32>>,
+    /// Minutes of the whole trip: the outbound's on a one-way price.
+    #[serde(default)]
+    pub(super) duration: Option<Lenient<u32>>,
+}
+
+impl Item {
+    /// The airline's code, if there is one.
+    pub(super) fn airline(&self) -> Option<&str> {
+        let Text(code) = self.airline.as_ref()?.as_valid()?;
+        Some(code)
+    }
+
+    /// `transfers`, if it is a count.
+    pub(super) fn transfers(&self) -> Option<u32> {
+        self.transfers.as_ref()?.as_valid().copied()
+    }
+
+    /// `return_transfers`, if it is a count.
+    pub(super) fn return_transfers(&self) -> Option<u32> {
+        self.return_transfers.as_ref()?.as_valid().copied()
+    }
+
+    /// The outbound's minutes: `duration_to`, else, on a one-way price,
+    /// `duration`.
+    pub(super) fn outbound_minutes(&self, one_way: bool) -> Option<u32> {
+        let minutes = |field: &Option<Lenient<u32>>| field.as_ref()?.as_valid().copied();
+        minutes(&self.duration_to).or_else(|| one_way.then(|| minutes(&self.duration)).flatten())
+    }
 }
 
 /// `error`: a string in the documented envelope; anything else is kept as
