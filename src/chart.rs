@@ -1,19 +1,25 @@
-//! Price charts: an SVG image and a terminal sparkline, from plain points.
+//! Price charts: an image (SVG or PNG) and a terminal sparkline, from plain
+//! points.
 //!
 //! Pure rendering: the input is a [`ChartSpec`] built by the caller (from
 //! price history, a row's maximum, its alerts and a typical range), so this
 //! module depends on neither the store nor the verdict.
 //!
-//! - [`svg`] draws price over time as a line, the maximum as a horizontal
-//!   line, each alert as a filled circle and the typical range as a shaded
-//!   band, on axes labelled with dates (UTC) and prices in major units.
-//!   It is drawn with `plotters`' SVG backend only: no font-kit, no
-//!   fontconfig. The backend writes `<text>` elements itself and leaves the
-//!   glyphs to whatever renders the SVG; label sizes are estimated.
+//! - [`svg`] and [`png`] draw price over time as a line, the maximum as a
+//!   horizontal line, each alert as a filled circle and the typical range as
+//!   a shaded band, on axes labelled with dates (UTC) and prices in major
+//!   units. One drawing function, generic over `plotters`' backend, serves
+//!   both: the SVG backend writes `<text>` elements and leaves the glyphs to
+//!   whatever renders the SVG; the bitmap backend rasterises every glyph
+//!   itself. [`write`] picks the format from a file's extension
+//!   ([`ImageFormat`]).
+//! - Text is laid out, and in a PNG drawn, with DejaVu Sans
+//!   (`assets/fonts/DejaVuSans.ttf`, its licence beside it), embedded in
+//!   the binary and registered with `plotters`' `ab_glyph` support: no
+//!   font-kit, no fontconfig, no system fonts, so a PNG looks the same on a
+//!   bare server as on a desktop, and SVG label boxes are measured, not
+//!   guessed.
 //! - [`sparkline`] maps prices onto `▁▂▃▄▅▆▇█`.
-//!
-//! Only SVG is produced: a PNG would need `plotters`' bitmap backend, which
-//! pulls the image crates and a font rasteriser.
 //!
 //! Edge cases never panic: no points gives a chart that says "no prices
 //! yet" (so an API can always serve an image); one point is drawn as a
@@ -21,13 +27,17 @@
 //! `i64` is drawn (coordinates are `f64`, so values near `i64::MAX` lose
 //! precision, not the chart).
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontStyle;
 
-/// Width of the SVG, in pixels.
+/// Width of the chart, in pixels.
 pub const WIDTH: u32 = 800;
-/// Height of the SVG, in pixels.
+/// Height of the chart, in pixels.
 pub const HEIGHT: u32 = 400;
 
 /// The most minor-unit decimals [`svg`] accepts (ISO 4217 uses at most 4).
@@ -43,7 +53,59 @@ const ALERT: RGBColor = RGBColor(0xD6, 0x27, 0x28);
 const BAND: RGBColor = RGBColor(0x2C, 0xA0, 0x2C);
 const BAND_OPACITY: f64 = 0.2;
 
+/// The family every label asks for; [`FONT_DATA`] is registered under it.
 const FONT: &str = "sans-serif";
+
+/// DejaVu Sans 2.37, unmodified (`assets/fonts/`, with its licence): every
+/// label's glyphs and metrics. Embedded rather than looked up, so rendering
+/// needs no system fonts; about 740 KiB of the binary.
+static FONT_DATA: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+/// Registers [`FONT_DATA`] as [`FONT`] with `plotters`, once per process
+/// (its font table is global). Every label needs it, SVG ones included: the
+/// `ab_glyph` text support measures text with the registered font.
+fn register_font() -> Result<(), ChartError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_DATA).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ChartError::Font)
+    }
+}
+
+/// An image format the chart can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// SVG: scalable, small, text stays text (what the API serves).
+    Svg,
+    /// PNG: a bitmap of [`WIDTH`] x [`HEIGHT`] pixels, for anything that
+    /// cannot show SVG (chat apps, e-mail).
+    Png,
+}
+
+impl ImageFormat {
+    /// Every format, in the order they are offered.
+    pub const ALL: [ImageFormat; 2] = [ImageFormat::Svg, ImageFormat::Png];
+
+    /// The format a file name asks for by its extension (`.svg` or `.png`,
+    /// any case); `None` for anything else.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?;
+        Self::ALL
+            .into_iter()
+            .find(|f| f.extension().eq_ignore_ascii_case(extension))
+    }
+
+    /// The file extension, without the dot: `svg` or `png`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Svg => "svg",
+            Self::Png => "png",
+        }
+    }
+}
 
 /// One observed price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +116,7 @@ pub struct Point {
     pub price_minor: i64,
 }
 
-/// Everything [`svg`] draws.
+/// Everything [`svg`] and [`png`] draw.
 #[derive(Debug, Clone, Copy)]
 pub struct ChartSpec<'a> {
     /// The caption, e.g. `"LHR → JFK, 2026-06-01"`.
@@ -74,12 +136,30 @@ pub struct ChartSpec<'a> {
     pub typical_range: Option<(i64, i64)>,
 }
 
-/// Why a chart could not be drawn.
+/// Why a chart could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
     /// The currency exponent is larger than [`MAX_DECIMALS`].
     #[error("currency decimals {0} is out of range (at most {MAX_DECIMALS})")]
     Decimals(u32),
+    /// The embedded font could not be loaded (a broken build).
+    #[error("the chart font embedded in farewatch cannot be loaded")]
+    Font,
+    /// [`write`] was given a file name that is neither `.svg` nor `.png`.
+    #[error("cannot tell the chart format of {}: the name must end in .svg or .png", .path.display())]
+    Format {
+        /// The file name as given.
+        path: PathBuf,
+    },
+    /// The chart file could not be written.
+    #[error("cannot write the chart to {}: {source}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The plotting backend failed.
     #[error("drawing the chart failed: {0}")]
     Draw(String),
@@ -95,26 +175,97 @@ fn draw_err<E: std::fmt::Display>(e: E) -> ChartError {
 ///
 /// # Errors
 /// [`ChartError::Decimals`] when `spec.decimals` exceeds [`MAX_DECIMALS`];
+/// [`ChartError::Font`] if the embedded font cannot be loaded;
 /// [`ChartError::Draw`] if the backend fails.
 pub fn svg(spec: &ChartSpec<'_>) -> Result<String, ChartError> {
-    if spec.decimals > MAX_DECIMALS {
-        return Err(ChartError::Decimals(spec.decimals));
-    }
+    prepare(spec)?;
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
-        if spec.points.is_empty() {
-            draw_empty(&root, spec.title)?;
-        } else {
-            draw_chart(&root, spec)?;
-        }
+        draw(&root, spec)?;
         root.present().map_err(draw_err)?;
     }
     Ok(out)
 }
 
-fn draw_empty(root: &DrawingArea<SVGBackend<'_>, Shift>, title: &str) -> Result<(), ChartError> {
+/// Renders `spec` as a PNG of [`WIDTH`] x [`HEIGHT`] pixels (RGB) at
+/// `path`, replacing any file there: the same drawing as [`svg`], text
+/// drawn with the embedded font.
+///
+/// # Errors
+/// As [`svg`]; [`ChartError::Format`] unless `path` ends in `.png` (the
+/// encoder picks the format by the extension); [`ChartError::Write`] when
+/// the file cannot be created.
+pub fn png(spec: &ChartSpec<'_>, path: &Path) -> Result<(), ChartError> {
+    if ImageFormat::from_path(path) != Some(ImageFormat::Png) {
+        return Err(ChartError::Format {
+            path: path.to_owned(),
+        });
+    }
+    prepare(spec)?;
+    // The encoder reports I/O failures only as its own debug text; creating
+    // the file first gives a plain "permission denied" or "no such
+    // directory" before any drawing.
+    std::fs::File::create(path).map_err(|source| ChartError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    draw(&root, spec)?;
+    root.present().map_err(|e| ChartError::Write {
+        path: path.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// Writes `spec` to `path` in the format its extension names
+/// ([`ImageFormat::from_path`]): an [`svg`] or a [`png`]. Returns the format.
+///
+/// # Errors
+/// As [`svg`] and [`png`]; [`ChartError::Format`] for any other extension.
+pub fn write(spec: &ChartSpec<'_>, path: &Path) -> Result<ImageFormat, ChartError> {
+    let format = ImageFormat::from_path(path).ok_or_else(|| ChartError::Format {
+        path: path.to_owned(),
+    })?;
+    match format {
+        ImageFormat::Svg => {
+            let svg = svg(spec)?;
+            std::fs::write(path, svg).map_err(|source| ChartError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        ImageFormat::Png => png(spec, path)?,
+    }
+    Ok(format)
+}
+
+/// What every format checks before drawing: the decimals and the font.
+fn prepare(spec: &ChartSpec<'_>) -> Result<(), ChartError> {
+    if spec.decimals > MAX_DECIMALS {
+        return Err(ChartError::Decimals(spec.decimals));
+    }
+    register_font()
+}
+
+/// Draws `spec` on `root`, whatever the backend: the one drawing of the
+/// chart, shared by [`svg`] and [`png`]. The caller presents the result.
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    spec: &ChartSpec<'_>,
+) -> Result<(), ChartError> {
+    root.fill(&WHITE).map_err(draw_err)?;
+    if spec.points.is_empty() {
+        draw_empty(root, spec.title)
+    } else {
+        draw_chart(root, spec)
+    }
+}
+
+fn draw_empty<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<(), ChartError> {
     let centre = Pos::new(HPos::Center, VPos::Center);
     let (w, h) = (WIDTH as i32, HEIGHT as i32);
     root.draw(&Text::new(
@@ -147,8 +298,8 @@ fn padded(values: impl Iterator<Item = f64>, flat_pad: f64, flat_rel: f64) -> (f
     }
 }
 
-fn draw_chart(
-    root: &DrawingArea<SVGBackend<'_>, Shift>,
+fn draw_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     spec: &ChartSpec<'_>,
 ) -> Result<(), ChartError> {
     let mut points: Vec<(f64, f64)> = spec.points.iter().map(xy).collect();
@@ -349,5 +500,51 @@ mod tests {
             typical_range: None,
         };
         assert!(matches!(svg(&spec), Err(ChartError::Decimals(10))));
+    }
+
+    #[test]
+    fn the_format_follows_the_extension() {
+        let format = |name: &str| ImageFormat::from_path(Path::new(name));
+        assert_eq!(format("out.svg"), Some(ImageFormat::Svg));
+        assert_eq!(format("charts/out.PNG"), Some(ImageFormat::Png));
+        assert_eq!(format("out.jpg"), None);
+        assert_eq!(format("out"), None);
+        assert_eq!(format("png"), None);
+        assert_eq!(
+            format(".svg"),
+            None,
+            "a hidden file named svg, no extension"
+        );
+    }
+
+    #[test]
+    fn the_embedded_font_loads() {
+        register_font().unwrap();
+        register_font().unwrap();
+    }
+
+    #[test]
+    fn png_needs_a_png_name() {
+        let spec = ChartSpec {
+            title: "t",
+            currency: "EUR",
+            decimals: 2,
+            points: &[],
+            max_price_minor: None,
+            alerts: &[],
+            typical_range: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let wrong = dir.path().join("chart.svg");
+        assert!(matches!(png(&spec, &wrong), Err(ChartError::Format { .. })));
+        assert!(!wrong.exists());
+        let missing = dir.path().join("no-such-dir/chart.png");
+        let error = png(&spec, &missing).unwrap_err();
+        assert!(matches!(error, ChartError::Write { .. }), "{error}");
+        assert!(error.to_string().contains("no-such-dir"), "{error}");
+        let path = dir.path().join("chart.png");
+        assert_eq!(write(&spec, &path).unwrap(), ImageFormat::Png);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     }
 }

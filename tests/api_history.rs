@@ -30,6 +30,7 @@ fn key(depart: &str) -> LookupKey {
         return_date: None,
         adults: 1,
         currency: gbp(),
+        max_stops: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The price chart: the SVG parses as XML and holds the expected series;
-//! edge cases render; the sparkline maps known inputs.
+//! the PNG decodes, at the chart's size, with each series' colour and
+//! text drawn; edge cases render; the sparkline maps known inputs.
 //!
 //! `cargo test --test chart -- --ignored write_example_chart` regenerates
 //! `docs/images/price-history.svg` for the README.
@@ -335,6 +336,123 @@ fn too_many_decimals_is_an_error() {
         ..spec(&[], &[])
     };
     assert!(chart::svg(&spec).is_err());
+}
+
+/// A decoded PNG: its size and its RGB pixels.
+struct Png {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+impl Png {
+    fn read(path: &std::path::Path) -> Png {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "the PNG signature");
+        assert_eq!(&bytes[12..16], b"IHDR", "IHDR comes first");
+        let ihdr = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        let (width, height) = (ihdr(16), ihdr(20));
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .expect("a valid PNG header");
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut rgb).expect("the image decodes");
+        assert_eq!((frame.width, frame.height), (width, height));
+        assert_eq!(frame.color_type, png::ColorType::Rgb);
+        assert_eq!(frame.bit_depth, png::BitDepth::Eight);
+        rgb.truncate(frame.buffer_size());
+        Png { width, height, rgb }
+    }
+
+    /// Pixels of exactly `#RRGGBB` in rows `rows`.
+    fn count(&self, hex: &str, rows: std::ops::Range<u32>) -> usize {
+        let colour: Vec<u8> = (1..7)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let row_bytes = self.width as usize * 3;
+        self.rgb
+            .chunks_exact(row_bytes)
+            .skip(rows.start as usize)
+            .take((rows.end - rows.start) as usize)
+            .flat_map(|row| row.chunks_exact(3))
+            .filter(|px| *px == colour.as_slice())
+            .count()
+    }
+
+    /// Dark (text) pixels in rows `rows`.
+    fn dark(&self, rows: std::ops::Range<u32>) -> usize {
+        let row_bytes = self.width as usize * 3;
+        self.rgb
+            .chunks_exact(row_bytes)
+            .skip(rows.start as usize)
+            .take((rows.end - rows.start) as usize)
+            .flat_map(|row| row.chunks_exact(3))
+            .filter(|px| px.iter().all(|&c| c < 100))
+            .count()
+    }
+}
+
+#[test]
+fn the_png_has_every_series_and_its_text() {
+    let points = example_points();
+    let alerts = [points[10], points[80], points[100]];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chart.png");
+    chart::png(&spec(&points, &alerts), &path).unwrap();
+    let png = Png::read(&path);
+    assert_eq!((png.width, png.height), (chart::WIDTH, chart::HEIGHT));
+    let all = 0..png.height;
+    // A 2-pixel line through 120 points across ~700 pixels.
+    assert!(png.count(PRICE, all.clone()) > 700, "the price line");
+    // A 2-pixel horizontal line across the plot.
+    assert!(png.count(MAXIMUM, all.clone()) > 1_000, "the maximum line");
+    assert!(
+        png.count(ALERT, all.clone()) > 3 * 20,
+        "three alert circles"
+    );
+    // The caption (the top 45 rows) is drawn in the embedded font.
+    assert!(png.dark(0..45) > 200, "the title's glyphs");
+}
+
+#[test]
+fn the_png_says_no_prices_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.PNG");
+    assert_eq!(
+        chart::write(&spec(&[], &[]), &path).unwrap(),
+        chart::ImageFormat::Png
+    );
+    let png = Png::read(&path);
+    assert_eq!(png.count(PRICE, 0..png.height), 0);
+    let middle = chart::HEIGHT / 2;
+    // "no prices yet" is grey (60% black on white).
+    let grey = png
+        .rgb
+        .chunks_exact(png.width as usize * 3)
+        .skip(middle as usize - 15)
+        .take(30)
+        .flat_map(|row| row.chunks_exact(3))
+        .filter(|px| px.iter().all(|&c| (60..180).contains(&c)))
+        .count();
+    assert!(grey > 50, "the placeholder text: {grey}");
+}
+
+#[test]
+fn write_picks_the_format_by_extension() {
+    let points = example_points();
+    let dir = tempfile::tempdir().unwrap();
+    let svg_path = dir.path().join("chart.svg");
+    assert_eq!(
+        chart::write(&spec(&points, &[]), &svg_path).unwrap(),
+        chart::ImageFormat::Svg
+    );
+    let svg = parse(&std::fs::read_to_string(&svg_path).unwrap());
+    assert_eq!(svg.polylines(PRICE).len(), 1);
+    let jpg = dir.path().join("chart.jpg");
+    let error = chart::write(&spec(&points, &[]), &jpg).unwrap_err();
+    assert!(error.to_string().contains(".svg or .png"), "{error}");
+    assert!(!jpg.exists());
 }
 
 #[test]

@@ -15,7 +15,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,12 +22,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::users::visible_user;
-use super::watches::{fare_route, state_key, watch_id, HISTORY_SCAN};
+use super::watches::watch_id;
 use super::{bad_query, AppState};
-use crate::app::history::{self, ChartExtras, History};
-use crate::domain::{Currency, Money};
+use crate::app::history::{self, History};
+use crate::domain::Money;
 use crate::route::Route;
-use crate::sheet::SheetOptions;
 use crate::store::{ApiWatch, PricePoint, WatchKind};
 
 /// Days of history shown when the query names none.
@@ -143,12 +141,7 @@ async fn fare_watch(
         .await?
         .filter(|w| w.kind == WatchKind::Fare)
         .ok_or_else(|| ApiError::not_found("fare watch"))?;
-    // Past dates still have a history.
-    let options = SheetOptions {
-        default_currency: Currency::EUR,
-        today: Date::MIN,
-    };
-    let (route, _) = fare_route(&watch, &options).map_err(|_| {
+    let route = history::watch_route(&watch).map_err(|_| {
         ApiError::conflict(
             "unreadable_watch",
             format!("watch {id}'s stored fields are no longer valid"),
@@ -163,7 +156,7 @@ async fn load(state: &AppState, route: &Route, query: &HistoryQuery) -> Result<H
     let since = now
         .checked_sub(SignedDuration::from_hours(24 * days(query)?))
         .unwrap_or(Timestamp::MIN);
-    Ok(history::load_many(&state.store, &route.lookups(), since, now).await?)
+    Ok(history::load_route(&state.store, route, since, now).await?)
 }
 
 /// A fare watch's price history: the cheapest price per observation time
@@ -247,22 +240,8 @@ pub async fn watch_history_svg(
     let Query(query) = query.map_err(bad_query)?;
     let (watch, route) = fare_watch(&state, &caller, &email, &id).await?;
     let history = load(&state, &route, &query).await?;
-    let alerts_at = match state_key(&watch) {
-        Some(key) => state
-            .store
-            .sent_log(HISTORY_SCAN)
-            .await?
-            .into_iter()
-            .filter(|sent| sent.route_id == key && sent.sent_at >= watch.created_at)
-            .map(|sent| sent.sent_at)
-            .collect(),
-        None => Vec::new(),
-    };
-    let title = route_title(&route);
-    let extras = ChartExtras {
-        max_price: Some(route.rule.max_price),
-        alerts_at,
-    };
+    let extras = history::route_extras(&state.store, &route, watch.created_at).await?;
+    let title = history::route_title(&route);
     let svg = history::svg(&history, route.currency(), &title, &extras).map_err(|error| {
         ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -271,20 +250,4 @@ pub async fn watch_history_svg(
         )
     })?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
-}
-
-/// `LHR → JFK, 2027-03-01`: the chart's caption.
-fn route_title(route: &Route) -> String {
-    let codes =
-        |c: &[crate::domain::Iata]| c.iter().map(|i| i.as_str()).collect::<Vec<_>>().join("|");
-    let mut title = format!(
-        "{} → {}, {}",
-        codes(&route.origins),
-        codes(&route.destinations),
-        route.depart
-    );
-    if let Some(ret) = route.return_dates {
-        title.push_str(&format!(" – {ret}"));
-    }
-    title
 }

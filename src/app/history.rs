@@ -10,15 +10,29 @@
 //! is [`verdict::from_history`] on that series for its latest price, with
 //! the typical range of [`verdict::typical_range`] (the last
 //! [`verdict::WINDOW`], whatever `since` is).
+//!
+//! A sheet row and an API watch are both a [`Route`], and share the rest:
+//! [`load_route`] (every lookup, past dates included), [`route_extras`]
+//! (the route's maximum price, and the alerts sent for it from the sent
+//! log, under its [`Route::id`]) and [`route_title`]. [`sheet_row`] finds a
+//! row by its line, [`watch_route`] reads a stored watch.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use jiff::civil::Date;
 use jiff::Timestamp;
 
-use crate::chart::{self, ChartError, ChartSpec, Point};
-use crate::domain::{Currency, LookupKey, Money};
-use crate::store::{PricePoint, Store, StoreError};
+use crate::chart::{self, ChartError, ChartSpec, ImageFormat, Point};
+use crate::domain::{Currency, Iata, LookupKey, Money};
+use crate::route::Route;
+use crate::sheet::{RowError, Sheet, SheetOptions};
+use crate::store::{ApiWatch, PricePoint, Store, StoreError};
 use crate::verdict::{self, Verdict};
+
+/// Most sent messages scanned for a route's alerts (newest first): the
+/// sent log is shared by every row and watch, so this bounds the read.
+pub const ALERT_SCAN: usize = crate::api::watches::HISTORY_SCAN;
 
 /// A search's (or a row's) recent prices and where the latest stands.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -102,7 +116,109 @@ pub fn summarize(all: Vec<PricePoint>, since: Timestamp, now: Timestamp) -> Hist
     }
 }
 
-/// What [`svg`] draws besides the history.
+/// How a sheet is parsed to find a row's history: dates before today are
+/// no error (a row whose dates have passed still has a history), rows
+/// without a currency take `default_currency`.
+pub fn sheet_options(default_currency: Currency) -> SheetOptions {
+    SheetOptions {
+        default_currency,
+        today: Date::MIN,
+    }
+}
+
+/// What one line of a parsed sheet holds.
+#[derive(Debug)]
+pub enum SheetRow<'a> {
+    /// A valid row starts there.
+    Route(&'a Route),
+    /// A row starts there, but it is invalid: every problem.
+    Invalid(Vec<&'a RowError>),
+    /// No row starts there (the header, a blank or comment line, a
+    /// duplicate that was ignored, or past the end).
+    Missing,
+}
+
+/// The row starting on 1-based `line` of `sheet` (the `ROW` of `check`'s
+/// table, the `NAME:LINE` of its messages).
+pub fn sheet_row(sheet: &Sheet, line: usize) -> SheetRow<'_> {
+    if let Some(route) = sheet.routes.iter().find(|r| r.line == line) {
+        return SheetRow::Route(route);
+    }
+    let errors: Vec<&RowError> = sheet.errors.iter().filter(|e| e.line == line).collect();
+    if errors.is_empty() {
+        SheetRow::Missing
+    } else {
+        SheetRow::Invalid(errors)
+    }
+}
+
+/// A stored fare watch as the route the cycles check (its alert state
+/// namespaced to the watch), read whatever today's date, so a watch whose
+/// dates have passed still has a history; or why its fields no longer
+/// parse.
+pub fn watch_route(watch: &ApiWatch) -> Result<Route, Vec<RowError>> {
+    crate::api::watches::fare_route(watch, &sheet_options(Currency::EUR)).map(|(route, _)| route)
+}
+
+/// The history of a route (a sheet row or an API watch): [`load_many`]
+/// over every lookup it expands to, past dates included.
+pub async fn load_route(
+    store: &Store,
+    route: &Route,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<History, StoreError> {
+    load_many(store, &route.lookups(), since, now).await
+}
+
+/// When alerts were sent for `route` at or after `after`, newest first:
+/// the sent messages recorded under its [`Route::id`] (one per recipient)
+/// among the last [`ALERT_SCAN`] sent.
+pub async fn alerts_sent(
+    store: &Store,
+    route: &Route,
+    after: Timestamp,
+) -> Result<Vec<Timestamp>, StoreError> {
+    let id = route.id();
+    Ok(store
+        .sent_log(ALERT_SCAN)
+        .await?
+        .into_iter()
+        .filter(|sent| sent.route_id == id && sent.sent_at >= after)
+        .map(|sent| sent.sent_at)
+        .collect())
+}
+
+/// What a route's chart draws besides its history: its maximum price as
+/// a line and the alerts sent for it at or after `after` ([`alerts_sent`]).
+pub async fn route_extras(
+    store: &Store,
+    route: &Route,
+    after: Timestamp,
+) -> Result<ChartExtras, StoreError> {
+    Ok(ChartExtras {
+        max_price: Some(route.rule.max_price),
+        alerts_at: alerts_sent(store, route, after).await?,
+    })
+}
+
+/// `LHR → JFK, 2027-03-01`: a route's chart title (several airports
+/// joined by `|`, date ranges as the sheet writes them).
+pub fn route_title(route: &Route) -> String {
+    let codes = |c: &[Iata]| c.iter().map(|i| i.as_str()).collect::<Vec<_>>().join("|");
+    let mut title = format!(
+        "{} → {}, {}",
+        codes(&route.origins),
+        codes(&route.destinations),
+        route.depart
+    );
+    if let Some(ret) = route.return_dates {
+        title.push_str(&format!(" – {ret}"));
+    }
+    title
+}
+
+/// What [`svg`] and [`write_chart`] draw besides the history.
 #[derive(Debug, Clone, Default)]
 pub struct ChartExtras {
     /// The row's maximum price, drawn as a line.
@@ -120,6 +236,31 @@ pub fn svg(
     title: &str,
     extras: &ChartExtras,
 ) -> Result<String, ChartError> {
+    with_spec(history, currency, title, extras, chart::svg)
+}
+
+/// The chart of [`svg`] written to `path`, as SVG or PNG by its extension
+/// ([`chart::write`]); returns the format written.
+pub fn write_chart(
+    history: &History,
+    currency: Currency,
+    title: &str,
+    extras: &ChartExtras,
+    path: &Path,
+) -> Result<ImageFormat, ChartError> {
+    with_spec(history, currency, title, extras, |spec| {
+        chart::write(spec, path)
+    })
+}
+
+/// Calls `draw` with the [`ChartSpec`] of the history and its extras.
+fn with_spec<T>(
+    history: &History,
+    currency: Currency,
+    title: &str,
+    extras: &ChartExtras,
+    draw: impl FnOnce(&ChartSpec<'_>) -> T,
+) -> T {
     let points: Vec<Point> = history
         .points
         .iter()
@@ -139,7 +280,7 @@ pub fn svg(
         })
         .collect();
     let code = currency.as_str().to_owned();
-    chart::svg(&ChartSpec {
+    draw(&ChartSpec {
         title,
         currency: &code,
         decimals: currency.exponent(),
@@ -177,6 +318,30 @@ mod tests {
         assert_eq!(history.latest.as_ref().unwrap().price.minor, 30_000);
         assert_eq!(history.verdict, Verdict::Low);
         assert!(history.typical_range.is_some());
+    }
+
+    #[test]
+    fn a_row_is_found_by_its_line() {
+        let csv = "origin,destination,depart_date,max_price,phone\n\
+                   # a comment\n\
+                   LHR|LGW,JFK,2020-03-01..2020-03-02,350,+447911123456\n\
+                   LHR,XXXX,2020-03-01,350,+447911123456\n";
+        let sheet =
+            crate::sheet::parse("routes.csv", csv.as_bytes(), &sheet_options(Currency::EUR))
+                .unwrap();
+        let SheetRow::Route(route) = sheet_row(&sheet, 3) else {
+            panic!("line 3 is a row: {sheet:?}");
+        };
+        // Past dates are no error, and every date is a lookup.
+        assert_eq!(route.lookups().len(), 4);
+        assert_eq!(route_title(route), "LHR|LGW → JFK, 2020-03-01..2020-03-02");
+        let SheetRow::Invalid(errors) = sheet_row(&sheet, 4) else {
+            panic!("line 4 is an invalid row");
+        };
+        assert_eq!(errors[0].column, "destination");
+        assert!(matches!(sheet_row(&sheet, 2), SheetRow::Missing));
+        assert!(matches!(sheet_row(&sheet, 1), SheetRow::Missing));
+        assert!(matches!(sheet_row(&sheet, 9), SheetRow::Missing));
     }
 
     #[test]

@@ -218,6 +218,7 @@ pub trait Accounts: Send + Sync + 'static {
     async fn watch(&self, user_id: i64, id: i64) -> Result<Option<ApiWatch>, StoreError>;
     async fn delete_watch(&self, user_id: i64, id: i64) -> Result<bool, StoreError>;
     async fn all_watches(&self) -> Result<Vec<(ApiWatch, User)>, StoreError>;
+    async fn watch_by_id(&self, id: i64) -> Result<Option<(ApiWatch, User)>, StoreError>;
 
     async fn add_interest(
         &self,
@@ -357,6 +358,13 @@ impl Store {
     /// Every API watch with its owner, by watch id (for the cycles).
     pub async fn all_watches(&self) -> Result<Vec<(ApiWatch, User)>, StoreError> {
         self.backend.all_watches().await
+    }
+
+    /// Any user's watch by its id, with its owner; `None` when there is no
+    /// such watch. For the operator (`farewatch history --watch ID`): the
+    /// API looks watches up with [`Store::watch`], scoped to their user.
+    pub async fn watch_by_id(&self, id: i64) -> Result<Option<(ApiWatch, User)>, StoreError> {
+        self.backend.watch_by_id(id).await
     }
 
     /// Records that `user_id` is interested in `airport` (ICAO); `false`

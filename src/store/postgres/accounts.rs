@@ -699,6 +699,30 @@ impl Accounts for Postgres {
         .await
     }
 
+    async fn watch_by_id(&self, id: i64) -> Result<Option<(ApiWatch, User)>, StoreError> {
+        self.read("read watch by id", async {
+            let row = sqlx::query(
+                "SELECT w.id, w.user_id, w.kind, w.spec, w.created_at,
+                        u.id AS owner_id, u.email, u.first_name, u.last_name, u.phone,
+                        u.created_at AS owner_created_at
+                 FROM api_watches w JOIN users u ON u.id = w.user_id
+                 WHERE w.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref()
+                .map(|row| {
+                    Ok((
+                        watch_from_row(row)?,
+                        user_from_row(row, "owner_id", "owner_created_at")?,
+                    ))
+                })
+                .transpose()
+        })
+        .await
+    }
+
     async fn add_interest(
         &self,
         user_id: i64,

@@ -306,6 +306,25 @@ impl Accounts for Sqlite {
         .await
     }
 
+    async fn watch_by_id(&self, id: i64) -> Result<Option<(ApiWatch, User)>, StoreError> {
+        self.read("read watch by id", move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT w.id, w.user_id, w.kind, w.spec, w.created_at,
+                            u.id, u.email, u.first_name, u.last_name, u.phone, u.created_at
+                     FROM api_watches w JOIN users u ON u.id = w.user_id
+                     WHERE w.id = ?1",
+                )?
+                .query_row(params![id], |row| {
+                    Ok((raw_watch(row, 0)?, raw_user_at(row, 5)?))
+                })
+                .optional()?;
+            row.map(|(watch, user)| Ok((watch.into_watch()?, user.into_user()?)))
+                .transpose()
+        })
+        .await
+    }
+
     async fn add_interest(
         &self,
         user_id: i64,
