@@ -21,8 +21,9 @@
 //!   pacing, retries, budget, timeouts), [`upstream::failover`] between
 //!   providers, the shared HTTP client and reply plumbing.
 //! - [`cache`]: the quote cache (Redis, or in-process).
-//! - [`chart`]: price charts from plain points: an SVG (price line, maximum,
-//!   alerts, typical range) and a terminal sparkline.
+//! - [`chart`]: price charts from plain points: an SVG or PNG image (price
+//!   line, maximum, alerts, typical range; text in an embedded font) and a
+//!   terminal sparkline.
 //! - [`notify`]: the [`notify::Notifier`] trait (Twilio SMS, Slack,
 //!   Discord, a signed JSON webhook, the console) and the SMS text.
 //! - [`status`]: flight status providers behind [`status::StatusProvider`].
@@ -44,6 +45,10 @@
 //!   whole report; [`app::providers`] and [`app::flights`] assemble the
 //!   `providers` and `flights` commands.
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
+//! - [`search`]: search jobs: a flexible search (airports × dates)
+//!   expanded into combinations, stored as a job in chunks, worked on by
+//!   [`search::run::Worker`]s that claim chunks with leases and commit
+//!   results with progress in one fenced transaction.
 //! - [`verdict`]: is a price low, typical or high? From the provider's
 //!   insights, else from the search's price history (documented quantiles).
 //! - [`links`]: Google Flights deep links (`tfs`) for alerts.
@@ -72,6 +77,7 @@ pub mod notify;
 pub mod redact;
 pub mod route;
 pub mod rules;
+pub mod search;
 pub mod sheet;
 pub mod status;
 pub mod store;

@@ -266,6 +266,12 @@ async fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
             "outbox_status",
             "price_history",
             "price_history_search",
+            "search_chunks",
+            "search_chunks_claim",
+            "search_jobs",
+            "search_jobs_owner",
+            "search_results",
+            "search_results_price",
             // AUTOINCREMENT's bookkeeping (users, api_watches).
             "sqlite_sequence",
             "suppressed",
@@ -1015,7 +1021,7 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(after, SCHEMA_VERSION, "migrated in place");
-    assert_eq!(after, 5, "version 5: the price history");
+    assert_eq!(after, 6, "version 6: search jobs");
     // Rows from before claims have none: any run may take them over.
     let unclaimed: i64 = raw
         .query_row(
@@ -1037,6 +1043,8 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .await
         .unwrap()
         .is_empty());
+    // The search jobs (version 6) are there, empty.
+    assert!(store.jobs(None, 10).await.unwrap().is_empty());
 
     // The unconfirmed send is still pending, with its exact body and time.
     let pending = fixture::pending();

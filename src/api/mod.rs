@@ -10,6 +10,7 @@
 //! - [`history`]: a fare watch's price history, verdict and chart;
 //! - [`interests`], [`flights`] and [`airports`]: airports users follow,
 //!   and the statistics the [`crate::collector`] gathers from OpenSky;
+//! - [`jobs`]: search jobs (enqueue, status, results, cancel);
 //! - [`error`]: JSON errors `{"error", "message", "fields"}`.
 //!
 //! Every route is registered through utoipa's `routes!`, so
@@ -24,6 +25,7 @@ pub mod flights;
 pub mod history;
 pub mod idempotency;
 pub mod interests;
+pub mod jobs;
 pub mod users;
 pub mod watches;
 
@@ -230,6 +232,10 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
         .routes(routes!(watches::get_watch, watches::delete_watch))
         .routes(routes!(history::watch_history))
         .routes(routes!(history::watch_history_svg))
+        .routes(routes!(jobs::create_job, jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::job_results))
+        .routes(routes!(jobs::cancel_job))
         .with_state(state)
         .split_for_parts();
     spec.info.title = "farewatch".into();

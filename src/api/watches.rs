@@ -260,7 +260,7 @@ fn today() -> Date {
 
 /// The currency of rows that name none: `FAREWATCH_CURRENCY`, as for the
 /// sheet (EUR when unset or not a currency).
-fn default_currency() -> Currency {
+pub(crate) fn default_currency() -> Currency {
     std::env::var("FAREWATCH_CURRENCY")
         .ok()
         .and_then(|raw| Currency::parse(&raw).ok())
@@ -590,8 +590,23 @@ pub async fn create_watch(
     idempotency::run(&state, &caller, request, || async {
         let user = visible_user(&state, &caller, &email).await?;
         let input: serde_json::Map<String, Value> = json_body(&headers, &body)?;
-        let (kind, spec, key) = validate(input, &user)?;
-        let existing = state.store.watches_of(user.id).await?;
+        let watch = add_watch(&state.store, &user, input).await?;
+        Ok((StatusCode::CREATED, json(WatchView::from(&watch))))
+    })
+    .await
+}
+
+/// Validates `input` as a watch of `user` and stores it: the rules of
+/// `POST /users/{email}/watches` (one watch per search and recipients, at
+/// most [`MAX_WATCHES_PER_USER`]), also used by search jobs' `watch`.
+pub(crate) async fn add_watch(
+    store: &crate::store::Store,
+    user: &User,
+    input: serde_json::Map<String, Value>,
+) -> Result<ApiWatch, ApiError> {
+    {
+        let (kind, spec, key) = validate(input, user)?;
+        let existing = store.watches_of(user.id).await?;
         if let Some(same) = existing
             .iter()
             .find(|w| w.kind == kind && search_key(w).as_deref() == Some(key.as_str()))
@@ -607,17 +622,16 @@ pub async fn create_watch(
         if existing.len() >= MAX_WATCHES_PER_USER {
             return Err(ApiError::conflict(
                 "too_many_watches",
-                format!("a user may have at most {MAX_WATCHES_PER_USER} watches; delete some first"),
+                format!(
+                    "a user may have at most {MAX_WATCHES_PER_USER} watches; delete some first"
+                ),
             ));
         }
         let spec = serde_json::to_string(&spec).unwrap_or_default();
-        let watch = state
-            .store
+        Ok(store
             .create_watch(user.id, kind, &spec, Timestamp::now())
-            .await?;
-        Ok((StatusCode::CREATED, json(WatchView::from(&watch))))
-    })
-    .await
+            .await?)
+    }
 }
 
 /// The user's watches, oldest first.

@@ -171,6 +171,14 @@ impl App {
         Ok(app)
     }
 
+    /// A search-job worker on this app's fare sources and store; jobs it
+    /// completes that ask for a standing watch get one.
+    pub fn search_worker(&self) -> crate::search::run::Worker {
+        crate::search::run::Worker::new(self.engine.clone(), self.store.clone()).on_complete(
+            Arc::new(crate::search::watch::MakeWatch::new(self.store.clone())),
+        )
+    }
+
     /// The sheet's name for messages.
     pub fn sheet_name(&self) -> &str {
         match &self.sheet {

@@ -21,6 +21,9 @@ pub enum Mode {
     DryRun,
     /// The built-in demo source; alerts printed; state in memory.
     Demo,
+    /// Real sources, nothing sent (search jobs: `search`, `worker`, and
+    /// `serve`'s in-process worker): no channel is needed.
+    Lookups,
 }
 
 impl Mode {

@@ -163,6 +163,15 @@ pub trait Progress: Send + Sync {
     fn finished(&self) {}
 }
 
+/// What [`Engine::lookup`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Looked {
+    /// The cheapest quote; `None` when the providers have no fare.
+    pub quote: Option<Quote>,
+    /// Whether a provider was asked now (not the quote cache).
+    pub fresh: bool,
+}
+
 /// A [`Progress`] that ignores everything.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoProgress;
@@ -463,11 +472,44 @@ impl Engine {
         }
     }
 
+    /// The fare providers, in priority order (their budgets, limits and health).
+    pub fn fares(&self) -> &Failover {
+        &self.fares
+    }
+
+    /// One lookup on its own, outside a cycle (a search job's
+    /// combination): the quote cache first, else the providers through
+    /// their limits and failover, the answer cached. Nothing is sent or
+    /// recorded; [`Looked::fresh`] says whether a provider was asked (the
+    /// caller records fresh quotes in the price history).
+    pub async fn lookup(&self, key: &LookupKey) -> Result<Looked, AllFailed> {
+        let provider = QUOTE_CACHE_NAMESPACE;
+        if let Some(Some(answer)) = self
+            .cache
+            .get_many(provider, std::slice::from_ref(key))
+            .await
+            .pop()
+        {
+            metrics::counter!(telemetry::CACHE_HITS).increment(1);
+            return Ok(Looked {
+                quote: answer,
+                fresh: false,
+            });
+        }
+        metrics::counter!(telemetry::CACHE_MISSES).increment(1);
+        let answer = self.fares.cheapest(key).await?;
+        self.cache.put(provider, key, &answer).await;
+        Ok(Looked {
+            quote: answer,
+            fresh: true,
+        })
+    }
+
     /// Seeds each provider's daily budget with what earlier runs spent
     /// today, and a fresh process's controllers with the operating point
     /// the last run learned (so a cron run does not rediscover a rate limit
     /// by tripping over it).
-    async fn load_provider_state(&self) {
+    pub(crate) async fn load_provider_state(&self) {
         for pool in self.fares.pools() {
             if let Ok(Some(saved)) = self
                 .store
@@ -499,7 +541,7 @@ impl Engine {
 
     /// Saves budgets and each provider's health for the next run and for
     /// `farewatch providers`. Losing this is not worth failing a cycle for.
-    async fn save_provider_state(&self) {
+    pub(crate) async fn save_provider_state(&self) {
         for pool in self.fares.pools() {
             if let Some(budget) = pool.budget() {
                 let (day, spent) = budget.spent_today();

@@ -39,6 +39,8 @@ pub struct Search {
     pub attempt: u32,
     /// `originLocationCode`.
     pub origin: String,
+    /// `departureDate`.
+    pub depart: String,
     /// The access token it carried (without `Bearer `).
     pub token: String,
 }
@@ -201,12 +203,15 @@ impl Respond for SearchResponder {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default()
             .to_owned();
-        let origin = request
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "originLocationCode")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+        let param = |name: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let (origin, depart) = (param("originLocationCode"), param("departureDate"));
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let n = state.searches;
         state.searches += 1;
@@ -221,6 +226,7 @@ impl Respond for SearchResponder {
             n,
             attempt,
             origin,
+            depart,
             token,
         };
         let plan = state.plan.clone();

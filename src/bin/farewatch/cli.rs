@@ -97,12 +97,24 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::flights::FlightsCommand,
     },
-    /// A search's recent prices (date, price, source), a sparkline, the
-    /// verdict on the latest price, and with --chart an SVG chart. The
-    /// search is given by its fields; choosing a sheet row or an API watch
-    /// instead is not supported yet (the API serves a watch's history at
-    /// GET /users/{email}/watches/{id}/history and .../history.svg).
+    /// Recent prices (date, price, source), a sparkline, the verdict on the
+    /// latest price, and with --chart a chart (.svg or .png): of a search
+    /// by its fields (--from, --to, --depart), of a routes sheet row
+    /// (--row N: its searches' cheapest price per observation, its maximum,
+    /// its alerts), or of an API watch (--watch ID, likewise).
     History(crate::history::HistoryArgs),
+    /// Search every origin × destination × date combination (a job with a
+    /// progress bar; Ctrl-C leaves a checkpoint, --resume continues) and
+    /// print the cheapest, each with a low/typical/high verdict.
+    Search(Box<crate::search::SearchArgs>),
+    /// Search jobs: list, show, cancel, results.
+    Jobs {
+        #[command(subcommand)]
+        command: crate::search::JobsCommand,
+    },
+    /// Work on queued search jobs (the API's) until SIGTERM/SIGINT; any
+    /// number of workers may share one PostgreSQL database.
+    Worker(crate::search::WorkerArgs),
 }
 
 /// When log output is coloured.
@@ -176,17 +188,23 @@ pub struct ConfigArgs {
     pub database_url: Option<String>,
 }
 
-impl RunArgs {
+impl ConfigArgs {
     /// The environment with the flags laid over it (a flag beats the
     /// environment; clap already read each flag's variable when no flag was given).
     pub fn env(&self) -> Env {
         let mut env = Env::from_process();
-        let c = &self.config;
-        env.set("FAREWATCH_CURRENCY", &c.currency);
-        env.set("FAREWATCH_QUOTE_TTL", &c.quote_ttl);
-        env.set_opt("REDIS_URL", c.redis_url.as_deref());
-        env.set_opt("DATABASE_URL", c.database_url.as_deref());
+        env.set("FAREWATCH_CURRENCY", &self.currency);
+        env.set("FAREWATCH_QUOTE_TTL", &self.quote_ttl);
+        env.set_opt("REDIS_URL", self.redis_url.as_deref());
+        env.set_opt("DATABASE_URL", self.database_url.as_deref());
         env
+    }
+}
+
+impl RunArgs {
+    /// The environment with the flags laid over it.
+    pub fn env(&self) -> Env {
+        self.config.env()
     }
 
     /// What the command asks of the composition root.

@@ -18,6 +18,7 @@ mod observe;
 mod output;
 mod progress;
 mod providers;
+mod search;
 
 use std::process::ExitCode as ProcessExit;
 use std::sync::Arc;
@@ -50,6 +51,9 @@ pub(crate) enum Exit {
     /// The command line itself is wrong (an unknown flag, a missing
     /// argument): sysexits' EX_USAGE, distinct from "partial".
     Usage = 64,
+    /// Stopped by Ctrl-C (SIGINT) before the work was done, resumable:
+    /// 128 + SIGINT, as shells report it.
+    Interrupted = 130,
 }
 
 fn main() -> ProcessExit {
@@ -146,6 +150,9 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
         Command::History(args) => history::run(args).await,
+        Command::Search(args) => search::run(*args).await,
+        Command::Jobs { command } => search::jobs(command).await,
+        Command::Worker(args) => search::worker(args).await,
         Command::Migrate { database_url } => Ok(migrate(database_url.as_deref()).await),
         Command::Init { force } => Ok(init::run(force)),
         Command::Serve { addr, database_url } => Ok(serve(addr, database_url.as_deref()).await),
@@ -167,10 +174,43 @@ async fn serve(addr: std::net::SocketAddr, database_url: Option<&str>) -> Exit {
         Ok(store) => store,
         Err(error) => return config_error(&error.into()),
     };
+    if matches!(
+        store.location(),
+        farewatch::store::StoreLocation::Postgres(_)
+    ) {
+        note!("search jobs are queued in PostgreSQL for `farewatch worker` processes");
+    } else {
+        // No shared database: the API's search jobs run in this process.
+        let mut env = farewatch::config::Env::from_process();
+        env.set_opt("DATABASE_URL", database_url);
+        let options = farewatch::app::Options {
+            mode: farewatch::config::Mode::Lookups,
+            dry_run: false,
+            compare: None,
+            routes: String::new(),
+            flights: None,
+            console: farewatch::notify::console::ConsoleTarget::Stderr,
+        };
+        match App::assemble(env, options).await {
+            Ok(app) => spawn_worker(app.search_worker()),
+            Err(error) => note!(
+                "warning: search jobs will wait for a `farewatch worker` (no worker here: {error})"
+            ),
+        }
+    }
     match start_api(addr, store).await {
         Ok(server) => stopped(server.await),
         Err(exit) => exit,
     }
+}
+
+/// Works on queued search jobs in this process until shutdown.
+fn spawn_worker(worker: farewatch::search::run::Worker) {
+    tokio::spawn(async move {
+        if let Err(error) = worker.work(shutdown_signal()).await {
+            note!("error: the search-job worker stopped: {error}");
+        }
+    });
 }
 
 /// Starts the API (and the collector) on `store`, and says where.
@@ -280,7 +320,16 @@ async fn daemon(
     };
     let serving = match api {
         Some(addr) => match start_api(addr, app.store().clone()).await {
-            Ok(server) => Some(server),
+            Ok(server) => {
+                // Without a shared database the API's search jobs run here.
+                if !matches!(
+                    app.store().location(),
+                    farewatch::store::StoreLocation::Postgres(_)
+                ) {
+                    spawn_worker(app.search_worker());
+                }
+                Some(server)
+            }
             Err(exit) => return Ok(exit),
         },
         // Without the API the airport collector still runs (when OpenSky

@@ -21,6 +21,7 @@ use super::{
 use crate::rules::AlertState;
 
 mod accounts;
+mod jobs;
 mod price_history;
 mod write;
 
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_claims.sql"),
     include_str!("../../../migrations/postgres/0004_accounts.sql"),
     include_str!("../../../migrations/postgres/0005_price_history.sql"),
+    include_str!("../../../migrations/postgres/0006_search_jobs.sql"),
 ];
 
 /// The advisory lock key migrations hold, so two processes starting on a new

@@ -19,6 +19,7 @@ use super::{
 use crate::rules::AlertState;
 
 mod accounts;
+mod jobs;
 mod kv;
 mod outbox;
 mod price_history;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_claims.sql"),
     include_str!("../../../migrations/sqlite/0004_accounts.sql"),
     include_str!("../../../migrations/sqlite/0005_price_history.sql"),
+    include_str!("../../../migrations/sqlite/0006_search_jobs.sql"),
 ];
 
 /// The SQLite backend. One connection, owned by a writer thread (a file)
