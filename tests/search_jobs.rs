@@ -570,3 +570,101 @@ async fn the_api_enqueues_a_worker_completes_and_a_watch_is_made() {
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_sqlite_runs_the_apis_jobs_itself_and_the_cli_makes_a_watch() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let db = TestDb::new(Backend::Sqlite).await;
+    let fake = AmadeusFake::healthy().await;
+    let mut child = cmd(db.dir(), &fake, db.url())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("FAREWATCH_API_TOKEN", OPERATOR)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = tokio::time::timeout(WITHIN, async {
+        loop {
+            let line = stderr
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the API's address");
+            if let Some(rest) = line.strip_prefix("serving the API on ") {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    let client = farewatch::upstream::http::build_client();
+    let created: serde_json::Value = client
+        .post(format!("{base}/jobs"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"from": ["LHR"], "to": ["JFK", "EWR"], "depart": departures(), "currency": "GBP"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["total"], 8, "{created}");
+    // No `farewatch worker` runs: serve's own worker completes it.
+    let store = db.open().await;
+    let job = wait_for_job(&store, |job| job.state == JobState::Completed).await;
+    assert_eq!((job.done, job.found), (8, 8));
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    // The CLI's --watch: a standing watch of --user on the cheapest.
+    let server = Server::new(&db).await;
+    server.user("cy@example.com").await;
+    let watched = go(cmd(db.dir(), &fake, db.url()).args([
+        "search",
+        "--from",
+        "LHR",
+        "--to",
+        "JFK",
+        "--depart",
+        &departures(),
+        "--watch",
+        "--user",
+        "cy@example.com",
+        "--no-progress",
+    ]))
+    .await;
+    assert_eq!(watched.code, 0, "{}", watched.stderr);
+    assert!(
+        watched
+            .stderr
+            .contains("watching the cheapest combination: API watch"),
+        "{}",
+        watched.stderr
+    );
+    let cy = store
+        .user_by_email("cy@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let watches = store.watches_of(cy.id).await.unwrap();
+    assert_eq!(watches.len(), 1);
+    assert!(
+        watches[0].spec.contains("\"max_price\":\"312.45\""),
+        "{}",
+        watches[0].spec
+    );
+    let without = go(cmd(db.dir(), &fake, db.url()).args([
+        "search",
+        "--from",
+        "LHR",
+        "--to",
+        "JFK",
+        "--depart",
+        &departures(),
+        "--watch",
+    ]))
+    .await;
+    assert_eq!(without.code, 64, "--watch needs --user: {}", without.stderr);
+}
