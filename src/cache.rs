@@ -33,6 +33,18 @@
 //!
 //! A TTL of zero turns the cache off ([`QuoteCache::off`]): every lookup is
 //! a miss and nothing is written, to Redis or memory.
+//!
+//! # Single flight across processes
+//! Within one process the engine asks each lookup once per cycle. Across
+//! processes sharing one Redis (several daemons, workers), a missed lookup
+//! is flown once: [`QuoteCache::flight`] claims it with
+//! `SET {key}:flight TOKEN NX PX 30000` ([`FLIGHT_TTL`]); the process that
+//! gets the claim asks the providers, caches the answer and lands the
+//! flight ([`Flight::land`], `DEL`); the others wait for the cached answer
+//! (polling every [`FOLLOW_POLL`]), take the claim themselves if it goes
+//! without an answer (the leader's lookup failed), and ask on their own
+//! after [`FLIGHT_TTL`] (a leader that hangs or died: the claim has lapsed
+//! by then). Without Redis every flight is led at once.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -73,6 +85,14 @@ const REDIS_RECONNECT_RETRIES: usize = 0;
 /// Run-time Redis failures are logged at most this often, so a Redis outage
 /// gives one line a minute, not one per lookup.
 const WARN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a lookup's claim to be asked ([`QuoteCache::flight`]) lasts in
+/// Redis: longer than a provider's timeouts and retries take, so a live
+/// leader keeps it; a dead one's lapses.
+pub const FLIGHT_TTL: Duration = Duration::from_secs(30);
+
+/// How often a process waiting on another's flight looks for its answer.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(50);
 
 /// The in-process map is swept for expired entries when it reaches this
 /// size (and then when it doubles), so memory stays bounded by the live set.
@@ -294,6 +314,101 @@ impl QuoteCache {
                 redis
                     .put(&self.key_for(provider, key), answer, self.ttl)
                     .await;
+            }
+        }
+    }
+}
+
+/// Who asks the providers for a missed lookup ([`QuoteCache::flight`]).
+#[derive(Debug)]
+pub enum Flight {
+    /// This process: ask, cache the answer, then [`Flight::land`].
+    Lead(Option<FlightClaim>),
+    /// Another process asked; its answer, from the cache.
+    Landed(CachedAnswer),
+}
+
+/// A claim on a lookup in Redis, released by [`Flight::land`] (or lapsing
+/// after [`FLIGHT_TTL`]).
+pub struct FlightClaim {
+    name: String,
+    redis: Arc<RedisBackend>,
+}
+
+impl fmt::Debug for FlightClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlightClaim").field("name", &self.name).finish()
+    }
+}
+
+impl Flight {
+    /// Ends a led flight: the claim is released so waiting processes read
+    /// the cached answer (or, if the lookup failed, one of them takes over
+    /// at once). Call after [`QuoteCache::put`].
+    pub async fn land(self) {
+        if let Self::Lead(Some(claim)) = self {
+            let mut conn = claim.redis.conn.clone();
+            let done: redis::RedisResult<()> =
+                redis::cmd("DEL").arg(&claim.name).query_async(&mut conn).await;
+            if let Err(error) = done {
+                claim.redis.warn_failure("release", &error);
+            }
+        }
+    }
+}
+
+impl QuoteCache {
+    /// Decides who asks the providers for a lookup the cache missed (see
+    /// the module docs): this process ([`Flight::Lead`]), or another one
+    /// that shares this Redis and answers within [`FLIGHT_TTL`]
+    /// ([`Flight::Landed`]). Without Redis, or when Redis fails, this
+    /// process leads.
+    pub async fn flight(&self, provider: &str, key: &LookupKey) -> Flight {
+        let Backend::Redis(redis) = &self.backend else {
+            return Flight::Lead(None);
+        };
+        let name = self.key_for(provider, key);
+        let claim = format!("{name}:flight");
+        let waited = Instant::now();
+        loop {
+            let mut conn = redis.conn.clone();
+            let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
+                .arg(&claim)
+                .arg(std::process::id())
+                .arg("NX")
+                .arg("PX")
+                .arg(u64::try_from(FLIGHT_TTL.as_millis()).unwrap_or(u64::MAX))
+                .query_async(&mut conn)
+                .await;
+            match claimed {
+                Ok(Some(_)) => {
+                    return Flight::Lead(Some(FlightClaim {
+                        name: claim,
+                        redis: redis.clone(),
+                    }))
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    redis.warn_failure("flight claim", &error);
+                    return Flight::Lead(None);
+                }
+            }
+            // Another process is asking: wait for its answer, or for its
+            // claim to go (then loop and claim).
+            loop {
+                if waited.elapsed() >= FLIGHT_TTL {
+                    return Flight::Lead(None);
+                }
+                tokio::time::sleep(FOLLOW_POLL).await;
+                if let Some(Some(answer)) = redis.get_many(std::slice::from_ref(&name)).await.pop() {
+                    return Flight::Landed(answer);
+                }
+                let mut conn = redis.conn.clone();
+                let held: redis::RedisResult<bool> =
+                    redis::cmd("EXISTS").arg(&claim).query_async(&mut conn).await;
+                if !matches!(held, Ok(true)) {
+                    break;
+                }
             }
         }
     }

@@ -493,3 +493,74 @@ async fn run_time_failures_are_misses_and_warn_once() {
 
     let _: () = raw(redis::cmd("DEL").arg(cache.key_for("amadeus", &key))).await;
 }
+
+// ---------------------------------------------------------------- single flight
+
+/// Two caches on one Redis with one prefix: two processes of one fleet.
+async fn fleet_pair(test: &str) -> (QuoteCache, QuoteCache) {
+    let prefix = unique_prefix(test);
+    let a = redis_cache(test, DEFAULT_QUOTE_TTL)
+        .await
+        .with_prefix(prefix.clone());
+    let b = redis_cache(test, DEFAULT_QUOTE_TTL)
+        .await
+        .with_prefix(prefix);
+    (a, b)
+}
+
+#[tokio::test]
+async fn one_process_leads_a_flight_and_the_other_lands_on_its_answer() {
+    use farewatch::cache::Flight;
+    let (a, b) = fleet_pair("flight").await;
+    let key = lookup("LHR", "JFK", None);
+    let Flight::Lead(Some(claim)) = a.flight("fares", &key).await else {
+        panic!("the first asker leads, with a claim in Redis");
+    };
+    let claim_key = format!("{}:flight", a.key_for("fares", &key));
+    let ttl_ms: i64 = raw(redis::cmd("PTTL").arg(&claim_key)).await;
+    assert!(ttl_ms > 25_000 && ttl_ms <= 30_000, "{ttl_ms}");
+    // b waits for a's answer instead of asking the providers itself.
+    let follower = tokio::spawn({
+        let b = b.clone();
+        async move { b.flight("fares", &key).await }
+    });
+    a.put("fares", &key, &Some(quote(31_246))).await;
+    Flight::Lead(Some(claim)).land().await;
+    match follower.await.unwrap() {
+        Flight::Landed(answer) => assert_eq!(answer, Some(quote(31_246))),
+        other => panic!("b should have landed on a's answer: {other:?}"),
+    }
+    let exists: bool = raw(redis::cmd("EXISTS").arg(&claim_key)).await;
+    assert!(!exists, "landing releases the claim");
+}
+
+#[tokio::test]
+async fn a_failed_flight_hands_the_lookup_to_a_waiting_process() {
+    use farewatch::cache::Flight;
+    let (a, b) = fleet_pair("flight-failed").await;
+    let key = lookup("LGW", "EWR", None);
+    let led = a.flight("fares", &key).await;
+    assert!(matches!(led, Flight::Lead(Some(_))));
+    let follower = tokio::spawn({
+        let b = b.clone();
+        async move { b.flight("fares", &key).await }
+    });
+    // a's lookup failed: nothing cached, the claim released.
+    led.land().await;
+    assert!(
+        matches!(follower.await.unwrap(), Flight::Lead(Some(_))),
+        "b takes the lookup over at once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_redis_every_flight_is_led() {
+    use farewatch::cache::Flight;
+    let key = lookup("LHR", "JFK", None);
+    for cache in [QuoteCache::memory(DEFAULT_QUOTE_TTL), QuoteCache::off()] {
+        assert!(matches!(
+            cache.flight("fares", &key).await,
+            Flight::Lead(None)
+        ));
+    }
+}

@@ -383,12 +383,8 @@ impl Engine {
             .map(|key| {
                 let engine = self.clone();
                 async move {
-                    let result = engine.fares.cheapest(&key).await;
-                    // Only answers are cached; an error might be retried.
-                    if let Ok(answer) = &result {
-                        engine.cache.put(QUOTE_CACHE_NAMESPACE, &key, answer).await;
-                    }
-                    (key, result)
+                    let looked = engine.fetch(&key).await;
+                    (key, looked.map(|l| (l.quote, l.fresh)))
                 }
             })
             .buffer_unordered(concurrency);
@@ -408,9 +404,12 @@ impl Engine {
             tokio::select! {
                 Some((key, result)) = fetches.next() => {
                     progress.lookup_done();
-                    if let Ok(Some(quote)) = &result {
+                    // Another process's answer (a shared flight) is not a
+                    // new observation: that process recorded it.
+                    if let Ok((Some(quote), true)) = &result {
                         observed.push(PricePoint::from_quote(&key, quote));
                     }
+                    let result = result.map(|(quote, _)| quote);
                     if let Err(error) = &result {
                         lookup_errors += 1;
                         // One line per lookup is noise in an outage; the report
@@ -497,12 +496,28 @@ impl Engine {
             });
         }
         metrics::counter!(telemetry::CACHE_MISSES).increment(1);
-        let answer = self.fares.cheapest(key).await?;
-        self.cache.put(provider, key, &answer).await;
-        Ok(Looked {
-            quote: answer,
-            fresh: true,
-        })
+        self.fetch(key).await
+    }
+
+    /// A lookup the cache missed: asked of the providers once across every
+    /// process sharing the cache ([`QuoteCache::flight`]), the answer cached.
+    async fn fetch(&self, key: &LookupKey) -> Result<Looked, AllFailed> {
+        let flight = match self.cache.flight(QUOTE_CACHE_NAMESPACE, key).await {
+            crate::cache::Flight::Landed(answer) => {
+                return Ok(Looked {
+                    quote: answer,
+                    fresh: false,
+                })
+            }
+            lead => lead,
+        };
+        let result = self.fares.cheapest(key).await;
+        // Only answers are cached; an error might be retried.
+        if let Ok(answer) = &result {
+            self.cache.put(QUOTE_CACHE_NAMESPACE, key, answer).await;
+        }
+        flight.land().await;
+        result.map(|quote| Looked { quote, fresh: true })
     }
 
     /// Seeds each provider's daily budget with what earlier runs spent
