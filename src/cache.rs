@@ -337,7 +337,9 @@ pub struct FlightClaim {
 
 impl fmt::Debug for FlightClaim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FlightClaim").field("name", &self.name).finish()
+        f.debug_struct("FlightClaim")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -348,8 +350,10 @@ impl Flight {
     pub async fn land(self) {
         if let Self::Lead(Some(claim)) = self {
             let mut conn = claim.redis.conn.clone();
-            let done: redis::RedisResult<()> =
-                redis::cmd("DEL").arg(&claim.name).query_async(&mut conn).await;
+            let done: redis::RedisResult<()> = redis::cmd("DEL")
+                .arg(&claim.name)
+                .query_async(&mut conn)
+                .await;
             if let Err(error) = done {
                 claim.redis.warn_failure("release", &error);
             }
@@ -400,12 +404,15 @@ impl QuoteCache {
                     return Flight::Lead(None);
                 }
                 tokio::time::sleep(FOLLOW_POLL).await;
-                if let Some(Some(answer)) = redis.get_many(std::slice::from_ref(&name)).await.pop() {
+                if let Some(Some(answer)) = redis.get_many(std::slice::from_ref(&name)).await.pop()
+                {
                     return Flight::Landed(answer);
                 }
                 let mut conn = redis.conn.clone();
-                let held: redis::RedisResult<bool> =
-                    redis::cmd("EXISTS").arg(&claim).query_async(&mut conn).await;
+                let held: redis::RedisResult<bool> = redis::cmd("EXISTS")
+                    .arg(&claim)
+                    .query_async(&mut conn)
+                    .await;
                 if !matches!(held, Ok(true)) {
                     break;
                 }
