@@ -38,6 +38,10 @@ pub const ALERTS_FAILED: &str = "farewatch_alerts_failed_total";
 pub const ALERTS_ELSEWHERE: &str = "farewatch_alerts_elsewhere_total";
 /// `farewatch_last_cycle_timestamp_seconds`.
 pub const LAST_CYCLE_TIMESTAMP: &str = "farewatch_last_cycle_timestamp_seconds";
+/// `farewatch_fleet_fallbacks_total`.
+pub const FLEET_FALLBACKS: &str = "farewatch_fleet_fallbacks_total";
+/// `farewatch_fleet_degraded`.
+pub const FLEET_DEGRADED: &str = "farewatch_fleet_degraded";
 
 /// How often the exporter's histograms are compacted.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -164,6 +168,20 @@ pub const FAMILIES: &[Family] = &[
         unit: Some(Unit::Seconds),
         help: "Unix time the last fare cycle ended, in seconds (0 until the first has).",
         labels: &[],
+    },
+    Family {
+        name: FLEET_FALLBACKS,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        help: "Times a provider's fleet-wide limiter lost Redis and fell back to this process's share of the limit.",
+        labels: &["provider"],
+    },
+    Family {
+        name: FLEET_DEGRADED,
+        kind: Kind::Gauge { initial: 0.0 },
+        unit: None,
+        help: "Fleet-wide limiter of each provider: 1 while Redis does not answer and this process's share is in force, 0 on the shared limit.",
+        labels: &["provider"],
     },
 ];
 

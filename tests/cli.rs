@@ -705,8 +705,11 @@ async fn a_zero_quote_ttl_turns_the_cache_off_and_never_contacts_redis() {
     for ttl in ["0", "0s"] {
         let mut cmd = configured(dir.path(), &amadeus, &twilio);
         // Nothing listens on port 1: any attempt to use Redis would warn.
+        // The fleet-wide limits are Redis's other user (tests/fleet_limits.rs):
+        // off, so that only the cache could touch it.
         cmd.env("FAREWATCH_QUOTE_TTL", ttl)
             .env("REDIS_URL", "redis://127.0.0.1:1/")
+            .env("FAREWATCH_FLEET_LIMITS", "off")
             .args(["check", "--dry-run", "--format", "json"]);
         let run = run(cmd).await;
         assert_eq!(run.code, 0, "FAREWATCH_QUOTE_TTL={ttl}: {}", run.stderr);

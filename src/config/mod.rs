@@ -15,7 +15,9 @@ use std::time::Duration;
 
 pub use dotenv::read as read_dotenv;
 pub use env::Env;
-pub use plan::{twilio_missing, FareSourcePlan, Mode, Plan, SmsPlan, SourceOverview, TWILIO_VARS};
+pub use plan::{
+    twilio_missing, FareSourcePlan, FleetPlan, Mode, Plan, SmsPlan, SourceOverview, TWILIO_VARS,
+};
 
 use crate::engine::EngineError;
 use crate::sheet::SheetError;

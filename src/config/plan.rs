@@ -75,8 +75,20 @@ pub struct Plan {
     pub quote_ttl: Duration,
     /// Redis for the quote cache (a secret: may carry a password).
     pub redis_url: Option<String>,
+    /// Provider limits held fleet-wide in that Redis (`REDIS_URL` set and
+    /// `FAREWATCH_FLEET_LIMITS` not `off`); `None`: each process on its own.
+    pub fleet: Option<FleetPlan>,
     /// Currency for rows that name none.
     pub default_currency: Currency,
+}
+
+/// Fleet-wide provider limits ([`crate::fleet`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetPlan {
+    /// `FAREWATCH_FLEET_SIZE`: the processes sharing the limits, for each
+    /// one's share while Redis is down (`None`: as many as Redis last
+    /// counted, at least [`crate::fleet::DEFAULT_FLEET_SIZE`]).
+    pub fleet_size: Option<u32>,
 }
 
 /// The variables SMS needs.
@@ -196,6 +208,7 @@ impl Plan {
             store,
             quote_ttl,
             redis_url: env.get("REDIS_URL").map(str::to_owned),
+            fleet: fleet_plan(env, mode)?,
             default_currency,
         })
     }
@@ -209,6 +222,31 @@ impl Plan {
     pub fn has_channel(&self, var: &str) -> bool {
         self.channels.iter().any(|(v, _)| v == var)
     }
+}
+
+/// Fleet-wide limits: on whenever `REDIS_URL` is set (not in the demo),
+/// unless `FAREWATCH_FLEET_LIMITS=off`.
+fn fleet_plan(env: &Env, mode: Mode) -> Result<Option<FleetPlan>, ConfigError> {
+    let enabled = match env.get("FAREWATCH_FLEET_LIMITS") {
+        None => true,
+        Some(value) if value.eq_ignore_ascii_case("on") => true,
+        Some(value) if value.eq_ignore_ascii_case("off") => false,
+        Some(value) => {
+            return Err(ConfigError::invalid(
+                "FAREWATCH_FLEET_LIMITS",
+                format!("`{value}` is neither `on` nor `off`"),
+            ))
+        }
+    };
+    let fleet_size: Option<u32> =
+        env.parse("FAREWATCH_FLEET_SIZE", "a whole number of processes")?;
+    if fleet_size == Some(0) {
+        return Err(ConfigError::invalid(
+            "FAREWATCH_FLEET_SIZE",
+            "must be at least 1",
+        ));
+    }
+    Ok((enabled && mode != Mode::Demo && env.has("REDIS_URL")).then_some(FleetPlan { fleet_size }))
 }
 
 /// The Twilio variables still to set for SMS (empty: SMS is configured).
@@ -269,6 +307,7 @@ fn select_sources(
         if absent.is_empty() {
             // Malformed limits are reported now, before anything runs.
             registry::limits(env, &registry::prefix(entry.name), ANY_LIMITS)?;
+            registry::fleet_burst(env, &registry::prefix(entry.name))?;
             selected.push(FareSourcePlan {
                 entry,
                 daily_budget: registry::daily_budget(env, entry)?,
@@ -425,6 +464,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("WEBHOOK_SECRET_OPS"), "{error}");
+    }
+
+    #[test]
+    fn fleet_limits_follow_redis_unless_turned_off() {
+        let source = ("SERPAPI_API_KEY", "k");
+        let redis = ("REDIS_URL", "redis://127.0.0.1:6379/");
+        let fleet = |pairs: &[(&str, &str)], mode| {
+            Plan::from_env(&env(pairs), mode, None).map(|plan| plan.fleet)
+        };
+        assert_eq!(fleet(&[source], Mode::DryRun).unwrap(), None, "no Redis");
+        assert_eq!(
+            fleet(&[source, redis], Mode::DryRun).unwrap(),
+            Some(FleetPlan { fleet_size: None })
+        );
+        assert_eq!(
+            fleet(
+                &[source, redis, ("FAREWATCH_FLEET_SIZE", "3")],
+                Mode::DryRun
+            )
+            .unwrap(),
+            Some(FleetPlan {
+                fleet_size: Some(3)
+            })
+        );
+        assert_eq!(
+            fleet(
+                &[source, redis, ("FAREWATCH_FLEET_LIMITS", "OFF")],
+                Mode::DryRun
+            )
+            .unwrap(),
+            None
+        );
+        assert_eq!(
+            fleet(&[redis], Mode::Demo).unwrap(),
+            None,
+            "the demo has no providers"
+        );
+        for (var, value, says) in [
+            (
+                "FAREWATCH_FLEET_LIMITS",
+                "maybe",
+                "`maybe` is neither `on` nor `off`",
+            ),
+            ("FAREWATCH_FLEET_SIZE", "0", "must be at least 1"),
+            (
+                "FAREWATCH_FLEET_SIZE",
+                "three",
+                "`three` is not a whole number",
+            ),
+            ("SERPAPI_FLEET_BURST", "0", "must be at least 1"),
+        ] {
+            let error = fleet(&[source, redis, (var, value)], Mode::DryRun)
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(var) && error.contains(says), "{error}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!
 //! Every provider `P` also reads `P_BASE_URL`, `P_MAX_CONCURRENCY`,
 //! `P_RATE_LIMIT` (requests per second, 0 = unlimited) and `P_TIMEOUT`; fare
-//! sources read `P_DAILY_BUDGET` (searches per UTC day, 0 = unlimited).
+//! sources read `P_DAILY_BUDGET` (searches per UTC day, 0 = unlimited) and,
+//! with fleet-wide limits in Redis, `P_FLEET_BURST` (requests at once across
+//! the fleet, default 1).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -348,6 +350,19 @@ pub fn limits(env: &Env, prefix: &str, defaults: Limits) -> Result<Limits, Confi
         rate_per_sec: rate.unwrap_or(defaults.rate_per_sec),
         timeout: defaults.timeout,
     })
+}
+
+/// A provider's burst under the fleet-wide rate limit: `P_FLEET_BURST`
+/// requests at once across the fleet, default
+/// [`crate::fleet::DEFAULT_BURST`] (strict pacing, as each process's
+/// controller paces on its own).
+pub fn fleet_burst(env: &Env, prefix: &str) -> Result<u32, ConfigError> {
+    let var = format!("{prefix}_FLEET_BURST");
+    let burst: Option<u32> = env.parse(&var, "a whole number of requests")?;
+    if burst == Some(0) {
+        return Err(ConfigError::invalid(var, "must be at least 1"));
+    }
+    Ok(burst.unwrap_or(crate::fleet::DEFAULT_BURST))
 }
 
 /// A fare source's daily budget: `P_DAILY_BUDGET` (0 = unlimited), else its default.

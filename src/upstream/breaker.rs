@@ -235,7 +235,8 @@ impl Outcome {
                 UpstreamError::Rejected { .. }
                 | UpstreamError::RateLimited { .. }
                 | UpstreamError::CircuitOpen(_)
-                | UpstreamError::BudgetSpent(_),
+                | UpstreamError::BudgetSpent(_)
+                | UpstreamError::FleetLimited(_),
             ) => Outcome::Neutral,
             Err(
                 UpstreamError::Timeout(_)

@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - [`pool`]: one [`pool::ProviderPool`] per provider: the guarded call
-//!   (breaker, adaptive concurrency, pacing, budget, timeout, retries).
+//!   (breaker, the fleet-wide limit when several processes share Redis
+//!   ([`crate::fleet`]), adaptive concurrency, pacing, budget, timeout,
+//!   retries).
 //! - [`arc`]: the adaptive concurrency and pacing controller that finds each
 //!   provider's operating point by itself.
 //! - [`breaker`]: the circuit breaker, a named state machine.
@@ -100,6 +102,10 @@ pub enum UpstreamError {
     /// Not asked: the provider's daily budget of paid searches is spent.
     #[error("skipped: {0}")]
     BudgetSpent(String),
+    /// Not asked: the fleet-wide rate limit (shared with the other
+    /// farewatch processes on the same Redis) left no turn in time.
+    #[error("skipped: {0}")]
+    FleetLimited(String),
 }
 
 /// `Rejected`'s message: a request never sent has no HTTP status to show.
@@ -126,6 +132,7 @@ impl UpstreamError {
             Self::Decode(_) => "decode",
             Self::CircuitOpen(_) => "circuit_open",
             Self::BudgetSpent(_) => "budget_spent",
+            Self::FleetLimited(_) => "fleet_limited",
         }
     }
 }

@@ -10,14 +10,23 @@
 //!    ([`UpstreamError::CircuitOpen`]), so the failover moves to the next
 //!    provider. Lookups queued behind a provider whose circuit opens, and
 //!    retries sleeping in their backoff, are woken and fail over too;
-//! 2. **the controller's turn**: a free slot under the adaptive limit and the
+//! 2. **the fleet's turn**, when the pool has a [`FleetLimiter`] (several
+//!    processes on one Redis): the provider's rate and daily budget held
+//!    across the fleet. One lookup at a time takes it, then waits for the
+//!    controller's turn, so a fleet turn is spent only by the request that
+//!    starts next. A turn that does not come within
+//!    [`FleetLimiter::max_wait`] fails the attempt
+//!    ([`UpstreamError::FleetLimited`]) and the failover moves on; a spent
+//!    fleet budget is [`UpstreamError::BudgetSpent`]. Without a fleet
+//!    limiter this step does not exist;
+//! 3. **the controller's turn**: a free slot under the adaptive limit and the
 //!    pace's next start (decided now, never reserved in advance);
-//! 3. **the daily budget**, spent just before sending: every request bills;
-//! 4. **the request**, under the adaptive timeout;
-//! 5. what the answer said feeds the controller (latency, refusal, overload)
+//! 4. **the daily budget**, spent just before sending: every request bills;
+//! 5. **the request**, under the adaptive timeout;
+//! 6. what the answer said feeds the controller (latency, refusal, overload)
 //!    and the breaker (per request: a 429 or a 400 says nothing about the
 //!    provider's health);
-//! 6. a failure is retried when [`crate::upstream::retry`] says so and the
+//! 7. a failure is retried when [`crate::upstream::retry`] says so and the
 //!    [`RetryBudget`] allows, after a full-jitter backoff. A 429 from a
 //!    provider that is accepting other requests is the controller's business:
 //!    the lookup queues again, without backoff and outside the retry budget,
@@ -34,6 +43,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::fleet::{FleetLimiter, Refused};
 use crate::telemetry;
 use crate::upstream::arc::{Controller, ControllerConfig, OperatingPoint, Signal};
 use crate::upstream::breaker::{Breaker, BreakerConfig, BreakerPhase, BreakerState, Outcome};
@@ -210,6 +220,12 @@ pub struct ProviderPool<S: ?Sized> {
     /// of every lookup it skips; `None` when it opened on failures.
     trip_reason: std::sync::Mutex<Option<String>>,
     budget: Option<Budget>,
+    /// The provider's limit shared with the other processes on the same
+    /// Redis, when configured.
+    fleet: Option<FleetLimiter>,
+    /// Lookups take the fleet's turn one at a time, each keeping it until
+    /// the controller lets it start (see the module docs).
+    fleet_gate: tokio::sync::Mutex<()>,
     stats: PoolStats,
 }
 
@@ -218,6 +234,7 @@ impl<S: ?Sized> std::fmt::Debug for ProviderPool<S> {
         f.debug_struct("ProviderPool")
             .field("provider", &self.name)
             .field("limits", &self.limits)
+            .field("fleet", &self.fleet)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -255,6 +272,8 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             limits,
             backoff,
             budget: None,
+            fleet: None,
+            fleet_gate: tokio::sync::Mutex::new(()),
             stats: PoolStats::default(),
         }
     }
@@ -273,6 +292,19 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
     /// The daily budget, when one is set.
     pub fn budget(&self) -> Option<&Budget> {
         self.budget.as_ref()
+    }
+
+    /// Shares the provider's rate (and daily budget) with the other
+    /// processes on the same Redis: every request first takes a turn from
+    /// `limiter`. The adaptive controller still runs per process.
+    pub fn with_fleet_limiter(mut self, limiter: FleetLimiter) -> Self {
+        self.fleet = Some(limiter);
+        self
+    }
+
+    /// The fleet-wide limiter, when one is set.
+    pub fn fleet_limiter(&self) -> Option<&FleetLimiter> {
+        self.fleet.as_ref()
     }
 
     /// The provider's name.
@@ -425,16 +457,84 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
     }
 
-    /// One request: the controller's turn, the breaker, the budget, then the
-    /// provider call under the adaptive timeout.
+    /// The daily budget's refusal.
+    fn budget_spent(&self, budget: &Budget) -> UpstreamError {
+        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        UpstreamError::BudgetSpent(format!(
+            "its daily budget of {} searches is spent until 00:00 UTC",
+            budget.per_day()
+        ))
+    }
+
+    /// Waits for the fleet's turn, one lookup at a time; the guard keeps
+    /// the others waiting until this one has the controller's turn too. An
+    /// open circuit sends the lookup elsewhere at once.
+    async fn fleet_turn(
+        &self,
+        fleet: &FleetLimiter,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, UpstreamError> {
+        // A spent local budget would skip the lookup anyway: no fleet turn for it.
+        if let Some(budget) = self.budget.as_ref().filter(|b| b.remaining() == 0) {
+            return Err(self.budget_spent(budget));
+        }
+        let tripped = self.tripped.notified();
+        tokio::pin!(tripped);
+        tripped.as_mut().enable();
+        if self.breaker_refusing() {
+            return Err(self.circuit_open("while queued"));
+        }
+        let turn = async {
+            let gate = self.fleet_gate.lock().await;
+            let wait = fleet.max_wait();
+            fleet
+                .acquire(Instant::now() + wait)
+                .await
+                .map(|()| gate)
+                .map_err(|refused| (refused, wait))
+        };
+        let refused = tokio::select! {
+            result = turn => match result {
+                Ok(gate) => return Ok(gate),
+                Err(refused) => refused,
+            },
+            () = tripped => return Err(self.circuit_open("while queued")),
+        };
+        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        Err(match refused {
+            (Refused::Quota { per_day, .. }, _) => UpstreamError::BudgetSpent(format!(
+                "the fleet's daily budget of {per_day} searches is spent until 00:00 UTC"
+            )),
+            (Refused::Rate { retry_after }, wait) => UpstreamError::FleetLimited(format!(
+                "the fleet-wide rate limit{} left no turn within {} s (the next in {:.1} s)",
+                fleet
+                    .rate_per_sec()
+                    .map(|r| format!(" of {r}/s"))
+                    .unwrap_or_default(),
+                wait.as_secs(),
+                retry_after.as_secs_f64()
+            )),
+        })
+    }
+
+    /// One request: the fleet's turn, the controller's, the breaker, the
+    /// budget, then the provider call under the adaptive timeout.
     async fn attempt<T, F, Fut>(&self, call: &F, first: bool) -> Next<T>
     where
         F: Fn(Arc<S>) -> Fut,
         Fut: std::future::Future<Output = Result<T, UpstreamError>>,
     {
+        let fleet_turn = match &self.fleet {
+            Some(fleet) => match self.fleet_turn(fleet).await {
+                Ok(gate) => Some(gate),
+                Err(error) => return Next::Done(Err(error)),
+            },
+            None => None,
+        };
         let Some(ticket) = self.controller.acquire(|| self.breaker_refusing()).await else {
             return Next::Done(Err(self.circuit_open("while queued")));
         };
+        // This request starts: the next lookup may take its fleet turn.
+        drop(fleet_turn);
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
             Err(rejected) => return Next::Done(Err(self.circuit_open(rejected))),
@@ -442,11 +542,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
         // Every request bills a search, retries included: spend just before sending.
         if let Some(budget) = &self.budget {
             if !budget.try_spend() {
-                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                return Next::Done(Err(UpstreamError::BudgetSpent(format!(
-                    "its daily budget of {} searches is spent until 00:00 UTC",
-                    budget.per_day()
-                ))));
+                return Next::Done(Err(self.budget_spent(budget)));
             }
         }
         if first {

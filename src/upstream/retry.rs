@@ -158,6 +158,7 @@ impl Retryable for reqwest::Error {
 /// | `Decode` | give up | the same bytes would decode the same way |
 /// | `CircuitOpen` | give up | the breaker already decided; the next cycle tries again |
 /// | `BudgetSpent` | give up | the day's paid searches are used up; tomorrow's budget is fresh |
+/// | `FleetLimited` | give up | the fleet's limiter already waited as long as a lookup may; the next source is asked |
 impl Retryable for UpstreamError {
     fn retry_class(&self) -> RetryClass {
         match self {
@@ -171,7 +172,8 @@ impl Retryable for UpstreamError {
             | UpstreamError::Rejected { .. }
             | UpstreamError::Decode(_)
             | UpstreamError::CircuitOpen(_)
-            | UpstreamError::BudgetSpent(_) => RetryClass::GiveUp,
+            | UpstreamError::BudgetSpent(_)
+            | UpstreamError::FleetLimited(_) => RetryClass::GiveUp,
         }
     }
 }
