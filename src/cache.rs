@@ -324,8 +324,9 @@ impl QuoteCache {
 pub enum Flight {
     /// This process: ask, cache the answer, then [`Flight::land`].
     Lead(Option<FlightClaim>),
-    /// Another process asked; its answer, from the cache.
-    Landed(CachedAnswer),
+    /// Another process asked; its answer, from the cache (boxed: a quote
+    /// is large beside a claim).
+    Landed(Box<CachedAnswer>),
 }
 
 /// A claim on a lookup in Redis, released by [`Flight::land`] (or lapsing
@@ -406,7 +407,7 @@ impl QuoteCache {
                 tokio::time::sleep(FOLLOW_POLL).await;
                 if let Some(Some(answer)) = redis.get_many(std::slice::from_ref(&name)).await.pop()
                 {
-                    return Flight::Landed(answer);
+                    return Flight::Landed(Box::new(answer));
                 }
                 let mut conn = redis.conn.clone();
                 let held: redis::RedisResult<bool> = redis::cmd("EXISTS")

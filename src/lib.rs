@@ -20,6 +20,9 @@
 //!   [`upstream::pool::ProviderPool`] (breaker, adaptive concurrency and
 //!   pacing, retries, budget, timeouts), [`upstream::failover`] between
 //!   providers, the shared HTTP client and reply plumbing.
+//! - [`fleet`]: several processes on one Redis: each provider's rate limit
+//!   and daily budget held fleet-wide ([`fleet::FleetLimiter`], a GCRA Lua
+//!   script), with a local share of the limit while Redis is down.
 //! - [`cache`]: the quote cache (Redis, or in-process).
 //! - [`chart`]: price charts from plain points: an SVG or PNG image (price
 //!   line, maximum, alerts, typical range; text in an embedded font) and a
@@ -68,6 +71,7 @@ pub mod daemon;
 pub mod domain;
 pub mod engine;
 pub mod fare;
+pub mod fleet;
 // Raw-bytes entry points to the parsers of untrusted input, for `fuzz/` and
 // `tests/parsers_props.rs`; not part of the API.
 #[doc(hidden)]

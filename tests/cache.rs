@@ -527,7 +527,7 @@ async fn one_process_leads_a_flight_and_the_other_lands_on_its_answer() {
     a.put("fares", &key, &Some(quote(31_246))).await;
     Flight::Lead(Some(claim)).land().await;
     match follower.await.unwrap() {
-        Flight::Landed(answer) => assert_eq!(answer, Some(quote(31_246))),
+        Flight::Landed(answer) => assert_eq!(*answer, Some(quote(31_246))),
         other => panic!("b should have landed on a's answer: {other:?}"),
     }
     let exists: bool = raw(redis::cmd("EXISTS").arg(&claim_key)).await;

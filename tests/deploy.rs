@@ -169,8 +169,8 @@ fn a_misspelt_flag_in_a_unit_fails_against_the_binary() {
     }
     let dir = broken_copy(
         "systemd/farewatch-daemon@.service",
-        "daemon --metrics-addr 127.0.0.1:%i",
-        "daemon --metric-addr 127.0.0.1:%i",
+        "daemon --fleet --metrics-addr 127.0.0.1:%i",
+        "daemon --fleet --metric-addr 127.0.0.1:%i",
     );
     let output = validate(Some(&dir.path().join("deploy")));
     let report = text(&output);

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::fleet::FleetOptions;
 use super::App;
 use crate::config::ConfigError;
 use crate::daemon::{DaemonExit, DEFAULT_GRACE};
@@ -59,6 +60,22 @@ where
     S: Fn() -> F,
     F: Future<Output = ()> + Send + 'static,
 {
+    run_in(app, interval, None, output, shutdown).await
+}
+
+/// [`run`], as one daemon of a fleet when `fleet` is given: each cycle
+/// checks only the due routes it claims ([`App::run_fleet_check`]).
+pub async fn run_in<S, F>(
+    app: Arc<App>,
+    interval: Duration,
+    fleet: Option<FleetOptions>,
+    output: Arc<dyn DaemonOutput>,
+    shutdown: S,
+) -> Result<DaemonExit, ConfigError>
+where
+    S: Fn() -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let on_stdin = app.options.routes == STDIN || app.options.flights.as_deref() == Some(STDIN);
     if on_stdin {
         return Err(ConfigError::invalid(
@@ -95,10 +112,24 @@ where
         interval,
         DEFAULT_GRACE,
         || {
-            let (app, output) = (app.clone(), output.clone());
+            let (app, output, fleet) = (app.clone(), output.clone(), fleet.clone());
             async move {
-                let report = app.run_check(output.progress()).await;
-                output.fares(&app, report);
+                match &fleet {
+                    None => {
+                        let report = app.run_check(output.progress()).await;
+                        output.fares(&app, report);
+                    }
+                    Some(fleet) => {
+                        let checked = app
+                            .run_fleet_check(
+                                fleet,
+                                || output.progress(),
+                                |report| output.fares(&app, report),
+                            )
+                            .await;
+                        tracing::info!(checked, holder = %fleet.holder, "fleet cycle done");
+                    }
+                }
             }
         },
         shutdown(),

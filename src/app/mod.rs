@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod demo;
+pub mod fleet;
 pub mod flights;
 pub mod history;
 pub mod providers;
@@ -19,12 +20,13 @@ use async_trait::async_trait;
 use crate::api;
 use crate::cache::QuoteCache;
 use crate::config::registry::{self, ChannelSetting, Context, STATUS_PROVIDERS};
-use crate::config::{ConfigError, Env, Mode, Plan, SmsPlan, TWILIO_VARS};
+use crate::config::{ConfigError, Env, FleetPlan, Mode, Plan, SmsPlan, TWILIO_VARS};
 use crate::domain::{Money, Recipient};
 use crate::engine::{CycleReport, Engine, EngineParts, InvalidRow, Progress};
 use crate::fare::demo::DemoSource;
 use crate::fare::failover::Failover;
 use crate::fare::{FarePool, FareSource};
+use crate::fleet::{FleetLimiter, FleetRedis};
 use crate::notify::console::{ConsoleNotifier, ConsoleTarget};
 use crate::notify::twilio::Twilio;
 use crate::notify::{Delivery, Notifier, NotifyError};
@@ -325,17 +327,43 @@ impl App {
     /// After the cycle the price seen for each API watch is saved under
     /// [`api::watches::last_seen_key`] (not in a dry run).
     pub async fn run_check(&self, progress: Arc<dyn Progress>) -> Result<CycleReport, ConfigError> {
+        let input = self.check_input().await?;
+        self.check_on(input, progress).await
+    }
+
+    /// What a fare check runs on: the sheet's rows and the API's fare
+    /// watches, read now.
+    async fn check_input(&self) -> Result<CheckInput, ConfigError> {
         let mut sheet = self.load_sheet().await?;
         let api = self.load_api_watches(true).await?;
         sheet.errors.extend(api.errors);
         sheet.warnings.extend(api.warnings);
         let priced = Self::join_api_routes(&mut sheet, api.fares);
+        Ok(CheckInput {
+            sheet,
+            priced,
+            api_flights: api.flights,
+        })
+    }
+
+    /// One fare check over `input`: the cycle, the API watches' last
+    /// prices, the flights and the report.
+    async fn check_on(
+        &self,
+        input: CheckInput,
+        progress: Arc<dyn Progress>,
+    ) -> Result<CycleReport, ConfigError> {
+        let CheckInput {
+            sheet,
+            priced,
+            api_flights,
+        } = input;
         let report = self.engine.run_cycle(sheet.routes, progress.clone()).await;
         progress.finished();
         let mut report = report?;
         self.remember_prices(&report, &priced).await;
         report.warnings = sheet.warnings;
-        self.finish(report, sheet.errors, api.flights).await
+        self.finish(report, sheet.errors, api_flights).await
     }
 
     /// Watched flights only (a daemon's minute loop): `--flights` and the
@@ -563,6 +591,15 @@ impl App {
 }
 
 /// The API's watches for one cycle.
+/// What one fare check runs on (see [`App::check_input`]).
+#[derive(Debug)]
+struct CheckInput {
+    sheet: Sheet,
+    /// (index in `sheet.routes`, API watch id) of each API fare watch.
+    priced: Vec<(usize, i64)>,
+    api_flights: Vec<Watch>,
+}
+
 #[derive(Debug, Default)]
 struct ApiWatches {
     /// Fare watches as routes (line = watch id).
@@ -587,7 +624,9 @@ async fn open_store(plan: &Plan) -> Result<Store, ConfigError> {
     Ok(Store::open(&location).await?)
 }
 
-/// The fare sources' pools, in the plan's order (the demo source in demo mode).
+/// The fare sources' pools, in the plan's order (the demo source in demo
+/// mode). With fleet-wide limits (`REDIS_URL`), each pool also takes its
+/// turns from a [`FleetLimiter`] on one shared Redis connection.
 fn fare_pools(
     plan: &Plan,
     cx: &Context<'_>,
@@ -598,6 +637,10 @@ fn fare_pools(
         let limits = source.default_limits();
         return Ok(vec![Arc::new(FarePool::new(Arc::new(source), limits))]);
     }
+    let fleet = plan
+        .fleet
+        .zip(plan.redis_url.as_deref())
+        .map(|(settings, url)| (settings, FleetRedis::open(url)));
     plan.sources
         .iter()
         .map(|selected| {
@@ -608,9 +651,46 @@ fn fare_pools(
             if let Some(per_day) = selected.daily_budget {
                 pool = pool.with_budget(Budget::new(per_day, clock));
             }
+            if let Some((settings, redis)) = &fleet {
+                let burst = registry::fleet_burst(cx.env, &prefix)?;
+                if let Some(limiter) = fleet_limiter(
+                    redis,
+                    settings,
+                    selected.entry.name,
+                    limits.rate_per_sec,
+                    burst,
+                    selected.daily_budget,
+                ) {
+                    pool = pool.with_fleet_limiter(limiter.with_clock(clock));
+                }
+            }
             Ok(Arc::new(pool))
         })
         .collect()
+}
+
+/// A provider's fleet-wide limiter: its configured rate (`P_RATE_LIMIT`) and
+/// daily budget held across every process on the same Redis. `None` when it
+/// has neither: there is nothing to share.
+fn fleet_limiter(
+    redis: &FleetRedis,
+    settings: &FleetPlan,
+    provider: &str,
+    rate_per_sec: f64,
+    burst: u32,
+    daily_budget: Option<u64>,
+) -> Option<FleetLimiter> {
+    if rate_per_sec <= 0.0 && daily_budget.is_none() {
+        return None;
+    }
+    let mut limiter = FleetLimiter::new(redis.clone(), provider, rate_per_sec, burst);
+    if let Some(per_day) = daily_budget {
+        limiter = limiter.with_daily_quota(per_day);
+    }
+    if let Some(size) = settings.fleet_size {
+        limiter = limiter.with_fleet_size(size);
+    }
+    Some(limiter)
 }
 
 /// The flight-status providers in `STATUS_PROVIDERS` order (default: the

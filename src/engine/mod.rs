@@ -505,7 +505,7 @@ impl Engine {
         let flight = match self.cache.flight(QUOTE_CACHE_NAMESPACE, key).await {
             crate::cache::Flight::Landed(answer) => {
                 return Ok(Looked {
-                    quote: answer,
+                    quote: *answer,
                     fresh: false,
                 })
             }

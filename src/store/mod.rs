@@ -31,7 +31,7 @@
 //! - on unix the file is created with mode `0600` (it holds OAuth tokens),
 //!   and directories farewatch creates get `0700`.
 //!
-//! # Schema (version 6)
+//! # Schema (version 7)
 //! The SQL lives in `migrations/{sqlite,postgres}/NNNN_*.sql`, one file per
 //! version and the same number for the same change, compiled in and applied
 //! at [`Store::open`] in one transaction. SQLite keeps the version in
@@ -101,6 +101,9 @@
 //! queue workers claim from, with leases) and `search_results` (see
 //! [`jobs`]).
 //!
+//! Version 7 adds `fleet_due` and `fleet_nodes`: which daemon of a fleet
+//! holds which route, and each daemon's heartbeat (see [`fleet`]).
+//!
 //! # Group commit
 //! Writes are committed in batches: every call waiting when the previous
 //! batch finished shares one transaction and one flush to disk, at most
@@ -151,6 +154,7 @@ use crate::rules::AlertState;
 
 mod accounts;
 mod claim;
+pub mod fleet;
 pub mod jobs;
 mod postgres;
 mod price_history;
@@ -175,7 +179,7 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// The schema version this build writes; see the module docs.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Appended to errors that a different location would fix.
 const USE_ANOTHER: &str = "set DATABASE_URL=sqlite://PATH to use another location";
@@ -736,7 +740,9 @@ fn unique_flights(flights: &[AirportFlight]) -> Vec<&AirportFlight> {
 /// terms. [`Store`] is the handle the rest of farewatch holds; each method
 /// below is documented there.
 #[async_trait]
-pub trait Backend: Accounts + jobs::Jobs + PriceHistory + Send + Sync + 'static {
+pub trait Backend:
+    Accounts + fleet::Fleet + jobs::Jobs + PriceHistory + Send + Sync + 'static
+{
     /// See [`Store::load_states`].
     async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError>;
     /// See [`Store::save_state`].

@@ -49,6 +49,14 @@ pub enum Command {
         /// process, on the daemon's state database, until shutdown.
         #[arg(long)]
         serve: bool,
+        /// One daemon of several on the same state database: each cycle
+        /// checks only the due routes it claims, so the fleet checks each
+        /// route once per interval.
+        #[arg(long, env = "FAREWATCH_FLEET")]
+        fleet: bool,
+        /// With --fleet: routes claimed at a time.
+        #[arg(long, env = "FAREWATCH_FLEET_BATCH", default_value_t = farewatch::app::fleet::DEFAULT_BATCH)]
+        fleet_batch: u32,
         /// With --serve: listen here (HOST:PORT; default 127.0.0.1:8080).
         /// Beyond loopback, FAREWATCH_API_TOKEN must be set.
         #[arg(long, env = "FAREWATCH_API_ADDR", value_name = "HOST:PORT")]
@@ -111,6 +119,14 @@ pub enum Command {
     Jobs {
         #[command(subcommand)]
         command: crate::search::JobsCommand,
+    },
+    /// The fleet: each daemon (its last heartbeat, routes claimed and done,
+    /// routes it holds now) and the routes due.
+    Fleet {
+        /// The state database: sqlite://PATH or postgres://USER@HOST/DB
+        /// (default: the data directory's farewatch.db).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Work on queued search jobs (the API's) until SIGTERM/SIGINT; any
     /// number of workers may share one PostgreSQL database.

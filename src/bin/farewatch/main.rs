@@ -11,6 +11,7 @@ macro_rules! note {
 }
 
 mod cli;
+mod fleet;
 mod flights;
 mod history;
 mod init;
@@ -142,11 +143,15 @@ async fn run(cli: Cli) -> Result<Exit> {
             metrics_addr,
             serve,
             addr,
+            fleet,
+            fleet_batch,
             run,
         } => {
             let api = serve.then(|| addr.unwrap_or_else(default_api_addr));
-            daemon(&interval, metrics_addr, api, run).await
+            let fleet = fleet.then_some(fleet_batch);
+            daemon(&interval, metrics_addr, api, fleet, run).await
         }
+        Command::Fleet { database_url } => fleet::run(database_url.as_deref()).await,
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
         Command::History(args) => history::run(args).await,
@@ -297,6 +302,7 @@ async fn daemon(
     interval: &str,
     metrics_addr: Option<std::net::SocketAddr>,
     api: Option<std::net::SocketAddr>,
+    fleet_batch: Option<u32>,
     args: RunArgs,
 ) -> Result<Exit> {
     let interval = match parse_duration("--interval", interval) {
@@ -355,7 +361,17 @@ async fn daemon(
         format: args.format,
         no_progress: args.no_progress || quiet(),
     });
-    if let Err(error) = farewatch::app::daemon::run(app, interval, output, shutdown_signal).await {
+    let fleet = fleet_batch.map(|batch| farewatch::app::fleet::FleetOptions::new(interval, batch));
+    if let Some(fleet) = &fleet {
+        note!(
+            "fleet daemon {}: checking the due routes it claims, {} at a time",
+            fleet.holder,
+            fleet.batch
+        );
+    }
+    if let Err(error) =
+        farewatch::app::daemon::run_in(app, interval, fleet, output, shutdown_signal).await
+    {
         return Ok(config_error(&error));
     }
     match serving {

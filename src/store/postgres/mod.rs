@@ -21,6 +21,7 @@ use super::{
 use crate::rules::AlertState;
 
 mod accounts;
+mod fleet;
 mod jobs;
 mod price_history;
 mod write;
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_accounts.sql"),
     include_str!("../../../migrations/postgres/0005_price_history.sql"),
     include_str!("../../../migrations/postgres/0006_search_jobs.sql"),
+    include_str!("../../../migrations/postgres/0007_fleet.sql"),
 ];
 
 /// The advisory lock key migrations hold, so two processes starting on a new

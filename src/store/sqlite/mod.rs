@@ -19,6 +19,7 @@ use super::{
 use crate::rules::AlertState;
 
 mod accounts;
+mod fleet;
 mod jobs;
 mod kv;
 mod outbox;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_accounts.sql"),
     include_str!("../../../migrations/sqlite/0005_price_history.sql"),
     include_str!("../../../migrations/sqlite/0006_search_jobs.sql"),
+    include_str!("../../../migrations/sqlite/0007_fleet.sql"),
 ];
 
 /// The SQLite backend. One connection, owned by a writer thread (a file)

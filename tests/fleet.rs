@@ -1,0 +1,140 @@
+//! Three `farewatch daemon --fleet` processes on one PostgreSQL and one
+//! Redis, against the Amadeus and Twilio fakes: the routes are shared out,
+//! each lookup is asked once and each alert sent once across the fleet.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::amadeus_fake::{AmadeusFake, Reply};
+use common::binary::{farewatch, write_sheet};
+use common::db::{Backend, TestDb};
+use common::redis_server::RedisServer;
+use common::twilio_fake::TwilioFake;
+use common::*;
+
+const ROUTES: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_share_the_routes_and_alert_once() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let redis = RedisServer::start();
+    // A little latency, so the daemons' cycles overlap.
+    let fake = AmadeusFake::start(|_| Reply::Hang(Duration::from_millis(100))).await;
+    let twilio = TwilioFake::accepting().await;
+    // 30 routes from 30 origins, each alerting (the fare is GBP 312.46).
+    let origins: Vec<String> = (0..ROUTES)
+        .map(|i| {
+            format!(
+                "X{}{}",
+                (b'A' + (i / 26) as u8) as char,
+                (b'A' + (i % 26) as u8) as char
+            )
+        })
+        .collect();
+    let rows: Vec<String> = origins
+        .iter()
+        .enumerate()
+        .map(|(i, origin)| {
+            format!(
+                "{origin},JFK,{},350,GBP,+44791112{i:04},",
+                days_from_today(30)
+            )
+        })
+        .collect();
+    write_sheet(db.dir(), &rows);
+    let daemon = || {
+        let mut cmd = farewatch(db.dir(), &fake.uri(), &twilio.uri());
+        cmd.env("DATABASE_URL", db.url())
+            .env("REDIS_URL", redis.url())
+            .env("FAREWATCH_FLEET_BATCH", "4")
+            .env("AMADEUS_TIMEOUT", "10s")
+            .args([
+                "daemon",
+                "--fleet",
+                "--interval",
+                "1h",
+                "--format",
+                "json",
+                "--no-progress",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let mut daemons = [daemon(), daemon(), daemon()];
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        twilio.wait_for_posts(ROUTES as u64),
+    )
+    .await
+    .expect("every alert is sent");
+    // Every route checked once, by someone, and none held.
+    let store = db.open().await;
+    let settled = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let now = jiff::Timestamp::now();
+            let due = store.due_summary(now).await.unwrap();
+            // Each daemon counts its batch just after completing it.
+            let counted: u64 = store
+                .fleet_nodes(now)
+                .await
+                .unwrap()
+                .iter()
+                .map(|n| n.done)
+                .sum();
+            if due.routes == ROUTES as u64 && due.leased == 0 && counted >= ROUTES as u64 {
+                return due;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the fleet finishes its cycle");
+    assert_eq!(settled.due, 0, "nothing left due this interval");
+    for daemon in &mut daemons {
+        daemon.start_kill().unwrap();
+        daemon.wait().await.unwrap();
+    }
+    assert_eq!(
+        fake.searches(),
+        ROUTES as u64,
+        "each lookup asked once by the fleet"
+    );
+    let mut accepted = twilio.accepted();
+    assert_eq!(accepted.len(), ROUTES, "one SMS per alert due");
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(accepted.len(), ROUTES, "none twice");
+    let nodes = store.fleet_nodes(jiff::Timestamp::now()).await.unwrap();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let done: u64 = nodes.iter().map(|n| n.done).sum();
+    assert_eq!(done, ROUTES as u64, "each route done once: {nodes:?}");
+    let working = nodes.iter().filter(|n| n.done > 0).count();
+    assert!(working >= 2, "the work was shared: {nodes:?}");
+
+    // `farewatch fleet` shows them.
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_farewatch"))
+        .args(["fleet", "--database-url", db.url()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("routes {ROUTES}: 0 due now, 0 held")),
+        "{stdout}"
+    );
+    assert_eq!(
+        // The summary, the header, then one line per node.
+        stdout
+            .lines()
+            .skip(2)
+            .filter(|l| l.contains(" daemon "))
+            .count(),
+        3,
+        "{stdout}"
+    );
+}
