@@ -42,9 +42,11 @@
 //! gets the claim asks the providers, caches the answer and lands the
 //! flight ([`Flight::land`], `DEL`); the others wait for the cached answer
 //! (polling every [`FOLLOW_POLL`]), take the claim themselves if it goes
-//! without an answer (the leader's lookup failed), and ask on their own
-//! after [`FLIGHT_TTL`] (a leader that hangs or died: the claim has lapsed
-//! by then). Without Redis every flight is led at once.
+//! without an answer (the leader's lookup failed) or its holder (the
+//! claim's value, `HOST/PID/RANDOM`) is a process of this machine that is
+//! gone, and ask on their own after [`FLIGHT_TTL`] (a leader elsewhere that
+//! hangs or died: the claim has lapsed by then). Without Redis every flight
+//! is led at once.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -379,7 +381,7 @@ impl QuoteCache {
             let mut conn = redis.conn.clone();
             let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
                 .arg(&claim)
-                .arg(std::process::id())
+                .arg(crate::search::holder_name())
                 .arg("NX")
                 .arg("PX")
                 .arg(u64::try_from(FLIGHT_TTL.as_millis()).unwrap_or(u64::MAX))
@@ -410,12 +412,19 @@ impl QuoteCache {
                     return Flight::Landed(Box::new(answer));
                 }
                 let mut conn = redis.conn.clone();
-                let held: redis::RedisResult<bool> = redis::cmd("EXISTS")
-                    .arg(&claim)
-                    .query_async(&mut conn)
-                    .await;
-                if !matches!(held, Ok(true)) {
-                    break;
+                let holder: redis::RedisResult<Option<String>> =
+                    redis::cmd("GET").arg(&claim).query_async(&mut conn).await;
+                match holder {
+                    Ok(Some(holder)) => {
+                        // A leader on this machine whose process is gone
+                        // will never land: its claim is dropped, not waited out.
+                        if !crate::search::dead_local_holders(&[holder]).is_empty() {
+                            let _: redis::RedisResult<()> =
+                                redis::cmd("DEL").arg(&claim).query_async(&mut conn).await;
+                            break;
+                        }
+                    }
+                    _ => break,
                 }
             }
         }

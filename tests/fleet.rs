@@ -138,3 +138,101 @@ async fn three_daemons_share_the_routes_and_alert_once() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_cycle_loses_nothing_and_its_routes_are_taken_over() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let redis = RedisServer::start();
+    // Every search hangs until the first daemon is dead.
+    let fake = AmadeusFake::start(|_| Reply::Hang(Duration::from_secs(300))).await;
+    let twilio = TwilioFake::accepting().await;
+    let origins: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                "Y{}{}",
+                (b'A' + (i / 26) as u8) as char,
+                (b'A' + (i % 26) as u8) as char
+            )
+        })
+        .collect();
+    let rows: Vec<String> = origins
+        .iter()
+        .enumerate()
+        .map(|(i, origin)| {
+            format!(
+                "{origin},JFK,{},350,GBP,+44791113{i:04},",
+                days_from_today(30)
+            )
+        })
+        .collect();
+    write_sheet(db.dir(), &rows);
+    let daemon = || {
+        let mut cmd = farewatch(db.dir(), &fake.uri(), &twilio.uri());
+        cmd.env("DATABASE_URL", db.url())
+            .env("REDIS_URL", redis.url())
+            .env("FAREWATCH_FLEET_BATCH", "4")
+            .env("AMADEUS_TIMEOUT", "10s")
+            .args([
+                "daemon",
+                "--fleet",
+                "--interval",
+                "1h",
+                "--format",
+                "json",
+                "--no-progress",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let mut first = daemon();
+    // Its first batch of 4 is in flight (hung) when it is killed.
+    tokio::time::timeout(Duration::from_secs(60), fake.wait_for_searches(4))
+        .await
+        .expect("the first batch is asked");
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert_eq!(fake.searches(), 4);
+    let store = db.open().await;
+    let held = store.due_summary(jiff::Timestamp::now()).await.unwrap();
+    assert_eq!(held.leased, 4, "the dead daemon's batch is still leased");
+    fake.set_plan(|_| Reply::Offers);
+
+    // Two daemons take over: the dead one's routes at once (same machine),
+    // not after its one-hour lease.
+    let mut rest = [daemon(), daemon()];
+    tokio::time::timeout(Duration::from_secs(60), twilio.wait_for_posts(12))
+        .await
+        .expect("every alert is sent");
+    let settled = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let now = jiff::Timestamp::now();
+            let nodes = store.fleet_nodes(now).await.unwrap();
+            let due = store.due_summary(now).await.unwrap();
+            if due.leased == 0 && nodes.iter().map(|n| n.done).sum::<u64>() >= 12 {
+                return nodes;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the survivors finish the cycle");
+    for daemon in &mut rest {
+        daemon.start_kill().unwrap();
+        daemon.wait().await.unwrap();
+    }
+    // The 4 hung searches were asked again (their answers never came), the
+    // other 8 once: nothing lost, nothing else repeated.
+    assert_eq!(fake.searches(), 12 + 4);
+    let mut accepted = twilio.accepted();
+    assert_eq!(accepted.len(), 12);
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(accepted.len(), 12, "none twice");
+    assert_eq!(settled.len(), 3, "{settled:?}");
+    assert_eq!(
+        settled.iter().map(|n| n.done).sum::<u64>(),
+        12,
+        "{settled:?}"
+    );
+}

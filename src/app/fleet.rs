@@ -13,7 +13,9 @@
 //! A claim lasts one interval ([`FleetOptions::lease`]): a daemon killed
 //! mid-cycle holds its batch until then, and the first cycle of any daemon
 //! after that takes it. So a route is late by at most one interval plus a
-//! cycle when a daemon dies.
+//! cycle when a daemon dies. A daemon of the same machine whose process is
+//! gone is known dead at once: the next cycle of any daemon there (or a
+//! daemon started to replace it) takes its routes without waiting.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,10 +85,28 @@ impl App {
         let mut first = Some(input);
         let mut all_routes = None;
         let mut checked = 0u64;
+        // Seen before claiming, so a daemon that dies holding routes is
+        // known (below) to the others.
+        if let Err(error) = store.beat(&fleet.holder, "daemon", 0, 0, Timestamp::now()).await {
+            tracing::warn!(%error, "cannot record this daemon's heartbeat");
+        }
+        // Daemons of this host whose process is gone: their claims are
+        // taken at once rather than when their lease ends.
+        let dead: Vec<String> = match store.fleet_nodes(Timestamp::now()).await {
+            Ok(nodes) => {
+                let holders: Vec<String> = nodes
+                    .into_iter()
+                    .filter(|n| n.holding > 0)
+                    .map(|n| n.holder)
+                    .collect();
+                crate::search::dead_local_holders(&holders)
+            }
+            Err(_) => Vec::new(),
+        };
         loop {
             let now = Timestamp::now();
             let (token, claimed) = match store
-                .claim_due(&fleet.holder, &ids, fleet.batch, now, lease)
+                .claim_due(&fleet.holder, &ids, &dead, fleet.batch, now, lease)
                 .await
             {
                 Ok(claim) => claim,

@@ -64,6 +64,7 @@ pub trait Fleet: Send + Sync + 'static {
         &self,
         holder: &str,
         route_ids: &[String],
+        take_over: &[String],
         limit: u32,
         now: Timestamp,
         lease: SignedDuration,
@@ -90,19 +91,21 @@ pub trait Fleet: Send + Sync + 'static {
 
 impl Store {
     /// Registers `route_ids` (new ones are due at once) and claims up to
-    /// `limit` of them that are due at `now` and not held by a live lease,
-    /// for `holder`, until `now + lease`. Returns the claim's token and the
-    /// routes claimed.
+    /// `limit` of them that are due at `now` and not held by a live lease
+    /// (a lease of one of `take_over`, holders known to be dead, does not
+    /// count), for `holder`, until `now + lease`. Returns the claim's token
+    /// and the routes claimed.
     pub async fn claim_due(
         &self,
         holder: &str,
         route_ids: &[String],
+        take_over: &[String],
         limit: u32,
         now: Timestamp,
         lease: SignedDuration,
     ) -> Result<(String, Vec<String>), StoreError> {
         self.backend
-            .claim_due(holder, route_ids, limit, now, lease)
+            .claim_due(holder, route_ids, take_over, limit, now, lease)
             .await
     }
 

@@ -16,6 +16,7 @@ impl Fleet for Postgres {
         &self,
         holder: &str,
         route_ids: &[String],
+        take_over: &[String],
         limit: u32,
         now: Timestamp,
         lease: SignedDuration,
@@ -38,7 +39,7 @@ impl Fleet for Postgres {
                 "WITH picked AS (
                      SELECT route_id FROM fleet_due
                      WHERE route_id = ANY($1) AND next_due <= $2
-                       AND (lease_until IS NULL OR lease_until < $2)
+                       AND (lease_until IS NULL OR lease_until < $2 OR locked_by = ANY($7))
                      ORDER BY next_due, route_id
                      LIMIT $3
                      FOR UPDATE SKIP LOCKED
@@ -54,6 +55,7 @@ impl Fleet for Postgres {
             .bind(&token)
             .bind(until.to_sqlx())
             .bind(holder)
+            .bind(take_over)
             .fetch_all(&mut *tx)
             .await?;
             tx.commit().await.map_err(|e| Fail::Commit(e.to_string()))?;

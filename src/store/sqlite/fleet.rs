@@ -15,6 +15,7 @@ impl Fleet for Sqlite {
         &self,
         holder: &str,
         route_ids: &[String],
+        take_over: &[String],
         limit: u32,
         now: Timestamp,
         lease: SignedDuration,
@@ -22,6 +23,7 @@ impl Fleet for Sqlite {
         let holder = holder.to_owned();
         // A JSON array binds as one parameter, whatever its length.
         let ids = serde_json::to_string(route_ids).unwrap_or_else(|_| "[]".into());
+        let dead = serde_json::to_string(take_over).unwrap_or_else(|_| "[]".into());
         let token = crate::search::random_token();
         self.call("claim due routes", move |conn| {
             let until = ts_to_sql(now.checked_add(lease).unwrap_or(Timestamp::MAX));
@@ -39,15 +41,17 @@ impl Fleet for Sqlite {
                      SELECT route_id FROM fleet_due
                      WHERE route_id IN (SELECT value FROM json_each(?1))
                        AND next_due <= ?2
-                       AND (lease_until IS NULL OR lease_until < ?2)
+                       AND (lease_until IS NULL OR lease_until < ?2
+                            OR locked_by IN (SELECT value FROM json_each(?7)))
                      ORDER BY next_due, route_id
                      LIMIT ?6)
                  RETURNING route_id",
             )?;
             let claimed = stmt
-                .query_map(params![ids, now, token, until, holder, limit], |row| {
-                    row.get::<_, String>(0)
-                })?
+                .query_map(
+                    params![ids, now, token, until, holder, limit, dead],
+                    |row| row.get::<_, String>(0),
+                )?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((token, claimed))
         })
