@@ -87,7 +87,10 @@ impl App {
         let mut checked = 0u64;
         // Seen before claiming, so a daemon that dies holding routes is
         // known (below) to the others.
-        if let Err(error) = store.beat(&fleet.holder, "daemon", 0, 0, Timestamp::now()).await {
+        if let Err(error) = store
+            .beat(&fleet.holder, "daemon", 0, 0, Timestamp::now())
+            .await
+        {
             tracing::warn!(%error, "cannot record this daemon's heartbeat");
         }
         // Daemons of this host whose process is gone: their claims are
