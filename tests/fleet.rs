@@ -236,3 +236,92 @@ async fn a_daemon_killed_mid_cycle_loses_nothing_and_its_routes_are_taken_over()
         "{settled:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lost_mid_cycle_loses_nothing_and_sends_nothing_twice() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut redis = RedisServer::start();
+    let fake = AmadeusFake::start(|_| Reply::Hang(Duration::from_millis(100))).await;
+    let twilio = TwilioFake::accepting().await;
+    let origins: Vec<String> = (0..ROUTES)
+        .map(|i| {
+            format!(
+                "Z{}{}",
+                (b'A' + (i / 26) as u8) as char,
+                (b'A' + (i % 26) as u8) as char
+            )
+        })
+        .collect();
+    let rows: Vec<String> = origins
+        .iter()
+        .enumerate()
+        .map(|(i, origin)| {
+            format!(
+                "{origin},JFK,{},350,GBP,+44791114{i:04},",
+                days_from_today(30)
+            )
+        })
+        .collect();
+    write_sheet(db.dir(), &rows);
+    let daemon = || {
+        let mut cmd = farewatch(db.dir(), &fake.uri(), &twilio.uri());
+        cmd.env("DATABASE_URL", db.url())
+            .env("REDIS_URL", redis.url())
+            .env("FAREWATCH_FLEET_BATCH", "4")
+            .env("AMADEUS_TIMEOUT", "10s")
+            .args([
+                "daemon",
+                "--fleet",
+                "--interval",
+                "1h",
+                "--format",
+                "json",
+                "--no-progress",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let mut daemons = [daemon(), daemon(), daemon()];
+    // Redis goes away once the cycles are under way, and comes back.
+    tokio::time::timeout(Duration::from_secs(60), fake.wait_for_searches(4))
+        .await
+        .expect("the cycles start");
+    redis.kill();
+    tokio::time::timeout(Duration::from_secs(60), twilio.wait_for_posts(12))
+        .await
+        .expect("the cycles go on without Redis");
+    redis.restart();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        twilio.wait_for_posts(ROUTES as u64),
+    )
+    .await
+    .expect("every alert is sent");
+    let store = db.open().await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let now = jiff::Timestamp::now();
+            let nodes = store.fleet_nodes(now).await.unwrap();
+            let due = store.due_summary(now).await.unwrap();
+            if due.leased == 0 && nodes.iter().map(|n| n.done).sum::<u64>() >= ROUTES as u64 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the fleet finishes its cycle");
+    for daemon in &mut daemons {
+        daemon.start_kill().unwrap();
+        daemon.wait().await.unwrap();
+    }
+    // The routes were shared out in PostgreSQL, so even without Redis's
+    // cache each lookup was asked once; the outbox sent each alert once.
+    assert_eq!(fake.searches(), ROUTES as u64);
+    let mut accepted = twilio.accepted();
+    assert_eq!(accepted.len(), ROUTES);
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(accepted.len(), ROUTES, "none twice");
+}
