@@ -16,23 +16,25 @@ use common::*;
 
 const ROUTES: usize = 30;
 
+/// Routes in the big test: thousands of watches.
+const WATCHES: usize = 2000;
+
+/// The `i`th three-letter code from `QAA` on (never JFK).
+fn code(i: usize) -> String {
+    let letter = |n: usize| (b'A' + (n % 26) as u8) as char;
+    format!("{}{}{}", letter(16 + i / 676), letter(i / 26), letter(i))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_daemons_share_the_routes_and_alert_once() {
     let db = TestDb::new(Backend::Postgres).await;
     let redis = RedisServer::start();
     // A little latency, so the daemons' cycles overlap.
-    let fake = AmadeusFake::start(|_| Reply::Hang(Duration::from_millis(100))).await;
+    let fake = AmadeusFake::start(|_| Reply::Hang(Duration::from_millis(5))).await;
     let twilio = TwilioFake::accepting().await;
-    // 30 routes from 30 origins, each alerting (the fare is GBP 312.46).
-    let origins: Vec<String> = (0..ROUTES)
-        .map(|i| {
-            format!(
-                "X{}{}",
-                (b'A' + (i / 26) as u8) as char,
-                (b'A' + (i % 26) as u8) as char
-            )
-        })
-        .collect();
+    // Thousands of routes, each from its own origin and alerting (the
+    // fare is GBP 312.46).
+    let origins: Vec<String> = (0..WATCHES).map(code).collect();
     let rows: Vec<String> = origins
         .iter()
         .enumerate()
@@ -48,7 +50,7 @@ async fn three_daemons_share_the_routes_and_alert_once() {
         let mut cmd = farewatch(db.dir(), &fake.uri(), &twilio.uri());
         cmd.env("DATABASE_URL", db.url())
             .env("REDIS_URL", redis.url())
-            .env("FAREWATCH_FLEET_BATCH", "4")
+            .env("FAREWATCH_FLEET_BATCH", "50")
             .env("AMADEUS_TIMEOUT", "10s")
             .args([
                 "daemon",
@@ -66,7 +68,7 @@ async fn three_daemons_share_the_routes_and_alert_once() {
     let mut daemons = [daemon(), daemon(), daemon()];
     tokio::time::timeout(
         Duration::from_secs(60),
-        twilio.wait_for_posts(ROUTES as u64),
+        twilio.wait_for_posts(WATCHES as u64),
     )
     .await
     .expect("every alert is sent");
@@ -84,7 +86,7 @@ async fn three_daemons_share_the_routes_and_alert_once() {
                 .iter()
                 .map(|n| n.done)
                 .sum();
-            if due.routes == ROUTES as u64 && due.leased == 0 && counted >= ROUTES as u64 {
+            if due.routes == WATCHES as u64 && due.leased == 0 && counted >= WATCHES as u64 {
                 return due;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -99,18 +101,18 @@ async fn three_daemons_share_the_routes_and_alert_once() {
     }
     assert_eq!(
         fake.searches(),
-        ROUTES as u64,
+        WATCHES as u64,
         "each lookup asked once by the fleet"
     );
     let mut accepted = twilio.accepted();
-    assert_eq!(accepted.len(), ROUTES, "one SMS per alert due");
+    assert_eq!(accepted.len(), WATCHES, "one SMS per alert due");
     accepted.sort();
     accepted.dedup();
-    assert_eq!(accepted.len(), ROUTES, "none twice");
+    assert_eq!(accepted.len(), WATCHES, "none twice");
     let nodes = store.fleet_nodes(jiff::Timestamp::now()).await.unwrap();
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     let done: u64 = nodes.iter().map(|n| n.done).sum();
-    assert_eq!(done, ROUTES as u64, "each route done once: {nodes:?}");
+    assert_eq!(done, WATCHES as u64, "each route done once: {nodes:?}");
     let working = nodes.iter().filter(|n| n.done > 0).count();
     assert!(working >= 2, "the work was shared: {nodes:?}");
 
@@ -124,7 +126,7 @@ async fn three_daemons_share_the_routes_and_alert_once() {
     let stdout = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.status.success(), "{stdout}");
     assert!(
-        stdout.starts_with(&format!("routes {ROUTES}: 0 due now, 0 held")),
+        stdout.starts_with(&format!("routes {WATCHES}: 0 due now, 0 held")),
         "{stdout}"
     );
     assert_eq!(
