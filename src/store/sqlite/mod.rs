@@ -74,9 +74,13 @@ impl Sqlite {
         // a cycle runs the same few dozen again and again.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if matches!(location, StoreLocation::Sqlite(_)) {
-            let mode: String = conn
-                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-                .map_err(open_err)?;
+            // Switching a new file to WAL needs it alone, and SQLite answers
+            // "locked" at once rather than through the busy timeout when
+            // another process is creating the same file: wait for it here.
+            let mode: String = while_busy(|| {
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            })
+            .map_err(open_err)?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!(
                     db = %db,
@@ -538,6 +542,26 @@ fn restrict_existing(path: &Path) {
                 "state database is readable by other users and its mode cannot be changed; \
                  it holds cached OAuth tokens"
             );
+        }
+    }
+}
+
+/// Runs `step` again while SQLite says the database is busy or locked, for
+/// up to [`BUSY_TIMEOUT`] (the statements of opening a file that SQLite's
+/// own busy handler does not cover).
+fn while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
         }
     }
 }
