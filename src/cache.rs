@@ -43,7 +43,7 @@
 //! flight ([`Flight::land`], `DEL`); the others wait for the cached answer
 //! (polling every [`FOLLOW_POLL`]), take the claim themselves if it goes
 //! without an answer (the leader's lookup failed) or its holder (the
-//! claim's value, `HOST/PID/RANDOM`) is a process of this machine that is
+//! claim's value, this process's [`crate::store::RunId`]) is a process of this machine that is
 //! gone, and ask on their own after [`FLIGHT_TTL`] (a leader elsewhere that
 //! hangs or died: the claim has lapsed by then). Without Redis every flight
 //! is led at once.
@@ -381,7 +381,7 @@ impl QuoteCache {
             let mut conn = redis.conn.clone();
             let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
                 .arg(&claim)
-                .arg(crate::search::holder_name())
+                .arg(crate::store::process_run().as_str())
                 .arg("NX")
                 .arg("PX")
                 .arg(u64::try_from(FLIGHT_TTL.as_millis()).unwrap_or(u64::MAX))
@@ -418,7 +418,7 @@ impl QuoteCache {
                     Ok(Some(holder)) => {
                         // A leader on this machine whose process is gone
                         // will never land: its claim is dropped, not waited out.
-                        if !crate::search::dead_local_holders(&[holder]).is_empty() {
+                        if !crate::store::known_dead(&[holder]).is_empty() {
                             let _: redis::RedisResult<()> =
                                 redis::cmd("DEL").arg(&claim).query_async(&mut conn).await;
                             break;

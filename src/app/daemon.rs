@@ -127,7 +127,7 @@ where
                                 |report| output.fares(&app, report),
                             )
                             .await;
-                        tracing::info!(checked, holder = %fleet.holder, "fleet cycle done");
+                        tracing::info!(checked, holder = %fleet.holder(), "fleet cycle done");
                     }
                 }
             }

@@ -32,8 +32,8 @@ pub const DEFAULT_BATCH: u32 = 500;
 /// How a daemon takes part in a fleet.
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
-    /// This daemon's name in the fleet tables (`HOST/PID/RANDOM`).
-    pub holder: String,
+    /// This daemon's run: its name (`HOST/PID/START/RUN`) holds the claims.
+    run: Arc<crate::store::RunId>,
     /// The daemon's interval: a checked route is next due this much later.
     pub interval: Duration,
     /// How long a claim lasts without completion (the interval).
@@ -43,10 +43,16 @@ pub struct FleetOptions {
 }
 
 impl FleetOptions {
+    /// This daemon's name in the fleet tables.
+    pub fn holder(&self) -> &str {
+        self.run.as_str()
+    }
+
     /// A daemon checking every `interval`, claiming `batch` routes at a time.
     pub fn new(interval: Duration, batch: u32) -> Self {
+        let run = Arc::new(crate::store::RunId::new());
         Self {
-            holder: crate::search::holder_name(),
+            run,
             interval,
             lease: interval,
             batch: batch.max(1),
@@ -88,7 +94,7 @@ impl App {
         // Seen before claiming, so a daemon that dies holding routes is
         // known (below) to the others.
         if let Err(error) = store
-            .beat(&fleet.holder, "daemon", 0, 0, Timestamp::now())
+            .beat(fleet.holder(), "daemon", 0, 0, Timestamp::now())
             .await
         {
             tracing::warn!(%error, "cannot record this daemon's heartbeat");
@@ -102,14 +108,14 @@ impl App {
                     .filter(|n| n.holding > 0)
                     .map(|n| n.holder)
                     .collect();
-                crate::search::dead_local_holders(&holders)
+                crate::store::known_dead(&holders)
             }
             Err(_) => Vec::new(),
         };
         loop {
             let now = Timestamp::now();
             let (token, claimed) = match store
-                .claim_due(&fleet.holder, &ids, &dead, fleet.batch, now, lease)
+                .claim_due(fleet.holder(), &ids, &dead, fleet.batch, now, lease)
                 .await
             {
                 Ok(claim) => claim,
@@ -142,7 +148,7 @@ impl App {
                 let done = Timestamp::now();
                 let next = done.checked_add(next_in).unwrap_or(Timestamp::MAX);
                 match store
-                    .complete_due(&fleet.holder, &token, &claimed, next, done)
+                    .complete_due(fleet.holder(), &token, &claimed, next, done)
                     .await
                 {
                     Ok(n) => checked += n,
@@ -150,7 +156,7 @@ impl App {
                 }
                 if let Err(error) = store
                     .beat(
-                        &fleet.holder,
+                        fleet.holder(),
                         "daemon",
                         claimed.len() as u64,
                         claimed.len() as u64,
@@ -167,7 +173,7 @@ impl App {
             }
         }
         if let Err(error) = store
-            .beat(&fleet.holder, "daemon", 0, 0, Timestamp::now())
+            .beat(fleet.holder(), "daemon", 0, 0, Timestamp::now())
             .await
         {
             tracing::warn!(%error, "cannot record this daemon's heartbeat");

@@ -26,8 +26,6 @@ pub mod request;
 pub mod run;
 pub mod watch;
 
-use std::path::Path;
-
 use jiff::Timestamp;
 
 use crate::engine::Engine;
@@ -204,50 +202,6 @@ pub async fn create_job(
     })
 }
 
-/// This process's name as a lease holder: `HOST/PID/RANDOM`, so a holder
-/// on this machine whose process is gone can be recognised as dead.
-pub fn holder_name() -> String {
-    format!(
-        "{}/{}/{}",
-        host_name(),
-        std::process::id(),
-        &random_token()[..8]
-    )
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty() && !h.contains('/'))
-        .unwrap_or_else(|| "localhost".into())
-}
-
-/// Of `holders`, those that ran on this machine in a process that no
-/// longer exists (checked through `/proc`; elsewhere none are known dead,
-/// and their leases simply run out).
-pub fn dead_local_holders(holders: &[String]) -> Vec<String> {
-    if !Path::new("/proc/self").exists() {
-        return Vec::new();
-    }
-    let host = host_name();
-    holders
-        .iter()
-        .filter(|holder| {
-            let mut parts = holder.splitn(3, '/');
-            let (Some(h), Some(pid)) = (parts.next(), parts.next()) else {
-                return false;
-            };
-            h == host
-                && pid.parse::<u32>().is_ok_and(|pid| {
-                    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
-                })
-        })
-        .cloned()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,15 +235,6 @@ mod tests {
         assert_eq!(seen, all);
         assert_eq!(all.len() as u64, request.total());
         assert_eq!(request.total(), 3 * 5 * 3);
-    }
-
-    #[test]
-    fn a_holder_in_a_live_process_is_not_dead() {
-        let me = holder_name();
-        let gone = format!("{}/{}/abcd", host_name(), u32::MAX - 1);
-        let elsewhere = format!("another-host/{}/abcd", u32::MAX - 1);
-        let dead = dead_local_holders(&[me, gone.clone(), elsewhere]);
-        assert_eq!(dead, [gone]);
     }
 
     #[test]

@@ -28,14 +28,14 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use jiff::Timestamp;
 
-use super::{dead_local_holders, holder_name, Combination, SearchRequest, SearchSpec, CHUNK_SIZE};
+use super::{Combination, SearchRequest, SearchSpec, CHUNK_SIZE};
 use crate::domain::Currency;
 use crate::engine::Engine;
 use crate::fare::failover::AllFailed;
 use crate::store::jobs::{
     ChunkCommit, ClaimedChunk, JobRecord, JobResult, JobState, JobTransition, HEARTBEAT,
 };
-use crate::store::{PricePoint, Store, StoreError};
+use crate::store::{known_dead, PricePoint, RunId, Store, StoreError};
 use crate::upstream::UpstreamError;
 use crate::verdict;
 
@@ -99,7 +99,9 @@ enum ChunkOutcome {
 pub struct Worker {
     engine: Arc<Engine>,
     store: Store,
-    holder: String,
+    /// The worker's run: its name holds the claims, and dropping the last
+    /// clone tells this process's other workers it is gone.
+    run: Arc<RunId>,
     /// Called when a job with `watch` completes (see [`super::watch`]).
     on_complete: Option<Arc<dyn OnComplete>>,
 }
@@ -114,10 +116,11 @@ pub trait OnComplete: Send + Sync + std::fmt::Debug {
 impl Worker {
     /// A worker on `engine`'s fare sources and `store`'s queue.
     pub fn new(engine: Arc<Engine>, store: Store) -> Self {
+        let run = Arc::new(RunId::new());
         Self {
             engine,
             store,
-            holder: holder_name(),
+            run,
             on_complete: None,
         }
     }
@@ -128,9 +131,9 @@ impl Worker {
         self
     }
 
-    /// This worker's name in the queue (`HOST/PID/RANDOM`).
+    /// This worker's name in the queue (`HOST/PID/START/RUN`, a [`RunId`]).
     pub fn holder(&self) -> &str {
-        &self.holder
+        self.run.as_str()
     }
 
     /// Works on job `id` until it is over, or `shutdown` fires (then the
@@ -145,7 +148,7 @@ impl Worker {
         let end = self.drive(Some(id), progress, shutdown).await?;
         if end == JobEnd::Interrupted {
             let change = JobTransition::Interrupt {
-                holder: self.holder.clone(),
+                holder: self.run.as_str().to_owned(),
             };
             self.store
                 .transition_job(id, &change, Timestamp::now())
@@ -161,7 +164,7 @@ impl Worker {
             .drive(None, Arc::new(NoJobProgress), shutdown)
             .await
             .map(drop);
-        let released = self.store.release_chunks(&self.holder).await;
+        let released = self.store.release_chunks(self.run.as_str()).await;
         result?;
         released?;
         Ok(())
@@ -186,11 +189,11 @@ impl Worker {
         let mut idle = false;
         loop {
             if in_flight.len() < slots {
-                let dead = dead_local_holders(&self.store.lease_holders().await?);
+                let dead = known_dead(&self.store.lease_holders().await?);
                 let wanted = u32::try_from(slots - in_flight.len()).unwrap_or(u32::MAX);
                 let claimed = self
                     .store
-                    .claim_chunks(&self.holder, only, &dead, wanted, Timestamp::now())
+                    .claim_chunks(self.run.as_str(), only, &dead, wanted, Timestamp::now())
                     .await?;
                 idle = claimed.is_empty();
                 for chunk in claimed {
@@ -237,7 +240,7 @@ impl Worker {
                     return Ok(JobEnd::Interrupted);
                 }
                 _ = heartbeat.tick() => {
-                    self.store.extend_leases(&self.holder, Timestamp::now()).await?;
+                    self.store.extend_leases(self.run.as_str(), Timestamp::now()).await?;
                 }
                 Some((chunk, outcome)) = in_flight.next() => {
                     if let Some(end) = self.settle(only, chunk, outcome, &progress).await? {
@@ -262,7 +265,7 @@ impl Worker {
             ChunkOutcome::Looked(results, points) => (results, points),
             ChunkOutcome::OutOfBudget(error) => {
                 let change = JobTransition::Fail {
-                    holder: self.holder.clone(),
+                    holder: self.run.as_str().to_owned(),
                     error: error.clone(),
                 };
                 self.store

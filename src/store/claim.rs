@@ -153,6 +153,28 @@ pub(crate) fn is_live(claim: &str, claimed_at: Option<Timestamp>, now: Timestamp
     }
 }
 
+/// Of `holders` (names of [`RunId`]s: search-job workers, fleet daemons,
+/// flight leaders), those known to be dead: a run of this host whose
+/// process is gone (or a dropped run of this process). Holders elsewhere,
+/// or names this build cannot read, are never known dead: their leases
+/// run out instead.
+pub fn known_dead(holders: &[String]) -> Vec<String> {
+    let now = Timestamp::now();
+    holders
+        .iter()
+        // Claimed "now": only a check of the process can make it dead.
+        .filter(|holder| !is_live(holder, Some(now), now))
+        .cloned()
+        .collect()
+}
+
+/// A run that lasts as long as this process: the name under which it holds
+/// claims that are not any one engine's (the quote cache's flights).
+pub fn process_run() -> &'static RunId {
+    static RUN: OnceLock<RunId> = OnceLock::new();
+    RUN.get_or_init(RunId::new)
+}
+
 #[cfg(unix)]
 fn process_exists(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
@@ -231,6 +253,17 @@ mod tests {
         }
         // Beyond the kernel's pid range: gone.
         assert!(!is_live(&format!("{}/999999999/5/1", me.host), None, now));
+    }
+
+    #[test]
+    fn only_gone_runs_of_this_host_are_known_dead() {
+        let me = process_run().as_str().to_owned();
+        let host = &this_process().host;
+        let gone = format!("{host}/999999999/5/1");
+        let elsewhere = "another-host/999999999/5/1".to_owned();
+        let unreadable = "a/b".to_owned();
+        let dead = known_dead(&[me, gone.clone(), elsewhere, unreadable]);
+        assert_eq!(dead, [gone]);
     }
 
     #[test]

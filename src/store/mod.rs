@@ -165,7 +165,7 @@ pub use accounts::{
     Accounts, AirportFlight, ApiWatch, CreatedUser, Direction, KeyClaim, NewUser, TokenHash, User,
     WatchKind,
 };
-pub use claim::{RunId, CLAIM_LEASE};
+pub use claim::{known_dead, process_run, RunId, CLAIM_LEASE};
 pub use postgres::POSTGRES_POOL;
 pub use price_history::{PriceHistory, PricePoint, KEEP_ALL_FOR};
 pub use provider_state::{ProviderRole, SavedHealth};

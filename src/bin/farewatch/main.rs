@@ -365,7 +365,7 @@ async fn daemon(
     if let Some(fleet) = &fleet {
         note!(
             "fleet daemon {}: checking the due routes it claims, {} at a time",
-            fleet.holder,
+            fleet.holder(),
             fleet.batch
         );
     }
