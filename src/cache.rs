@@ -39,8 +39,9 @@
 //! processes sharing one Redis (several daemons, workers), a missed lookup
 //! is flown once: [`QuoteCache::flight`] claims it with
 //! `SET {key}:flight TOKEN NX PX 30000` ([`FLIGHT_TTL`]); the process that
-//! gets the claim asks the providers, caches the answer and lands the
-//! flight ([`Flight::land`], `DEL`); the others wait for the cached answer
+//! gets the claim looks in the cache once more (a flight may have landed
+//! since it missed), then asks the providers, caches the answer and lands
+//! the flight ([`Flight::land`], `DEL`); the others wait for the cached answer
 //! (polling every [`FOLLOW_POLL`]), take the claim themselves if it goes
 //! without an answer (the leader's lookup failed) or its holder (the
 //! claim's value, this process's [`crate::store::RunId`]) is a process of this machine that is
@@ -389,10 +390,20 @@ impl QuoteCache {
                 .await;
             match claimed {
                 Ok(Some(_)) => {
-                    return Flight::Lead(Some(FlightClaim {
+                    let led = Flight::Lead(Some(FlightClaim {
                         name: claim,
                         redis: redis.clone(),
-                    }))
+                    }));
+                    // Another process may have landed this lookup since this
+                    // one missed the cache (its answer stored, its claim
+                    // gone): then take that answer, not a second request.
+                    if let Some(Some(answer)) =
+                        redis.get_many(std::slice::from_ref(&name)).await.pop()
+                    {
+                        led.land().await;
+                        return Flight::Landed(Box::new(answer));
+                    }
+                    return led;
                 }
                 Ok(None) => {}
                 Err(error) => {

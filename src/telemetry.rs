@@ -42,6 +42,20 @@ pub const LAST_CYCLE_TIMESTAMP: &str = "farewatch_last_cycle_timestamp_seconds";
 pub const FLEET_FALLBACKS: &str = "farewatch_fleet_fallbacks_total";
 /// `farewatch_fleet_degraded`.
 pub const FLEET_DEGRADED: &str = "farewatch_fleet_degraded";
+/// `farewatch_fleet_turns_total`.
+pub const FLEET_TURNS: &str = "farewatch_fleet_turns_total";
+/// `farewatch_fleet_limiter_nodes`.
+pub const FLEET_LIMITER_NODES: &str = "farewatch_fleet_limiter_nodes";
+/// `farewatch_fleet_routes_claimed_total`.
+pub const FLEET_CLAIMED: &str = "farewatch_fleet_routes_claimed_total";
+/// `farewatch_fleet_routes_done_total`.
+pub const FLEET_DONE: &str = "farewatch_fleet_routes_done_total";
+/// `farewatch_fleet_routes`.
+pub const FLEET_ROUTES: &str = "farewatch_fleet_routes";
+/// `farewatch_fleet_nodes`.
+pub const FLEET_NODES: &str = "farewatch_fleet_nodes";
+/// `farewatch_fleet_sheet_reader`.
+pub const FLEET_SHEET_READER: &str = "farewatch_fleet_sheet_reader";
 
 /// How often the exporter's histograms are compacted.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -182,6 +196,55 @@ pub const FAMILIES: &[Family] = &[
         unit: None,
         help: "Fleet-wide limiter of each provider: 1 while Redis does not answer and this process's share is in force, 0 on the shared limit.",
         labels: &["provider"],
+    },
+    Family {
+        name: FLEET_TURNS,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        help: "Turns this process took from a provider's fleet-wide limiter; outcome is granted or refused.",
+        labels: &["provider", "outcome"],
+    },
+    Family {
+        name: FLEET_LIMITER_NODES,
+        kind: Kind::Gauge { initial: 0.0 },
+        unit: Some(Unit::Count),
+        help: "Processes a provider's fleet-wide limiter saw in the last hour, as of Redis's last answer.",
+        labels: &["provider"],
+    },
+    Family {
+        name: FLEET_CLAIMED,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        help: "Routes this fleet daemon claimed.",
+        labels: &[],
+    },
+    Family {
+        name: FLEET_DONE,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        help: "Routes this fleet daemon checked and completed under its claim.",
+        labels: &[],
+    },
+    Family {
+        name: FLEET_ROUTES,
+        kind: Kind::Gauge { initial: 0.0 },
+        unit: Some(Unit::Count),
+        help: "The fleet's routes at this daemon's last tick; state is known, due (now, held by none) or held (under a live claim).",
+        labels: &["state"],
+    },
+    Family {
+        name: FLEET_NODES,
+        kind: Kind::Gauge { initial: 0.0 },
+        unit: Some(Unit::Count),
+        help: "Fleet daemons with a heartbeat in the last 15 minutes, at this daemon's last tick.",
+        labels: &[],
+    },
+    Family {
+        name: FLEET_SHEET_READER,
+        kind: Kind::Gauge { initial: 0.0 },
+        unit: None,
+        help: "1 while this fleet daemon holds the sheet lease (reads the sheet for the fleet), else 0.",
+        labels: &[],
     },
 ];
 

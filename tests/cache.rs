@@ -553,6 +553,25 @@ async fn a_failed_flight_hands_the_lookup_to_a_waiting_process() {
     );
 }
 
+#[tokio::test]
+async fn a_flight_that_landed_after_a_miss_is_not_flown_again() {
+    use farewatch::cache::Flight;
+    let (a, b) = fleet_pair("flight-landed").await;
+    let key = lookup("STN", "BOS", None);
+    // b missed the cache; before it claims the flight, a leads it, caches
+    // its answer and lands (the claim is gone by the time b asks).
+    let led = a.flight("fares", &key).await;
+    a.put("fares", &key, &Some(quote(29_900))).await;
+    led.land().await;
+    match b.flight("fares", &key).await {
+        Flight::Landed(answer) => assert_eq!(*answer, Some(quote(29_900))),
+        other => panic!("b must take a's answer, not ask again: {other:?}"),
+    }
+    let claim_key = format!("{}:flight", b.key_for("fares", &key));
+    let exists: bool = raw(redis::cmd("EXISTS").arg(&claim_key)).await;
+    assert!(!exists, "b's claim was released");
+}
+
 #[tokio::test(start_paused = true)]
 async fn without_redis_every_flight_is_led() {
     use farewatch::cache::Flight;

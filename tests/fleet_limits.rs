@@ -157,10 +157,98 @@ async fn two_processes_sharing_a_provider_stay_within_its_rate() {
         elapsed_us >= (grants - 2) * interval_us,
         "{grants} turns at 20/s (burst 2) within {elapsed_us} µs of Redis's clock"
     );
-    // Neither ran alone: each was refused on the other's turns.
-    assert!(a.refused() + b.refused() > 0);
+    // Within the deadline no turn is refused: each waits for the one Redis
+    // gave it rather than asking again.
+    assert_eq!(a.refused() + b.refused(), 0);
     assert_eq!(a.live_nodes(), 2, "Redis counts both processes");
     assert!(!a.is_degraded() && !b.is_degraded());
+}
+
+/// Script calls Redis has run (`EVALSHA` and `EVAL`), from `INFO commandstats`.
+async fn script_calls(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn queued_lookups_reserve_their_turns_in_one_round_trip() {
+    let server = RedisServer::start();
+    let mut conn = redis(&server).await;
+    // 200 a second, one at a time: a window of 50 ms holds 10 turns.
+    let limiter = FleetLimiter::new(FleetRedis::open(&server.url()), "ahead", 200.0, 1);
+    // Loads the script, so the count below is of the calls alone.
+    assert!(granted(limiter.try_acquire().await));
+    let before = script_calls(&mut conn).await;
+    let started = redis_time_us(&mut conn).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Ten lookups queued: the first reserves for all of them.
+    limiter.acquire_ahead(10, deadline).await.unwrap();
+    for _ in 0..9 {
+        limiter.acquire(deadline).await.unwrap();
+    }
+    let ended = redis_time_us(&mut conn).await;
+    assert_eq!(
+        script_calls(&mut conn).await - before,
+        1,
+        "one round trip for ten turns"
+    );
+    assert_eq!((limiter.granted(), limiter.refused()), (11, 0));
+    // Each turn waited for its time: ten more turns after the first take
+    // ten intervals of 5 ms (the first is one interval after the try above).
+    assert!(
+        ended - started >= 9 * 5_000,
+        "ten turns at 200/s within {} µs",
+        ended - started
+    );
+    // The next call asks Redis again, and the TAT there counts all eleven.
+    limiter.acquire(deadline).await.unwrap();
+    assert_eq!(script_calls(&mut conn).await - before, 2);
+}
+
+#[tokio::test]
+async fn the_shared_limits_are_read_back_from_redis() {
+    let server = RedisServer::start();
+    let url = server.url();
+    assert_eq!(farewatch::fleet::limit_states(&url).await.unwrap(), vec![]);
+    // Two processes on one source, 10 a second with a burst of 5, and a quota.
+    let a = FleetLimiter::new(FleetRedis::open(&url), "shown", 10.0, 5).with_daily_quota(100);
+    let b = FleetLimiter::new(FleetRedis::open(&url), "shown", 10.0, 5).with_daily_quota(100);
+    for _ in 0..5 {
+        assert!(granted(a.try_acquire().await));
+    }
+    // Right after a's burst of five, b must wait a tenth of a second.
+    assert!(!granted(b.try_acquire().await));
+    let states = farewatch::fleet::limit_states(&url).await.unwrap();
+    assert_eq!(states.len(), 1, "{states:?}");
+    let shown = &states[0];
+    assert_eq!(shown.provider, "shown");
+    assert_eq!(shown.live_nodes, 2);
+    // b's refused try spent nothing.
+    assert_eq!(shown.spent_today, 5);
+    assert!(
+        shown.backlog > Duration::ZERO && shown.backlog <= Duration::from_millis(600),
+        "five turns at 10/s put the TAT up to 0.5 s ahead: {:?}",
+        shown.backlog
+    );
+    // A Redis that does not answer is an error naming it, without its password.
+    let error = farewatch::fleet::limit_states("redis://:hunter2@127.0.0.1:1/")
+        .await
+        .unwrap_err();
+    assert!(!error.contains("hunter2"), "{error}");
 }
 
 #[tokio::test]
@@ -282,6 +370,29 @@ async fn the_pool_takes_a_fleet_turn_before_every_request() {
     );
     assert_eq!(pool.stats().skipped(), 1);
     assert_eq!(limiter.granted(), 2);
+}
+
+#[tokio::test]
+async fn the_concurrency_ceiling_is_divided_among_the_processes_redis_counts() {
+    let server = RedisServer::start();
+    // Another process has used the source: Redis counts two from now on.
+    let other = FleetLimiter::new(FleetRedis::open(&server.url()), "counting", 1000.0, 10);
+    assert!(granted(other.try_acquire().await));
+    let source = Arc::new(Counting(AtomicU64::new(0)));
+    let limiter = FleetLimiter::new(FleetRedis::open(&server.url()), "counting", 1000.0, 10);
+    let pool = FarePool::new(source.clone(), unpaced()).with_fleet_limiter(limiter.clone());
+    assert_eq!(
+        pool.controller().max_concurrency(),
+        4,
+        "alone, the configured 4"
+    );
+    assert_eq!(pool.cheapest(&key()).await, Ok(None));
+    assert_eq!(limiter.live_nodes(), 2);
+    assert_eq!(
+        pool.controller().max_concurrency(),
+        2,
+        "two processes: two requests in flight each"
+    );
 }
 
 #[tokio::test]

@@ -33,6 +33,10 @@ const FAMILIES: &[(&str, &str, bool)] = &[
     ("farewatch_alerts_failed_total", "counter", false),
     ("farewatch_alerts_elsewhere_total", "counter", false),
     ("farewatch_last_cycle_timestamp_seconds", "gauge", false),
+    ("farewatch_fleet_routes_claimed_total", "counter", false),
+    ("farewatch_fleet_routes_done_total", "counter", false),
+    ("farewatch_fleet_nodes", "gauge", false),
+    ("farewatch_fleet_sheet_reader", "gauge", false),
 ];
 
 /// The README's buckets (upper bounds, as rendered).

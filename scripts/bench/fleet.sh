@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One fleet cycle end to end: D `farewatch daemon --fleet` processes on one
 # PostgreSQL and one Redis share N routes (none alerting) against a local
-# Amadeus fake answering at once (scripts/bench/fake_providers.py, the real
-# payloads in tests/fixtures/). Prints the cycle's wall time (first start
+# Amadeus fake answering at once (examples/fake_providers.rs, the real
+# payloads in tests/fixtures/; built by this script). Prints the cycle's wall time (first start
 # to every route checked), the provider requests, the daemons' CPU time in
 # all (and per route) and their largest peak RSS.
 #
@@ -12,9 +12,9 @@
 # postgres://postgres@127.0.0.1:5432/postgres); a database is created and
 # dropped. Defaults: N=10000, DAEMONS=1. BENCH_RATE=R paces Amadeus at R
 # requests a second for the whole fleet (the Redis limiter; the bound is
-# then N / R); unset or 0, unpaced (the Python fake is then the bottleneck:
-# past a few thousand requests a second it answers late, and lookups time
-# out).
+# then N / R); unset or 0, unpaced. The fake runs on BENCH_FAKE_THREADS
+# threads (default 1), on the same machine as the daemons; BENCH_FAKE names
+# an already built fake instead.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/target/release/farewatch}
@@ -55,7 +55,12 @@ PY
 
 redis-server --port "$redis_port" --save '' --appendonly no >/dev/null &
 redis=$!
-FIXTURES=$root/tests/fixtures python3 "$root/scripts/bench/fake_providers.py" "$port" &
+fake_bin=${BENCH_FAKE:-}
+if [ -z "$fake_bin" ]; then
+  cargo build --release --example fake_providers -q --manifest-path "$root/Cargo.toml"
+  fake_bin=${CARGO_TARGET_DIR:-$root/target}/release/examples/fake_providers
+fi
+FIXTURES=$root/tests/fixtures "$fake_bin" "$port" "${BENCH_FAKE_THREADS:-1}" &
 fake=$!
 sleep 0.5
 "$bin" migrate --database-url "$database_url" >/dev/null

@@ -7,6 +7,7 @@
 //! `governor` bucket: governor keeps its own clock, which a paused tokio
 //! clock does not move, and the fallback is a dozen lines.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
@@ -58,6 +59,15 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 /// at the same microsecond.
 const JITTER_DIVISOR: u32 = 10;
 
+/// A process reserves at most this much of the rate's future in one round
+/// trip ([`FleetLimiter::acquire_ahead`]): at 1,000 requests a second, 50
+/// turns. Turns it reserves and never uses (it stops, its lookups give up)
+/// are lost to the fleet: under-use, never over-use.
+const RESERVE_WINDOW: Duration = Duration::from_millis(50);
+
+/// And at most this many turns, whatever the rate.
+const MAX_RESERVED: u32 = 64;
+
 /// Fallback warnings are logged at most this often (every fallback is counted).
 const WARN_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -84,6 +94,19 @@ pub enum Attempt {
         /// Until the quota renews.
         retry_after: Duration,
     },
+}
+
+/// What the script said.
+enum Verdict {
+    /// `turns` turns, the first due `first` µs from now (zero or less: now),
+    /// the others one emission interval apart.
+    Granted {
+        turns: u32,
+        first: i64,
+        remaining: Option<u64>,
+    },
+    /// None within the horizon: [`Attempt::Wait`] or [`Attempt::QuotaSpent`].
+    Refused(Attempt),
 }
 
 /// Why [`FleetLimiter::acquire`] gave up.
@@ -208,6 +231,8 @@ struct State {
     remaining: Option<(Date, u64)>,
     /// The degraded gauge has been set once (it exists from the first answer).
     announced: bool,
+    /// Turns Redis granted ahead and not yet taken, earliest first.
+    reserved: VecDeque<Instant>,
     last_warning: Option<Instant>,
 }
 
@@ -396,21 +421,50 @@ impl FleetLimiter {
         DEFAULT_MAX_WAIT.max(interval * 4)
     }
 
-    /// Waits for a turn: tries, and when refused sleeps the retry-after plus
-    /// jitter (tokio's clock) and tries again, until `deadline`. A turn that
-    /// cannot come before `deadline` is refused at once, without sleeping.
+    /// Waits for one turn until `deadline`; see [`acquire_ahead`](Self::acquire_ahead).
     pub async fn acquire(&self, deadline: Instant) -> Result<(), Refused> {
+        self.acquire_ahead(1, deadline).await
+    }
+
+    /// Waits for a turn until `deadline`, reserving up to `wanted` turns
+    /// (the lookups queued behind this one, say) in the same round trip to
+    /// Redis: the next calls take those without asking again. Redis tells
+    /// when each reserved turn is due and this process sleeps until then
+    /// (tokio's clock), so waiting processes never poll. A turn that cannot
+    /// come before `deadline` is refused at once, without sleeping.
+    ///
+    /// While Redis does not answer, the local share decides: a try, and
+    /// when refused a sleep of the retry-after plus jitter, until `deadline`.
+    pub async fn acquire_ahead(&self, wanted: u32, deadline: Instant) -> Result<(), Refused> {
+        let inner = &self.inner;
+        let reserved = inner.lock().reserved.pop_front();
+        if let Some(at) = reserved {
+            return self.take_turn(at, deadline).await;
+        }
+        if !self.is_degraded() {
+            let now = Instant::now();
+            let reach = deadline.saturating_duration_since(now);
+            match inner
+                .call(wanted.clamp(1, inner.reserve_cap()), reach)
+                .await
+            {
+                Ok(Verdict::Granted { turns, first, .. }) => {
+                    let at = inner.schedule(Instant::now(), turns, first);
+                    return self.take_turn(at, deadline).await;
+                }
+                Ok(Verdict::Refused(attempt)) => {
+                    self.count(false);
+                    return Err(self.refusal(attempt));
+                }
+                Err(error) => inner.fall_back(&mut inner.lock(), &error),
+            }
+        }
+        // The local share: try, sleep, try again.
         let mut jitter = Jitter::from_entropy();
-        let spread = Duration::from_micros(self.inner.interval_us) / JITTER_DIVISOR;
+        let spread = Duration::from_micros(inner.interval_us) / JITTER_DIVISOR;
         loop {
             match self.try_acquire().await {
                 Attempt::Granted { .. } => return Ok(()),
-                Attempt::QuotaSpent { retry_after } => {
-                    return Err(Refused::Quota {
-                        per_day: self.inner.daily_quota.unwrap_or(0),
-                        retry_after,
-                    })
-                }
                 Attempt::Wait { retry_after } => {
                     let now = Instant::now();
                     if now + retry_after > deadline {
@@ -419,7 +473,53 @@ impl FleetLimiter {
                     let at = now + retry_after + jitter.duration_up_to(spread);
                     tokio::time::sleep_until(at.min(deadline)).await;
                 }
+                refused @ Attempt::QuotaSpent { .. } => return Err(self.refusal(refused)),
             }
+        }
+    }
+
+    /// Sleeps until a granted turn due `at`, or gives it back (for the
+    /// next caller) when it comes after `deadline`.
+    async fn take_turn(&self, at: Instant, deadline: Instant) -> Result<(), Refused> {
+        let inner = &self.inner;
+        if at > deadline {
+            inner.lock().reserved.push_front(at);
+            self.count(false);
+            return Err(Refused::Rate {
+                retry_after: at.saturating_duration_since(Instant::now()),
+            });
+        }
+        tokio::time::sleep_until(at).await;
+        self.count(true);
+        Ok(())
+    }
+
+    /// Counts a turn granted or refused, here and in `/metrics`.
+    fn count(&self, granted: bool) {
+        let (counter, outcome) = if granted {
+            (&self.inner.granted, "granted")
+        } else {
+            (&self.inner.refused, "refused")
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(
+            telemetry::FLEET_TURNS,
+            "provider" => self.inner.provider.to_string(),
+            "outcome" => outcome
+        )
+        .increment(1);
+    }
+
+    fn refusal(&self, attempt: Attempt) -> Refused {
+        match attempt {
+            Attempt::QuotaSpent { retry_after } => Refused::Quota {
+                per_day: self.inner.daily_quota.unwrap_or(0),
+                retry_after,
+            },
+            Attempt::Wait { retry_after } => Refused::Rate { retry_after },
+            Attempt::Granted { .. } => Refused::Rate {
+                retry_after: Duration::ZERO,
+            },
         }
     }
 
@@ -429,8 +529,9 @@ impl FleetLimiter {
         let inner = &self.inner;
         let attempt = match inner.local_attempt(self) {
             Some(attempt) => attempt,
-            None => match inner.call().await {
-                Ok(attempt) => attempt,
+            None => match inner.call(1, Duration::ZERO).await {
+                Ok(Verdict::Granted { remaining, .. }) => Attempt::Granted { remaining },
+                Ok(Verdict::Refused(attempt)) => attempt,
                 Err(error) => {
                     let mut state = inner.lock();
                     inner.fall_back(&mut state, &error);
@@ -439,11 +540,7 @@ impl FleetLimiter {
                 }
             },
         };
-        let counter = match attempt {
-            Attempt::Granted { .. } => &inner.granted,
-            Attempt::Wait { .. } | Attempt::QuotaSpent { .. } => &inner.refused,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.count(matches!(attempt, Attempt::Granted { .. }));
         attempt
     }
 
@@ -478,8 +575,30 @@ impl Inner {
         Some(local.decide(now, &self.clock, self.daily_quota))
     }
 
-    /// Runs the script once.
-    async fn call(&self) -> Result<Attempt, String> {
+    /// Turns one round trip may reserve: [`RESERVE_WINDOW`] of the rate,
+    /// at least one, at most [`MAX_RESERVED`].
+    fn reserve_cap(&self) -> u32 {
+        match self.rate {
+            Some(rate) => ((rate * RESERVE_WINDOW.as_secs_f64()) as u32).clamp(1, MAX_RESERVED),
+            None => MAX_RESERVED,
+        }
+    }
+
+    /// The due times of `turns` turns granted from `now`, the first at
+    /// `first` (µs, zero or less: now) and one emission interval apart:
+    /// returns the first, keeps the others in [`State::reserved`].
+    fn schedule(&self, now: Instant, turns: u32, first: i64) -> Instant {
+        let due = |i: u32| {
+            let offset = first.saturating_add(i64::from(i).saturating_mul(self.interval_us as i64));
+            now + Duration::from_micros(u64::try_from(offset).unwrap_or(0))
+        };
+        let mut state = self.lock();
+        state.reserved.extend((1..turns).map(due));
+        due(0)
+    }
+
+    /// Runs the script once: up to `wanted` turns due within `reach`.
+    async fn call(&self, wanted: u32, reach: Duration) -> Result<Verdict, String> {
         let conn = self.redis.conn.as_ref().map_err(|p| p.to_string())?;
         let mut conn = conn.clone();
         // The quota key is Redis's day: the script picks it among the
@@ -501,18 +620,21 @@ impl Inner {
             .arg(self.burst)
             .arg(self.daily_quota.unwrap_or(0))
             .arg(&*self.redis.node)
-            .arg(u64::try_from(NODE_HORIZON.as_micros()).unwrap_or(u64::MAX));
+            .arg(u64::try_from(NODE_HORIZON.as_micros()).unwrap_or(u64::MAX))
+            .arg(wanted.max(1))
+            .arg(u64::try_from(reach.as_micros()).unwrap_or(u64::MAX / 2));
         let reply: Vec<i64> = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
-        let &[allowed, retry_after_us, remaining, live] = reply.as_slice() else {
+        let &[granted, offset_us, remaining, live] = reply.as_slice() else {
             return Err(format!(
                 "unexpected reply from the limits script: {reply:?}"
             ));
         };
-        let retry_after = Duration::from_micros(u64::try_from(retry_after_us).unwrap_or(0));
         let remaining = u64::try_from(remaining).ok();
+        metrics::gauge!(telemetry::FLEET_LIMITER_NODES, "provider" => self.provider.to_string())
+            .set(live as f64);
         let mut state = self.lock();
         state.live_nodes = u32::try_from(live).unwrap_or(u32::MAX);
         if let Some(left) = remaining {
@@ -524,13 +646,21 @@ impl Inner {
                 .set(0.0);
         }
         drop(state);
-        Ok(if allowed == 1 {
-            Attempt::Granted { remaining }
-        } else if self.daily_quota.is_some() && remaining == Some(0) {
-            Attempt::QuotaSpent { retry_after }
-        } else {
-            Attempt::Wait { retry_after }
-        })
+        if granted > 0 {
+            return Ok(Verdict::Granted {
+                turns: u32::try_from(granted).unwrap_or(1),
+                first: offset_us,
+                remaining,
+            });
+        }
+        let retry_after = Duration::from_micros(u64::try_from(offset_us).unwrap_or(0));
+        Ok(Verdict::Refused(
+            if self.daily_quota.is_some() && remaining == Some(0) {
+                Attempt::QuotaSpent { retry_after }
+            } else {
+                Attempt::Wait { retry_after }
+            },
+        ))
     }
 
     /// Switches to the local share (once; later failures keep it).
@@ -622,6 +752,87 @@ impl Inner {
             );
         }
     }
+}
+
+/// One provider's shared limit as Redis holds it now (`farewatch fleet`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitState {
+    /// The provider.
+    pub provider: String,
+    /// How far ahead of now the rate's turns are given out (0: idle).
+    pub backlog: Duration,
+    /// Requests spent on today's quota (Redis's UTC day).
+    pub spent_today: u64,
+    /// Processes that called in the last [`NODE_HORIZON`].
+    pub live_nodes: u64,
+}
+
+/// Every provider's shared limit in the Redis at `url`, found by its
+/// `fw:nodes:{provider}` key (a provider no process called in the last
+/// [`NODE_HORIZON`] has none). Errors are messages without the password.
+pub async fn limit_states(url: &str) -> Result<Vec<LimitState>, String> {
+    let scrubbed = |e: redis::RedisError| scrub(&e.to_string(), url);
+    let client = redis::Client::open(url).map_err(scrubbed)?;
+    let mut conn = tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
+        .await
+        .map_err(|_| {
+            format!(
+                "{} did not answer within {REDIS_TIMEOUT:?}",
+                redact_url(url)
+            )
+        })?
+        .map_err(scrubbed)?;
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("fw:nodes:{*}")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .map_err(scrubbed)?;
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let (secs, micros): (u64, u64) = redis::cmd("TIME")
+        .query_async(&mut conn)
+        .await
+        .map_err(scrubbed)?;
+    let now_us = secs * 1_000_000 + micros;
+    let today = jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0))
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for key in keys {
+        let Some(provider) = key
+            .strip_prefix("fw:nodes:{")
+            .and_then(|rest| rest.strip_suffix('}'))
+        else {
+            continue;
+        };
+        let horizon = now_us.saturating_sub(u64::try_from(NODE_HORIZON.as_micros()).unwrap_or(0));
+        let (tat, spent, live): (Option<u64>, Option<u64>, u64) = redis::pipe()
+            .get(format!("fw:rl:{{{provider}}}"))
+            .get(format!("fw:quota:{{{provider}}}:{today}"))
+            .zcount(&key, horizon, "+inf")
+            .query_async(&mut conn)
+            .await
+            .map_err(scrubbed)?;
+        out.push(LimitState {
+            provider: provider.to_owned(),
+            backlog: Duration::from_micros(tat.unwrap_or(0).saturating_sub(now_us)),
+            spent_today: spent.unwrap_or(0),
+            live_nodes: live,
+        });
+    }
+    out.sort_by(|a, b| a.provider.cmp(&b.provider));
+    Ok(out)
 }
 
 #[cfg(test)]

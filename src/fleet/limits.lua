@@ -14,12 +14,17 @@
 --   ARGV[3]  requests allowed per UTC day; 0: no quota
 --   ARGV[4]  the caller's node id
 --   ARGV[5]  how long a node counts as live after its last call, µs
+--   ARGV[6]  turns wanted (at least 1)
+--   ARGV[7]  horizon, µs: a turn is granted when it comes within this long of
+--            now (0: only turns due now, a plain GCRA check)
 --
 -- Returns four integers:
---   {allowed (1 or 0), retry_after µs (0 when allowed),
---    remaining quota after this call (-1: no quota), live nodes}
--- A refusal with remaining 0 is the quota's (retry_after runs to 00:00 UTC);
--- any other refusal is the rate's.
+--   {turns granted (0: refused), offset µs, remaining quota after this call
+--    (-1: no quota), live nodes}
+-- Granted: turn i (0-based) is due at offset + i * interval from now (an
+-- offset at or below zero is due now); the caller sleeps until its turn.
+-- Refused: offset is the time until the next turn (beyond the horizon). A refusal with remaining 0 is the quota's (the offset runs to
+-- 00:00 UTC); any other refusal is the rate's.
 --
 -- Time is Redis's own (TIME), in integer microseconds: about 1.8e15, well
 -- below 2^53, so Lua's doubles hold it exactly and nothing is a fraction.
@@ -71,6 +76,8 @@ end
 local day = math.floor(now / DAY_US)
 local used = 0
 local qkey = KEYS[3]
+local wanted = math.max(tonumber(ARGV[6]), 1)
+local reach = tonumber(ARGV[7])
 if quota > 0 then
   local suffix = ':' .. civil(day)
   for i = 2, 4 do
@@ -82,32 +89,40 @@ if quota > 0 then
   if used >= quota then
     return {0, (day + 1) * DAY_US - now, 0, live}
   end
+  wanted = math.min(wanted, quota - used)
 end
 
+local granted = wanted
+local offset = 0
 if interval > 0 then
   local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
   if tat < now then
     tat = now
   end
-  local new_tat = tat + interval
-  local allow_at = new_tat - interval * burst
-  if now < allow_at then
+  -- Turn i is due at tat + (i + 1 - burst) * interval; those due within the
+  -- horizon are granted, in order.
+  local first = tat + (1 - burst) * interval
+  local within = math.floor((now + reach - first) / interval) + 1
+  if within < 1 then
     local remaining = -1
     if quota > 0 then
       remaining = quota - used
     end
-    return {0, allow_at - now, remaining, live}
+    return {0, first - now, remaining, live}
   end
+  granted = math.min(wanted, within)
+  offset = first - now
+  local new_tat = tat + granted * interval
   -- An idle key expires once its TAT has passed: a missing key is a full bucket.
   redis.call('SET', KEYS[1], int(new_tat), 'PX', math.max(math.ceil((new_tat - now) / 1000), 1))
 end
 
 local remaining = -1
 if quota > 0 then
-  used = redis.call('INCR', qkey)
+  used = redis.call('INCRBY', qkey, granted)
   if redis.call('TTL', qkey) < 0 then
     redis.call('EXPIRE', qkey, QUOTA_KEY_TTL_S)
   end
   remaining = quota - used
 end
-return {1, 0, remaining, live}
+return {granted, offset, remaining, live}

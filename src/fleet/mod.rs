@@ -24,8 +24,16 @@
 //!   fw:nodes:{amadeus}                 processes that called lately (sorted set)
 //!   ```
 //!
-//! A refused request sleeps the retry-after plus a little jitter (tokio's
-//! clock) and tries again, until the caller's deadline.
+//! - **Turns reserved ahead.** One call may ask for several turns: the
+//!   script grants those due within the caller's horizon (its deadline) and
+//!   says when the first is due; the others follow one interval apart. The
+//!   caller sleeps until its turn (tokio's clock) instead of being refused
+//!   and polling, and a process with lookups queued reserves turns for them
+//!   in the same round trip (up to 50 ms of the rate, at most 64), so a
+//!   daemon paced at 1,000 requests a second makes a few dozen round trips
+//!   a second, not thousands. Turns reserved and never used (the process
+//!   stops, its lookups give up) are lost: the fleet under-uses its limit
+//!   by them, never exceeds it.
 //!
 //! # Degraded, not down
 //! When Redis does not answer, the limiter falls back to a local GCRA at
@@ -45,6 +53,6 @@
 pub mod limiter;
 
 pub use limiter::{
-    Attempt, FleetLimiter, FleetRedis, Refused, DEFAULT_BURST, DEFAULT_FLEET_SIZE,
-    DEFAULT_PROBE_EVERY, NODE_HORIZON, REDIS_TIMEOUT,
+    limit_states, Attempt, FleetLimiter, FleetRedis, LimitState, Refused, DEFAULT_BURST,
+    DEFAULT_FLEET_SIZE, DEFAULT_PROBE_EVERY, NODE_HORIZON, REDIS_TIMEOUT,
 };

@@ -73,6 +73,10 @@ const REFUSAL_DECREASE: f64 = 0.5;
 const PACE_PROBE_GROWTH: f64 = 1.05;
 /// The period over which the accepted rate is measured after a refusal.
 const ACCEPTED_RATE_HORIZON: Duration = Duration::from_secs(1);
+/// How late a paced start may be and the next still be timed from when it
+/// was due: a little more than a timer's rounding.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
 /// The slowest learned pace: one request every ten seconds.
 const MIN_RATE: f64 = 0.1;
 /// A window is never shorter than this, so a provider that answers in
@@ -205,6 +209,8 @@ struct State {
     /// The earliest the next request may start (pace and pauses).
     not_before: Option<Instant>,
     last_start: Option<Instant>,
+    /// Processes sharing the provider's concurrency ceiling (1: alone).
+    fleet_share: usize,
     /// Past windows' mean round trip (EWMA) and its deviation.
     past_rtt: Option<Ewma>,
     /// Jacobson's estimators for the adaptive timeout.
@@ -312,6 +318,7 @@ impl Controller {
                 samples: 0,
                 window: Window::new(now),
                 accepted: VecDeque::new(),
+                fleet_share: 1,
             }),
             changed: Notify::new(),
             gate: tokio::sync::Mutex::new(()),
@@ -336,7 +343,7 @@ impl Controller {
         if state.samples > 0 {
             return false;
         }
-        state.limit = point.concurrency.clamp(1, self.config.max_concurrency) as f64;
+        state.limit = point.concurrency.clamp(1, self.ceiling(&state)) as f64;
         state.rate = point.rate_per_sec.filter(|r| r.is_finite() && *r > 0.0);
         if let Some(srtt) = point.srtt_ms.filter(|s| s.is_finite() && *s > 0.0) {
             // The window length until this run's own answers come in.
@@ -373,6 +380,35 @@ impl Controller {
     /// Requests in flight now.
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight
+    }
+
+    /// This process's share of the concurrency ceiling: the configured
+    /// ceiling divided by the processes sharing the provider, at least 1.
+    fn ceiling(&self, state: &State) -> usize {
+        (self.config.max_concurrency / state.fleet_share.max(1)).max(1)
+    }
+
+    /// `processes` share the provider (a fleet on one Redis, as its limiter
+    /// last counted them): the ceiling on requests in flight becomes this
+    /// process's share of the configured one, so the fleet as a whole keeps
+    /// to it. The current window shrinks at once when above the new ceiling.
+    pub fn set_fleet_share(&self, processes: usize) {
+        let mut state = self.lock();
+        let processes = processes.max(1);
+        if state.fleet_share == processes {
+            return;
+        }
+        state.fleet_share = processes;
+        let ceiling = self.ceiling(&state) as f64;
+        state.limit = state.limit.min(ceiling);
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// The ceiling on requests in flight now (the configured one, or this
+    /// process's share of it in a fleet).
+    pub fn max_concurrency(&self) -> usize {
+        self.ceiling(&self.lock())
     }
 
     /// The timeout for a request starting now.
@@ -423,9 +459,18 @@ impl Controller {
                         state.window.reached_limit = true;
                     }
                     state.last_start = Some(now);
+                    // The next start is one interval after the start this
+                    // one was due at, when the timer woke it a little late
+                    // (tokio's timers round up to the millisecond): late
+                    // wake-ups do not add up over a run, so 1,000/s means
+                    // 1,000/s, not ~400. After a pause or idle: from now.
+                    let due = state
+                        .not_before
+                        .filter(|at| now.saturating_duration_since(*at) <= TIMER_SLACK)
+                        .unwrap_or(now);
                     state.not_before = self
                         .effective_rate(&state)
-                        .map(|rate| now + Duration::from_secs_f64(1.0 / rate));
+                        .map(|rate| due + Duration::from_secs_f64(1.0 / rate));
                     return Some(Ticket {
                         controller: self,
                         started: now,
@@ -527,7 +572,7 @@ impl Controller {
 
     /// Once per window: the AIMD step for the limit, and the pace's.
     fn end_window(&self, state: &mut State, now: Instant) {
-        let ceiling = self.config.max_concurrency as f64;
+        let ceiling = self.ceiling(state) as f64;
         let window = std::mem::replace(&mut state.window, Window::new(now));
         let mean_rtt = (window.rtt_count > 0).then(|| window.rtt_sum / f64::from(window.rtt_count));
         let slow = match (mean_rtt, state.past_rtt) {
@@ -664,6 +709,53 @@ mod tests {
             }
         }
         assert_eq!(c.operating_point().concurrency, 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fleet_share_divides_the_ceiling() {
+        let c = controller(9, 9);
+        assert_eq!(c.max_concurrency(), 9);
+        c.set_fleet_share(3);
+        assert_eq!(c.max_concurrency(), 3);
+        assert_eq!(c.operating_point().concurrency, 3, "the window shrank");
+        let _held: Vec<_> = futures::future::join_all((0..3).map(|_| c.acquire(|| false))).await;
+        let fourth = {
+            let c = c.clone();
+            tokio::spawn(async move { c.acquire(|| false).await.is_some() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!fourth.is_finished(), "a fourth waits: the share is 3");
+        // Alone again: the window may grow back to 9 (it does not jump).
+        c.set_fleet_share(1);
+        assert_eq!(c.max_concurrency(), 9);
+        // More processes than slots: still one each.
+        c.set_fleet_share(20);
+        assert_eq!(c.max_concurrency(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_wake_up_does_not_slow_the_pace() {
+        // A ceiling of 1,000 requests a second: one every millisecond.
+        let c = Arc::new(Controller::new(ControllerConfig::new(
+            100,
+            1000.0,
+            Duration::from_secs(20),
+        )));
+        let start = Instant::now();
+        c.acquire(|| false).await.unwrap();
+        // The second is due at 1 ms; its timer wakes it at 1.5 ms.
+        tokio::time::advance(Duration::from_micros(1500)).await;
+        let late = c.acquire(|| false).await.unwrap();
+        assert_eq!(late.started() - start, Duration::from_micros(1500));
+        // The third is due at 2 ms, not 2.5: lateness does not add up.
+        tokio::time::advance(Duration::from_micros(500)).await;
+        let third = c.acquire(|| false).await.unwrap();
+        assert_eq!(third.started() - start, Duration::from_millis(2));
+        // After an idle second the pace starts from now, not in a burst.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let idle = c.acquire(|| false).await.unwrap().started();
+        let next = c.acquire(|| false).await.unwrap().started();
+        assert!(next - idle >= Duration::from_millis(1), "{:?}", next - idle);
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,7 +12,8 @@
 //!    retries sleeping in their backoff, are woken and fail over too;
 //! 2. **the fleet's turn**, when the pool has a [`FleetLimiter`] (several
 //!    processes on one Redis): the provider's rate and daily budget held
-//!    across the fleet. One lookup at a time takes it, then waits for the
+//!    across the fleet, and its concurrency ceiling divided among the
+//!    processes the limiter counts ([`Controller::set_fleet_share`]). One lookup at a time takes it, then waits for the
 //!    controller's turn, so a fleet turn is spent only by the request that
 //!    starts next. A turn that does not come within
 //!    [`FleetLimiter::max_wait`] fails the attempt
@@ -226,6 +227,8 @@ pub struct ProviderPool<S: ?Sized> {
     /// Lookups take the fleet's turn one at a time, each keeping it until
     /// the controller lets it start (see the module docs).
     fleet_gate: tokio::sync::Mutex<()>,
+    /// Lookups waiting at `fleet_gate`.
+    fleet_waiting: AtomicU64,
     stats: PoolStats,
 }
 
@@ -274,6 +277,7 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             budget: None,
             fleet: None,
             fleet_gate: tokio::sync::Mutex::new(()),
+            fleet_waiting: AtomicU64::new(0),
             stats: PoolStats::default(),
         }
     }
@@ -484,17 +488,30 @@ impl<S: ?Sized + Send + Sync> ProviderPool<S> {
             return Err(self.circuit_open("while queued"));
         }
         let turn = async {
+            // Counted while queued, so the one at the gate reserves turns
+            // for the others in the same round trip to Redis.
+            let queued = Queued::join(&self.fleet_waiting);
             let gate = self.fleet_gate.lock().await;
+            let queued = queued.leave();
             let wait = fleet.max_wait();
             fleet
-                .acquire(Instant::now() + wait)
+                .acquire_ahead(
+                    u32::try_from(queued).unwrap_or(u32::MAX),
+                    Instant::now() + wait,
+                )
                 .await
                 .map(|()| gate)
                 .map_err(|refused| (refused, wait))
         };
         let refused = tokio::select! {
             result = turn => match result {
-                Ok(gate) => return Ok(gate),
+                Ok(gate) => {
+                    // The concurrency ceiling is the fleet's too: this
+                    // process keeps to its share of it.
+                    let processes = usize::try_from(fleet.live_nodes()).unwrap_or(1);
+                    self.controller.set_fleet_share(processes);
+                    return Ok(gate);
+                }
                 Err(refused) => refused,
             },
             () = tripped => return Err(self.circuit_open("while queued")),
@@ -687,6 +704,28 @@ fn until_next_month() -> Duration {
     first_of_next
         .and_then(|z| Duration::try_from(z.timestamp().duration_since(now)).ok())
         .unwrap_or(Duration::from_secs(24 * 3600))
+}
+
+/// A lookup counted in a queue until it leaves it (or is dropped, when the
+/// lookup is cancelled while queued).
+struct Queued<'a>(&'a AtomicU64);
+
+impl<'a> Queued<'a> {
+    fn join(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+
+    /// Leaves the queue; returns how many were in it, this one included.
+    fn leave(self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
