@@ -46,7 +46,9 @@
 //! - [`app`]: the composition root: [`app::App::assemble`] builds the engine
 //!   from a plan for every command, and [`app::App::run_check`] returns a
 //!   whole report; [`app::providers`] and [`app::flights`] assemble the
-//!   `providers` and `flights` commands.
+//!   `providers` and `flights` commands; [`app::fleet`] is one tick of a
+//!   fleet daemon (the sheet read once for the fleet under a lease, due
+//!   routes claimed in batches, claims renewed while checked).
 //! - [`daemon`]: cycles on an interval until an injected shutdown future fires.
 //! - [`search`]: search jobs: a flexible search (airports × dates)
 //!   expanded into combinations, stored as a job in chunks, worked on by

@@ -1,7 +1,11 @@
 //! `farewatch daemon --fleet` processes on one PostgreSQL and one Redis,
 //! against the Amadeus and Twilio fakes: the routes are shared out, each
 //! lookup is asked once and each alert sent once across the fleet; then the
-//! same with a daemon killed mid-cycle, and with Redis lost mid-cycle.
+//! same with a daemon killed mid-cycle, and with Redis lost mid-cycle; a
+//! batch longer than the lease keeps its claim; one daemon reads the sheet
+//! for the fleet and an edit reaches every daemon, also after it dies;
+//! PostgreSQL lost mid-cycle: nothing sent without its intent, and the
+//! fleet finishes once it is back.
 
 mod common;
 
@@ -12,6 +16,7 @@ use common::amadeus_fake::{AmadeusFake, Reply};
 use common::binary::{farewatch, write_sheet};
 use common::db::{Backend, TestDb};
 use common::redis_server::RedisServer;
+use common::tcp_proxy::TcpProxy;
 use common::twilio_fake::TwilioFake;
 use common::*;
 use farewatch::store::fleet::NodeRecord;
@@ -62,15 +67,24 @@ impl Fleet {
 
     /// A daemon of the fleet, claiming `batch` routes at a time.
     fn daemon(&self, batch: u32) -> tokio::process::Child {
+        self.daemon_with(batch, &[("REDIS_URL", &self.redis.url())])
+    }
+
+    /// A daemon of the fleet with `env` added (no Redis unless it says so).
+    fn daemon_with(&self, batch: u32, env: &[(&str, &str)]) -> tokio::process::Child {
         let mut cmd = farewatch(self.db.dir(), &self.fake.uri(), &self.twilio.uri());
         cmd.env("DATABASE_URL", self.db.url())
-            .env("REDIS_URL", self.redis.url())
+            .envs(env.iter().copied())
             .env("FAREWATCH_FLEET_BATCH", batch.to_string())
             .env("AMADEUS_TIMEOUT", "10s")
             .args(["daemon", "--fleet", "--interval", "1h", "--format", "json"])
             .arg("--no-progress")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(if std::env::var_os("FLEET_TEST_STDERR").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         cmd.spawn().unwrap()
     }
 
@@ -99,6 +113,24 @@ impl Fleet {
         })
         .await
         .expect("the fleet finishes its cycle")
+    }
+
+    /// Adds `rows` alerting rows to the sheet (origins after those there).
+    fn add_rows(&mut self, rows: usize) {
+        let path = self.db.dir().join("routes.csv");
+        let mut csv = std::fs::read_to_string(&path).unwrap();
+        for i in self.routes..self.routes + rows {
+            csv.push_str(&format!(
+                "{},JFK,{},350,GBP,+44791112{i:04},\n",
+                code(i),
+                days_from_today(30)
+            ));
+        }
+        // Written whole, then renamed: a reader never sees half a sheet.
+        let fresh = self.db.dir().join("routes.csv.new");
+        std::fs::write(&fresh, csv).unwrap();
+        std::fs::rename(fresh, path).unwrap();
+        self.routes += rows;
     }
 
     /// Each alert was sent exactly once.
@@ -142,6 +174,7 @@ async fn three_daemons_share_the_routes_and_alert_once() {
     let shown = std::process::Command::new(env!("CARGO_BIN_EXE_farewatch"))
         .args(["fleet", "--database-url", fleet.db.url()])
         .env_clear()
+        .env("REDIS_URL", fleet.redis.url())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
         .unwrap();
@@ -151,8 +184,18 @@ async fn three_daemons_share_the_routes_and_alert_once() {
         stdout.starts_with("routes 2000: 0 due now, 0 held"),
         "{stdout}"
     );
-    // The summary, the header, then one line per node.
-    let listed = stdout.lines().skip(2).filter(|l| l.contains(" daemon "));
+    // Who reads the sheet, its copy, the shared limits (Amadeus is unpaced
+    // here: none), then one line per node.
+    assert!(stdout.contains("\nlease sheet: "), "{stdout}");
+    assert!(stdout.contains("\nsheet "), "{stdout}");
+    assert!(
+        stdout.contains("shared limits: none used in the last hour"),
+        "{stdout}"
+    );
+    let listed = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("NODE"))
+        .filter(|l| l.contains(" daemon "));
     assert_eq!(listed.count(), 3, "{stdout}");
 }
 
@@ -174,7 +217,7 @@ async fn a_daemon_killed_mid_cycle_loses_nothing_and_its_routes_are_taken_over()
     fleet.fake.set_plan(|_| Reply::Offers);
 
     // Two daemons take over: the dead one's routes at once (same machine),
-    // not after its one-hour lease.
+    // not after its lease.
     let mut rest = [fleet.daemon(4), fleet.daemon(4)];
     let nodes = fleet.settled(&store).await;
     stop(&mut rest).await;
@@ -206,4 +249,164 @@ async fn redis_lost_mid_cycle_loses_nothing_and_sends_nothing_twice() {
     // cache each lookup was asked once; the outbox sent each alert once.
     assert_eq!(fleet.fake.searches(), 30);
     fleet.assert_alerted_once();
+}
+
+/// The name a daemon's process holds its claims under (`HOST/PID/...`).
+fn holder_of(nodes: &[NodeRecord], daemon: &tokio::process::Child) -> String {
+    let pid = format!("/{}/", daemon.id().expect("running"));
+    nodes
+        .iter()
+        .find(|n| n.holder.contains(&pid))
+        .map(|n| n.holder.clone())
+        .unwrap_or_else(|| panic!("no node of pid {pid} in {nodes:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_longer_than_the_lease_keeps_its_claim() {
+    // Each search takes 5 s; claims last 2 s unrenewed. No Redis: nothing
+    // but the claim keeps the second daemon from asking the same again.
+    let fleet = Fleet::new(6, Reply::Hang(Duration::from_secs(5))).await;
+    let lease = [("FAREWATCH_FLEET_LEASE", "2s")];
+    let first = fleet.daemon_with(10, &lease);
+    tokio::time::timeout(WITHIN, fleet.fake.wait_for_searches(6))
+        .await
+        .expect("the first daemon claims and asks all six");
+    // The second looks for due work every 2 s while the first waits.
+    let second = fleet.daemon_with(10, &lease);
+    let store = fleet.db.open().await;
+    let nodes = fleet.settled(&store).await;
+    stop(&mut [first, second]).await;
+    assert_eq!(fleet.fake.searches(), 6, "the renewed claim was not taken");
+    fleet.assert_alerted_once();
+    let done: Vec<u64> = nodes.iter().map(|n| n.done).collect();
+    assert!(
+        done.contains(&6) && done.iter().sum::<u64>() == 6,
+        "{nodes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daemon_reads_the_sheet_for_the_fleet_and_edits_reach_every_daemon() {
+    let mut fleet = Fleet::new(4, Reply::Offers).await;
+    // Ticks of a second, so edits are seen quickly.
+    let lease = [("FAREWATCH_FLEET_LEASE", "1s")];
+    let reader = fleet.daemon_with(10, &lease);
+    let store = fleet.db.open().await;
+    fleet.settled(&store).await;
+    let other = fleet.daemon_with(10, &lease);
+    let stored = store
+        .stored_sheet()
+        .await
+        .unwrap()
+        .expect("the sheet is stored");
+    assert!(stored.source.ends_with("routes.csv"), "{}", stored.source);
+    assert_eq!(
+        stored.body,
+        std::fs::read(fleet.db.dir().join("routes.csv")).unwrap()
+    );
+
+    // An edit: two new alerting rows, each checked once by the fleet.
+    fleet.add_rows(2);
+    fleet.settled(&store).await;
+    assert_eq!(fleet.fake.searches(), 6);
+    fleet.assert_alerted_once();
+    let nodes = store.fleet_nodes(jiff::Timestamp::now()).await.unwrap();
+    let reader_name = holder_of(&nodes, &reader);
+    let other_name = holder_of(&nodes, &other);
+    let leases = store.fleet_leases().await.unwrap();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(
+        leases[0].holder, reader_name,
+        "the first daemon reads for the fleet"
+    );
+    let stored = store.stored_sheet().await.unwrap().unwrap();
+    assert_eq!(stored.synced_by, reader_name);
+    assert_eq!(
+        stored.body,
+        std::fs::read(fleet.db.dir().join("routes.csv")).unwrap()
+    );
+
+    // The reader dies: the other daemon reads the sheet from then on.
+    let mut reader = reader;
+    reader.start_kill().unwrap();
+    reader.wait().await.unwrap();
+    fleet.add_rows(1);
+    fleet.settled(&store).await;
+    assert_eq!(fleet.fake.searches(), 7);
+    fleet.assert_alerted_once();
+    let stored = store.stored_sheet().await.unwrap().unwrap();
+    assert_eq!(
+        stored.synced_by, other_name,
+        "the survivor took the sheet's lease"
+    );
+    stop(&mut [other]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_lost_mid_cycle_sends_nothing_without_its_intent_and_recovers() {
+    let fleet = Fleet::new(30, Reply::Hang(Duration::from_millis(100))).await;
+    // The daemons reach PostgreSQL through a proxy the test can cut.
+    let target = fleet.db.url().split_once('@').unwrap().1;
+    let target = target.split_once('/').unwrap().0.to_owned();
+    let proxy = TcpProxy::start(target).await;
+    let through = proxy.url_through(fleet.db.url());
+    let env = [
+        ("DATABASE_URL", through.as_str()),
+        ("REDIS_URL", &fleet.redis.url()),
+        ("FAREWATCH_FLEET_LEASE", "2s"),
+    ];
+    let mut daemons = [fleet.daemon_with(4, &env), fleet.daemon_with(4, &env)];
+    tokio::time::timeout(WITHIN, fleet.twilio.wait_for_posts(6))
+        .await
+        .expect("the cycles start");
+    proxy.cut();
+    // The daemons find the database gone (they try to reconnect), then it
+    // comes back.
+    tokio::time::timeout(WITHIN, async {
+        while proxy.refused() < 4 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the daemons try to reach the database");
+    let sent_while_cut = fleet.twilio.posts();
+    proxy.restore();
+    let store = fleet.db.open().await;
+    fleet.settled(&store).await;
+    fleet.assert_alerted_once();
+    // A send the outage cut short (Twilio took it, its record was lost) is
+    // settled by the next tick: nothing stays pending.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(fleet.db.url())
+        .await
+        .unwrap();
+    tokio::time::timeout(WITHIN, async {
+        loop {
+            let (pending,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM outbox WHERE status = 'pending'")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("every alert settled");
+    // Every SMS Twilio accepted has its intent, recorded sent, in PostgreSQL.
+    let sent: Vec<(String, String)> = sqlx::query_as(
+        "SELECT recipient, body FROM outbox WHERE status = 'sent' ORDER BY recipient",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut accepted = fleet.twilio.accepted();
+    accepted.sort();
+    stop(&mut daemons).await;
+    assert_eq!(sent, accepted, "an intent for every SMS, and the reverse");
+    assert!(
+        sent_while_cut < 30,
+        "the outage came mid-cycle: {sent_while_cut} sent"
+    );
 }

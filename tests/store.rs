@@ -259,7 +259,9 @@ async fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
             "api_watches_user",
             "fleet_due",
             "fleet_due_next",
+            "fleet_leases",
             "fleet_nodes",
+            "fleet_sheet",
             "idempotency_keys",
             "idempotency_keys_created",
             "interests",
@@ -1024,7 +1026,7 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(after, SCHEMA_VERSION, "migrated in place");
-    assert_eq!(after, 7, "version 7: the fleet's due routes");
+    assert_eq!(after, 8, "version 8: the fleet's leases and sheet");
     // Rows from before claims have none: any run may take them over.
     let unclaimed: i64 = raw
         .query_row(

@@ -108,8 +108,11 @@ where
             shutdown(),
         ))
     });
+    // A fleet daemon looks for due work every tick (routes are still
+    // checked once per interval): a dead daemon's routes are taken soon.
+    let period = fleet.as_ref().map_or(interval, FleetOptions::tick);
     let exit = crate::daemon::run(
-        interval,
+        period,
         DEFAULT_GRACE,
         || {
             let (app, output, fleet) = (app.clone(), output.clone(), fleet.clone());

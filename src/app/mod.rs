@@ -213,20 +213,35 @@ impl App {
     /// Reads and parses the sheet (every cycle: edits apply without a
     /// restart); rows whose recipients cannot be reached become row errors.
     pub async fn load_sheet(&self) -> Result<Sheet, ConfigError> {
-        let options = SheetOptions {
-            default_currency: self.plan.default_currency,
-            today: today(),
-        };
-        let mut sheet = match &self.sheet {
+        let sheet = match &self.sheet {
             SheetSource::Location { location, .. } => {
-                sheet::load(location, &self.client, &options).await?
+                sheet::load(location, &self.client, &self.sheet_options()).await?
             }
             SheetSource::BuiltIn => {
-                let csv = demo::csv(options.today);
-                sheet::parse(demo::NAME, csv.as_bytes(), &options)?
+                let csv = demo::csv(today());
+                sheet::parse(demo::NAME, csv.as_bytes(), &self.sheet_options())?
             }
             SheetSource::Nothing => Sheet::default(),
         };
+        Ok(self.reachable(sheet))
+    }
+
+    /// The sheet from its bytes as read from `source` (the fleet's copy).
+    fn sheet_from(&self, source: &str, body: &[u8]) -> Result<Sheet, ConfigError> {
+        let sheet = sheet::parse(source, body, &self.sheet_options())?;
+        Ok(self.reachable(sheet))
+    }
+
+    fn sheet_options(&self) -> SheetOptions {
+        SheetOptions {
+            default_currency: self.plan.default_currency,
+            today: today(),
+        }
+    }
+
+    /// `sheet` without the rows none of whose recipients can be reached
+    /// (each an error at its line).
+    fn reachable(&self, mut sheet: Sheet) -> Sheet {
         let source = self.sheet_name().to_owned();
         let mut errors = Vec::new();
         sheet.routes.retain(|route| {
@@ -243,7 +258,7 @@ impl App {
         });
         sheet.errors.extend(errors);
         sheet.errors.sort_by_key(|e| e.line);
-        Ok(sheet)
+        sheet
     }
 
     /// Why each of `recipients` cannot be reached (empty: all can). A dry
@@ -334,7 +349,12 @@ impl App {
     /// What a fare check runs on: the sheet's rows and the API's fare
     /// watches, read now.
     async fn check_input(&self) -> Result<CheckInput, ConfigError> {
-        let mut sheet = self.load_sheet().await?;
+        let sheet = self.load_sheet().await?;
+        self.check_input_with(sheet).await
+    }
+
+    /// [`check_input`](Self::check_input) on a sheet already read.
+    async fn check_input_with(&self, mut sheet: Sheet) -> Result<CheckInput, ConfigError> {
         let api = self.load_api_watches(true).await?;
         sheet.errors.extend(api.errors);
         sheet.warnings.extend(api.warnings);

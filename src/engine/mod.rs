@@ -277,6 +277,23 @@ impl Engine {
         &self.run
     }
 
+    /// Settles the fare alerts this run may settle that an earlier send
+    /// left pending (its outcome unknown: cut short by a crash, or by a
+    /// lost database after the channel accepted it), without a cycle: those
+    /// the channel delivered are recorded sent; the others stay pending for
+    /// their route's next cycle, which sends them again. A fleet daemon runs
+    /// this every tick, so such an alert is settled within a tick rather
+    /// than at its route's next interval. Returns how many were looked at.
+    pub async fn settle_pending(&self) -> Result<usize, EngineError> {
+        if self.dry_run {
+            return Ok(0);
+        }
+        let left = self
+            .reconcile_pending(|i| !i.route_id.starts_with(watches::SUBJECT_PREFIX))
+            .await?;
+        Ok(left.len())
+    }
+
     /// Runs one cycle over `routes`.
     pub async fn run_cycle(
         self: &Arc<Self>,

@@ -31,7 +31,7 @@
 //! - on unix the file is created with mode `0600` (it holds OAuth tokens),
 //!   and directories farewatch creates get `0700`.
 //!
-//! # Schema (version 7)
+//! # Schema (version 8)
 //! The SQL lives in `migrations/{sqlite,postgres}/NNNN_*.sql`, one file per
 //! version and the same number for the same change, compiled in and applied
 //! at [`Store::open`] in one transaction. SQLite keeps the version in
@@ -103,6 +103,10 @@
 //!
 //! Version 7 adds `fleet_due` and `fleet_nodes`: which daemon of a fleet
 //! holds which route, and each daemon's heartbeat (see [`fleet`]).
+//!
+//! Version 8 adds `fleet_leases` (one daemon at a time for a fleet-wide
+//! chore) and `fleet_sheet` (the sheet as the daemon holding the `sheet`
+//! lease last read it, which the others check their routes from).
 //!
 //! # Group commit
 //! Writes are committed in batches: every call waiting when the previous
@@ -179,7 +183,7 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// The schema version this build writes; see the module docs.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Appended to errors that a different location would fix.
 const USE_ANOTHER: &str = "set DATABASE_URL=sqlite://PATH to use another location";

@@ -7,6 +7,7 @@ pub mod api_server;
 pub mod binary;
 pub mod db;
 pub mod redis_server;
+pub mod tcp_proxy;
 pub mod twilio_fake;
 
 use std::path::PathBuf;

@@ -57,6 +57,16 @@ pub enum Command {
         /// With --fleet: routes claimed at a time.
         #[arg(long, env = "FAREWATCH_FLEET_BATCH", default_value_t = farewatch::app::fleet::DEFAULT_BATCH)]
         fleet_batch: u32,
+        /// With --fleet: how long a claim lasts unrenewed (renewed every
+        /// third of it while the daemon works; at most the interval). A
+        /// dead daemon's routes are taken within this plus a tick.
+        #[arg(
+            long,
+            env = "FAREWATCH_FLEET_LEASE",
+            value_name = "DURATION",
+            default_value = "60s"
+        )]
+        fleet_lease: String,
         /// With --serve: listen here (HOST:PORT; default 127.0.0.1:8080).
         /// Beyond loopback, FAREWATCH_API_TOKEN must be set.
         #[arg(long, env = "FAREWATCH_API_ADDR", value_name = "HOST:PORT")]
@@ -121,12 +131,16 @@ pub enum Command {
         command: crate::search::JobsCommand,
     },
     /// The fleet: each daemon (its last heartbeat, routes claimed and done,
-    /// routes it holds now) and the routes due.
+    /// routes it holds now), the routes due, the leases (who reads the
+    /// sheet) and, with REDIS_URL, each provider's shared limit.
     Fleet {
         /// The state database: sqlite://PATH or postgres://USER@HOST/DB
         /// (default: the data directory's farewatch.db).
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// The fleet's Redis, for the shared limits.
+        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+        redis_url: Option<String>,
     },
     /// Work on queued search jobs (the API's) until SIGTERM/SIGINT; any
     /// number of workers may share one PostgreSQL database.

@@ -145,13 +145,17 @@ async fn run(cli: Cli) -> Result<Exit> {
             addr,
             fleet,
             fleet_batch,
+            fleet_lease,
             run,
         } => {
             let api = serve.then(|| addr.unwrap_or_else(default_api_addr));
-            let fleet = fleet.then_some(fleet_batch);
+            let fleet = fleet.then_some((fleet_batch, fleet_lease));
             daemon(&interval, metrics_addr, api, fleet, run).await
         }
-        Command::Fleet { database_url } => fleet::run(database_url.as_deref()).await,
+        Command::Fleet {
+            database_url,
+            redis_url,
+        } => fleet::run(database_url.as_deref(), redis_url.as_deref()).await,
         Command::Providers(args) => providers::show(&args).await,
         Command::Flights { command } => flights::run(command).await,
         Command::History(args) => history::run(args).await,
@@ -302,7 +306,7 @@ async fn daemon(
     interval: &str,
     metrics_addr: Option<std::net::SocketAddr>,
     api: Option<std::net::SocketAddr>,
-    fleet_batch: Option<u32>,
+    fleet: Option<(u32, String)>,
     args: RunArgs,
 ) -> Result<Exit> {
     let interval = match parse_duration("--interval", interval) {
@@ -361,7 +365,15 @@ async fn daemon(
         format: args.format,
         no_progress: args.no_progress || quiet(),
     });
-    let fleet = fleet_batch.map(|batch| farewatch::app::fleet::FleetOptions::new(interval, batch));
+    let fleet = match fleet {
+        Some((batch, lease)) => match parse_duration("--fleet-lease", &lease) {
+            Ok(lease) => {
+                Some(farewatch::app::fleet::FleetOptions::new(interval, batch).with_lease(lease))
+            }
+            Err(error) => return Ok(config_error(&error)),
+        },
+        None => None,
+    };
     if let Some(fleet) = &fleet {
         note!(
             "fleet daemon {}: checking the due routes it claims, {} at a time",

@@ -4,18 +4,50 @@
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use jiff_sqlx::ToSqlx;
-use sqlx::{Acquire, Row};
+use sqlx::Row;
 
 use super::{ts, Postgres};
-use crate::store::fleet::{DueSummary, Fleet, NodeRecord};
+use crate::store::fleet::{sheet_digest, DueSummary, Fleet, LeaseRecord, NodeRecord, StoredSheet};
 use crate::store::{to_i64, to_u64, Fail, StoreError};
 
 #[async_trait]
 impl Fleet for Postgres {
+    async fn register_due(&self, route_ids: &[String], now: Timestamp) -> Result<u64, StoreError> {
+        self.read("register due routes", async {
+            let done = sqlx::query(
+                "INSERT INTO fleet_due (route_id, next_due)
+                 SELECT unnest($1::text[]), $2
+                 ON CONFLICT (route_id) DO NOTHING",
+            )
+            .bind(route_ids)
+            .bind(now.to_sqlx())
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    async fn prune_due(&self, keep: &[String], now: Timestamp) -> Result<u64, StoreError> {
+        self.read("forget routes gone from the sheet", async {
+            // An anti-join, not `<> ALL($1)`: linear in the routes, not quadratic.
+            let done = sqlx::query(
+                "DELETE FROM fleet_due d
+                 WHERE (d.lease_until IS NULL OR d.lease_until < $2)
+                   AND NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS k(id) WHERE k.id = d.route_id)",
+            )
+            .bind(keep)
+            .bind(now.to_sqlx())
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
     async fn claim_due(
         &self,
         holder: &str,
-        route_ids: &[String],
         take_over: &[String],
         limit: u32,
         now: Timestamp,
@@ -23,50 +55,162 @@ impl Fleet for Postgres {
     ) -> Result<(String, Vec<String>), StoreError> {
         let until = now.checked_add(lease).unwrap_or(Timestamp::MAX);
         let token = crate::search::random_token();
-        let run = async {
-            let mut conn = self.pool.acquire().await?;
-            let mut tx = conn.begin().await?;
-            sqlx::query(
-                "INSERT INTO fleet_due (route_id, next_due)
-                 SELECT unnest($1::text[]), $2
-                 ON CONFLICT (route_id) DO NOTHING",
-            )
-            .bind(route_ids)
-            .bind(now.to_sqlx())
-            .execute(&mut *tx)
+        let claimed = self
+            .read("claim due routes", async {
+                let rows = sqlx::query(
+                    "WITH picked AS (
+                         SELECT route_id FROM fleet_due
+                         WHERE next_due <= $1
+                           AND (lease_until IS NULL OR lease_until < $1 OR locked_by = ANY($6))
+                         ORDER BY next_due, route_id
+                         LIMIT $2
+                         FOR UPDATE SKIP LOCKED
+                     )
+                     UPDATE fleet_due d
+                     SET lease_token = $3, lease_until = $4, locked_by = $5
+                     FROM picked WHERE d.route_id = picked.route_id
+                     RETURNING d.route_id",
+                )
+                .bind(now.to_sqlx())
+                .bind(i64::from(limit))
+                .bind(&token)
+                .bind(until.to_sqlx())
+                .bind(holder)
+                .bind(take_over)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| Ok(row.try_get::<String, _>(0)?))
+                    .collect::<Result<Vec<_>, Fail>>()
+            })
             .await?;
-            let rows = sqlx::query(
-                "WITH picked AS (
-                     SELECT route_id FROM fleet_due
-                     WHERE route_id = ANY($1) AND next_due <= $2
-                       AND (lease_until IS NULL OR lease_until < $2 OR locked_by = ANY($7))
-                     ORDER BY next_due, route_id
-                     LIMIT $3
-                     FOR UPDATE SKIP LOCKED
-                 )
-                 UPDATE fleet_due d
-                 SET lease_token = $4, lease_until = $5, locked_by = $6
-                 FROM picked WHERE d.route_id = picked.route_id
-                 RETURNING d.route_id",
-            )
-            .bind(route_ids)
-            .bind(now.to_sqlx())
-            .bind(i64::from(limit))
-            .bind(&token)
-            .bind(until.to_sqlx())
-            .bind(holder)
-            .bind(take_over)
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await.map_err(|e| Fail::Commit(e.to_string()))?;
-            rows.iter()
-                .map(|row| Ok(row.try_get::<String, _>(0)?))
-                .collect::<Result<Vec<_>, Fail>>()
-        };
-        let claimed = run
-            .await
-            .map_err(|fail: Fail| fail.into_error(self.db.clone(), "claim due routes"))?;
         Ok((token, claimed))
+    }
+
+    async fn extend_due(&self, token: &str, until: Timestamp) -> Result<u64, StoreError> {
+        self.read("renew a claim", async {
+            let done = sqlx::query("UPDATE fleet_due SET lease_until = $2 WHERE lease_token = $1")
+                .bind(token)
+                .bind(until.to_sqlx())
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        take_over: &[String],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.read("take a fleet lease", async {
+            let row = sqlx::query(
+                "INSERT INTO fleet_leases (name, holder, until) VALUES ($1, $2, $4)
+                 ON CONFLICT (name) DO UPDATE SET holder = $2, until = $4
+                 WHERE fleet_leases.holder = $2 OR fleet_leases.until < $3
+                    OR fleet_leases.holder = ANY($5)
+                 RETURNING holder",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(now.to_sqlx())
+            .bind(until.to_sqlx())
+            .bind(take_over)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    async fn fleet_leases(&self) -> Result<Vec<LeaseRecord>, StoreError> {
+        self.read("read fleet leases", async {
+            let rows = sqlx::query("SELECT name, holder, until FROM fleet_leases ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(LeaseRecord {
+                        name: row.try_get("name")?,
+                        holder: row.try_get("holder")?,
+                        until: ts(row, "until")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn save_sheet(
+        &self,
+        source: &str,
+        body: &[u8],
+        holder: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let digest = sheet_digest(body);
+        self.read("store the sheet", async {
+            // `changed` is whether the bytes differ from those stored (the
+            // old row as the statement found it).
+            let row = sqlx::query(
+                "WITH old AS (SELECT digest FROM fleet_sheet WHERE id = 1)
+                 INSERT INTO fleet_sheet (id, source, body, digest, changed_at, synced_at, synced_by)
+                 VALUES (1, $1, $2, $3, $4, $4, $5)
+                 ON CONFLICT (id) DO UPDATE
+                 SET source = $1, synced_at = $4, synced_by = $5,
+                     body = CASE WHEN fleet_sheet.digest = $3 THEN fleet_sheet.body ELSE $2 END,
+                     changed_at = CASE WHEN fleet_sheet.digest = $3
+                                       THEN fleet_sheet.changed_at ELSE $4 END,
+                     digest = $3
+                 RETURNING (SELECT digest FROM old) IS DISTINCT FROM $3 AS changed",
+            )
+            .bind(source)
+            .bind(body)
+            .bind(&digest)
+            .bind(now.to_sqlx())
+            .bind(holder)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(row.try_get::<bool, _>("changed")?)
+        })
+        .await
+    }
+
+    async fn sheet_digest(&self) -> Result<Option<String>, StoreError> {
+        self.read("read the stored sheet", async {
+            let row = sqlx::query("SELECT digest FROM fleet_sheet WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|row| row.try_get::<String, _>(0)).transpose()?)
+        })
+        .await
+    }
+
+    async fn stored_sheet(&self) -> Result<Option<StoredSheet>, StoreError> {
+        self.read("read the stored sheet", async {
+            let row = sqlx::query(
+                "SELECT source, body, digest, changed_at, synced_at, synced_by
+                 FROM fleet_sheet WHERE id = 1",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|row| {
+                Ok(StoredSheet {
+                    source: row.try_get("source")?,
+                    body: row.try_get("body")?,
+                    digest: row.try_get("digest")?,
+                    changed_at: ts(&row, "changed_at")?,
+                    synced_at: ts(&row, "synced_at")?,
+                    synced_by: row.try_get("synced_by")?,
+                })
+            })
+            .transpose()
+        })
+        .await
     }
 
     async fn complete_due(

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_price_history.sql"),
     include_str!("../../../migrations/postgres/0006_search_jobs.sql"),
     include_str!("../../../migrations/postgres/0007_fleet.sql"),
+    include_str!("../../../migrations/postgres/0008_fleet_sync.sql"),
 ];
 
 /// The advisory lock key migrations hold, so two processes starting on a new

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_price_history.sql"),
     include_str!("../../../migrations/sqlite/0006_search_jobs.sql"),
     include_str!("../../../migrations/sqlite/0007_fleet.sql"),
+    include_str!("../../../migrations/sqlite/0008_fleet_sync.sql"),
 ];
 
 /// The SQLite backend. One connection, owned by a writer thread (a file)

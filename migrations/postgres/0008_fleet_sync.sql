@@ -1,0 +1,16 @@
+-- Fleet synchronisation (src/store/fleet.rs): the same tables and columns as
+-- migrations/sqlite/0008_fleet_sync.sql, in PostgreSQL's types.
+CREATE TABLE fleet_leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE fleet_sheet (
+    id         SMALLINT PRIMARY KEY CHECK (id = 1),
+    source     TEXT NOT NULL,
+    body       BYTEA NOT NULL,
+    digest     TEXT NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL,
+    synced_at  TIMESTAMPTZ NOT NULL,
+    synced_by  TEXT NOT NULL
+);
