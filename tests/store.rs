@@ -394,6 +394,12 @@ on_both_backends! {
         assert_eq!(states["jpy"], jpy);
         assert_eq!(states["rearmed"], rearmed);
         assert_eq!(states["fresh"], fresh);
+        // A cycle's own routes only (a fleet batch): unknown ids have none.
+        let ids = ["jpy", "rearmed", "never-alerted"].map(String::from);
+        let some = store.load_states_of(&ids).await.unwrap();
+        assert_eq!(some.len(), 2);
+        assert_eq!((&some["jpy"], &some["rearmed"]), (&jpy, &rearmed));
+        assert!(store.load_states_of(&[]).await.unwrap().is_empty());
 
         // Saving again overwrites.
         store.save_state("kwd", &fresh).await.unwrap();

@@ -715,7 +715,11 @@ async fn watch_state(state: &AppState, watch: &ApiWatch) -> Result<WatchState, A
     };
     match watch.kind {
         WatchKind::Fare => {
-            let saved = store.load_states().await?.remove(&key).unwrap_or_default();
+            let saved = store
+                .load_states_of(std::slice::from_ref(&key))
+                .await?
+                .remove(&key)
+                .unwrap_or_default();
             view.armed = Some(saved.is_armed());
             view.last_alerted_price = saved.last_alerted.map(|m| m.amount_string());
             view.last_alerted_at = saved.last_alerted_at;

@@ -306,7 +306,11 @@ impl Engine {
         // Everything a decision depends on is read before any lookup: if the
         // store cannot be read, nothing is sent.
         let context = Arc::new(CycleContext {
-            states: self.store.load_states().await?,
+            // This cycle's routes only: a fleet batch reads its batch.
+            states: {
+                let ids: Vec<String> = routes.iter().filter(|r| r.active).map(Route::id).collect();
+                self.store.load_states_of(&ids).await?
+            },
             suppressed: self.store.suppressed().await?,
             unfinished: self.store.unfinished_alerts().await?,
             resendable: if self.dry_run {

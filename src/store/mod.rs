@@ -748,7 +748,10 @@ pub trait Backend:
     Accounts + fleet::Fleet + jobs::Jobs + PriceHistory + Send + Sync + 'static
 {
     /// See [`Store::load_states`].
-    async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError>;
+    async fn load_states(
+        &self,
+        only: Option<&[String]>,
+    ) -> Result<HashMap<String, AlertState>, StoreError>;
     /// See [`Store::save_state`].
     async fn save_state(&self, route_id: &str, state: &AlertState) -> Result<(), StoreError>;
     /// See [`Store::open_intent`].
@@ -877,7 +880,16 @@ impl Store {
 
     /// Every route's saved alert state, keyed by route id (one query).
     pub async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
-        self.backend.load_states().await
+        self.backend.load_states(None).await
+    }
+
+    /// The saved alert states of `route_ids` (those that have one), in one
+    /// query: a cycle over a fleet's batch reads its batch, not the table.
+    pub async fn load_states_of(
+        &self,
+        route_ids: &[String],
+    ) -> Result<HashMap<String, AlertState>, StoreError> {
+        self.backend.load_states(Some(route_ids)).await
     }
 
     /// Saves a route's state on its own (used when a row re-arms).

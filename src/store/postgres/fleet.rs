@@ -58,18 +58,20 @@ impl Fleet for Postgres {
         let claimed = self
             .read("claim due routes", async {
                 let rows = sqlx::query(
-                    "WITH picked AS (
+                    // `= ANY(ARRAY(...))`, not a join with the picked rows:
+                    // the update then finds them by primary key instead of
+                    // hashing the whole table.
+                    "UPDATE fleet_due
+                     SET lease_token = $3, lease_until = $4, locked_by = $5
+                     WHERE route_id = ANY(ARRAY(
                          SELECT route_id FROM fleet_due
                          WHERE next_due <= $1
                            AND (lease_until IS NULL OR lease_until < $1 OR locked_by = ANY($6))
                          ORDER BY next_due, route_id
                          LIMIT $2
                          FOR UPDATE SKIP LOCKED
-                     )
-                     UPDATE fleet_due d
-                     SET lease_token = $3, lease_until = $4, locked_by = $5
-                     FROM picked WHERE d.route_id = picked.route_id
-                     RETURNING d.route_id",
+                     ))
+                     RETURNING route_id",
                 )
                 .bind(now.to_sqlx())
                 .bind(i64::from(limit))

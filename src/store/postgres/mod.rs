@@ -313,13 +313,18 @@ async fn read_pending(
 
 #[async_trait]
 impl Backend for Postgres {
-    async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
+    async fn load_states(
+        &self,
+        only: Option<&[String]>,
+    ) -> Result<HashMap<String, AlertState>, StoreError> {
         self.read("load alert states", async {
             let rows = sqlx::query(
                 "SELECT route_id, last_alerted_minor, last_alerted_currency,
                         last_alerted_at, alerts_sent
-                 FROM alert_state",
+                 FROM alert_state
+                 WHERE $1::text[] IS NULL OR route_id = ANY($1)",
             )
+            .bind(only)
             .fetch_all(&self.pool)
             .await?;
             let mut states = HashMap::with_capacity(rows.len());

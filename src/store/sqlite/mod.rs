@@ -183,8 +183,11 @@ impl Sqlite {
 
 #[async_trait]
 impl Backend for Sqlite {
-    async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
-        Sqlite::load_states(self).await
+    async fn load_states(
+        &self,
+        only: Option<&[String]>,
+    ) -> Result<HashMap<String, AlertState>, StoreError> {
+        Sqlite::load_states(self, only).await
     }
     async fn save_state(&self, route_id: &str, state: &AlertState) -> Result<(), StoreError> {
         Sqlite::save_state(self, route_id, state).await
@@ -676,7 +679,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Task { .. }), "{err:?}");
         // The mutex is now poisoned: later calls report it instead of panicking.
-        let err = store.load_states().await.unwrap_err();
+        let err = store.load_states(None).await.unwrap_err();
         assert!(matches!(err, StoreError::Poisoned { .. }), "{err:?}");
         assert!(err.to_string().contains("restart farewatch"));
     }

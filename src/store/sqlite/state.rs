@@ -3,15 +3,21 @@
 use super::*;
 
 impl Sqlite {
-    /// Every route's saved alert state, keyed by route id.
-    pub(super) async fn load_states(&self) -> Result<HashMap<String, AlertState>, StoreError> {
-        self.read("load alert states", |conn| {
+    /// Every route's saved alert state (or those of `only`), keyed by route id.
+    pub(super) async fn load_states(
+        &self,
+        only: Option<&[String]>,
+    ) -> Result<HashMap<String, AlertState>, StoreError> {
+        // A JSON array binds as one parameter, whatever its length; NULL: all.
+        let only = only.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        self.read("load alert states", move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT route_id, last_alerted_minor, last_alerted_currency,
                         last_alerted_at, alerts_sent
-                 FROM alert_state",
+                 FROM alert_state
+                 WHERE ?1 IS NULL OR route_id IN (SELECT value FROM json_each(?1))",
             )?;
-            let rows = stmt.query_map([], |row| {
+            let rows = stmt.query_map(rusqlite::params![only], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, Option<i64>>(1)?,
