@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end cost of one `farewatch check` over N routes (default 10,000),
 # half of them alerting, against local fakes of Amadeus and Twilio that
-# answer at once (scripts/bench/fake_providers.py, from the real payloads in
-# tests/fixtures/). Prints farewatch's own CPU time (user + sys), its peak
-# RSS, its peak thread count and the wall time.
+# answer at once (examples/fake_providers.rs, built by this script, from the
+# real payloads in tests/fixtures/; BENCH_FAKE=python for the earlier
+# scripts/bench/fake_providers.py, BENCH_FAKE=PATH for a built fake). Prints
+# farewatch's own CPU time (user + sys), its peak RSS, its peak thread count
+# and the wall time.
 #
 #   cargo build --release && bash scripts/bench/check_10k.sh [BINARY] [N]
 #
@@ -44,7 +46,13 @@ with open(out, "w") as f:
         f.write(f"{codes[i % len(codes)]},JFK,{day},{350 if i % 2 == 0 and not none_alert else 300},GBP,+4479111{i % 100000:05d}\n")
 PY
 
-FIXTURES=$root/tests/fixtures python3 "$root/scripts/bench/fake_providers.py" "$port" &
+case "${BENCH_FAKE:-}" in
+  python) FIXTURES=$root/tests/fixtures python3 "$root/scripts/bench/fake_providers.py" "$port" & ;;
+  "")
+    cargo build --release --example fake_providers -q --manifest-path "$root/Cargo.toml"
+    FIXTURES=$root/tests/fixtures "${CARGO_TARGET_DIR:-$root/target}/release/examples/fake_providers" "$port" & ;;
+  *) FIXTURES=$root/tests/fixtures "$BENCH_FAKE" "$port" & ;;
+esac
 fake=$!
 sleep 0.5
 

@@ -53,6 +53,10 @@ pub use report::{
 };
 pub use watches::WatchReport;
 
+/// Cycles of at most this many routes read only their own routes' alert
+/// states ([`Store::load_states_of`]); larger ones read them all.
+const OWN_STATES_UP_TO: usize = 4096;
+
 /// The cache namespace for quotes: one namespace for every fare source, so a
 /// lookup answered by any source within the TTL is never searched (and
 /// billed) again, whichever source is first in line.
@@ -306,10 +310,14 @@ impl Engine {
         // Everything a decision depends on is read before any lookup: if the
         // store cannot be read, nothing is sent.
         let context = Arc::new(CycleContext {
-            // This cycle's routes only: a fleet batch reads its batch.
-            states: {
+            // A small cycle (a fleet's batch) reads its own routes' states;
+            // a large one the whole table, which costs no more than a list of
+            // its ids.
+            states: if routes.len() <= OWN_STATES_UP_TO {
                 let ids: Vec<String> = routes.iter().filter(|r| r.active).map(Route::id).collect();
                 self.store.load_states_of(&ids).await?
+            } else {
+                self.store.load_states().await?
             },
             suppressed: self.store.suppressed().await?,
             unfinished: self.store.unfinished_alerts().await?,
