@@ -184,12 +184,12 @@ async fn three_daemons_share_the_routes_and_alert_once() {
         stdout.starts_with("routes 2000: 0 due now, 0 held"),
         "{stdout}"
     );
-    // Who reads the sheet, its copy, the shared limits (Amadeus is unpaced
-    // here: none), then one line per node.
+    // Who reads the sheet, its copy, the shared limit (Amadeus, unpaced
+    // here, counted by Redis all the same), then one line per node.
     assert!(stdout.contains("\nlease sheet: "), "{stdout}");
     assert!(stdout.contains("\nsheet "), "{stdout}");
     assert!(
-        stdout.contains("shared limits: none used in the last hour"),
+        stdout.contains("\nlimit amadeus: 3 processes, "),
         "{stdout}"
     );
     let listed = stdout

@@ -582,15 +582,18 @@ async fn fare_pools(extra: &[(&str, &str)]) -> Vec<Arc<FarePool>> {
 }
 
 #[tokio::test]
-async fn redis_url_puts_each_paced_or_budgeted_source_under_a_fleet_limit() {
+async fn redis_url_puts_every_source_under_a_fleet_limit() {
     let server = RedisServer::start();
     let url = server.url();
     let pools = fare_pools(&[("REDIS_URL", &url), ("FAREWATCH_FLEET_SIZE", "3")]).await;
     let names: Vec<&str> = pools.iter().map(|p| p.name()).collect();
     assert_eq!(names, ["serpapi", "duffel"]);
-    assert!(
-        pools[0].fleet_limiter().is_none(),
-        "no rate and no budget: nothing to share"
+    // No rate and no budget: the limiter only counts the processes, whose
+    // number divides the concurrency ceiling.
+    let serpapi = pools[0].fleet_limiter().expect("every source has one");
+    assert_eq!(
+        (serpapi.rate_per_sec(), serpapi.daily_quota()),
+        (None, None)
     );
     let duffel = pools[1]
         .fleet_limiter()

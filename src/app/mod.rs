@@ -673,16 +673,15 @@ fn fare_pools(
             }
             if let Some((settings, redis)) = &fleet {
                 let burst = registry::fleet_burst(cx.env, &prefix)?;
-                if let Some(limiter) = fleet_limiter(
+                let limiter = fleet_limiter(
                     redis,
                     settings,
                     selected.entry.name,
                     limits.rate_per_sec,
                     burst,
                     selected.daily_budget,
-                ) {
-                    pool = pool.with_fleet_limiter(limiter.with_clock(clock));
-                }
+                );
+                pool = pool.with_fleet_limiter(limiter.with_clock(clock));
             }
             Ok(Arc::new(pool))
         })
@@ -690,8 +689,9 @@ fn fare_pools(
 }
 
 /// A provider's fleet-wide limiter: its configured rate (`P_RATE_LIMIT`) and
-/// daily budget held across every process on the same Redis. `None` when it
-/// has neither: there is nothing to share.
+/// daily budget held across every process on the same Redis, and the count
+/// of those processes, which divides its concurrency ceiling. A source with
+/// neither a rate nor a budget has one too, for that count.
 fn fleet_limiter(
     redis: &FleetRedis,
     settings: &FleetPlan,
@@ -699,10 +699,7 @@ fn fleet_limiter(
     rate_per_sec: f64,
     burst: u32,
     daily_budget: Option<u64>,
-) -> Option<FleetLimiter> {
-    if rate_per_sec <= 0.0 && daily_budget.is_none() {
-        return None;
-    }
+) -> FleetLimiter {
     let mut limiter = FleetLimiter::new(redis.clone(), provider, rate_per_sec, burst);
     if let Some(per_day) = daily_budget {
         limiter = limiter.with_daily_quota(per_day);
@@ -710,7 +707,7 @@ fn fleet_limiter(
     if let Some(size) = settings.fleet_size {
         limiter = limiter.with_fleet_size(size);
     }
-    Some(limiter)
+    limiter
 }
 
 /// The flight-status providers in `STATUS_PROVIDERS` order (default: the

@@ -46,9 +46,11 @@
 //! in the last [`NODE_HORIZON`], so a fleet that had Redis when it started
 //! divides the limit correctly without being told its size.
 //!
-//! The adaptive concurrency controller stays per process
-//! ([`crate::upstream::arc`]): AIMD flows sharing a bottleneck converge to
-//! fair shares by themselves; only the rate and the quota are shared.
+//! The adaptive concurrency controller adapts per process
+//! ([`crate::upstream::arc`]), within its share of the provider's ceiling:
+//! the configured `P_MAX_CONCURRENCY` divided by the processes the script
+//! counted ([`crate::upstream::arc::Controller::set_fleet_share`]). Every
+//! source on a fleet's Redis has a limiter, paced or not, for that count.
 
 pub mod limiter;
 
