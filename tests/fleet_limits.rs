@@ -220,6 +220,26 @@ async fn queued_lookups_reserve_their_turns_in_one_round_trip() {
 }
 
 #[tokio::test]
+async fn an_unlimited_source_asks_redis_once_per_64_turns() {
+    let server = RedisServer::start();
+    let mut conn = redis(&server).await;
+    // No rate, no quota: Redis only counts the processes.
+    let limiter = FleetLimiter::new(FleetRedis::open(&server.url()), "free", 0.0, 1);
+    assert!(granted(limiter.try_acquire().await), "loads the script");
+    let before = script_calls(&mut conn).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for _ in 0..128 {
+        limiter.acquire(deadline).await.unwrap();
+    }
+    assert_eq!(
+        script_calls(&mut conn).await - before,
+        2,
+        "128 turns, 2 round trips"
+    );
+    assert_eq!(limiter.live_nodes(), 1);
+}
+
+#[tokio::test]
 async fn the_shared_limits_are_read_back_from_redis() {
     let server = RedisServer::start();
     let url = server.url();

@@ -444,10 +444,15 @@ impl FleetLimiter {
         if !self.is_degraded() {
             let now = Instant::now();
             let reach = deadline.saturating_duration_since(now);
-            match inner
-                .call(wanted.clamp(1, inner.reserve_cap()), reach)
-                .await
-            {
+            // Without a rate or a quota a turn costs nothing: take a full
+            // reservation, so Redis is asked once per [`MAX_RESERVED`]
+            // lookups (it only counts the processes then).
+            let wanted = if inner.rate.is_none() && inner.daily_quota.is_none() {
+                MAX_RESERVED
+            } else {
+                wanted.clamp(1, inner.reserve_cap())
+            };
+            match inner.call(wanted, reach).await {
                 Ok(Verdict::Granted { turns, first, .. }) => {
                     let at = inner.schedule(Instant::now(), turns, first);
                     return self.take_turn(at, deadline).await;
@@ -489,7 +494,9 @@ impl FleetLimiter {
                 retry_after: at.saturating_duration_since(Instant::now()),
             });
         }
-        tokio::time::sleep_until(at).await;
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
         self.count(true);
         Ok(())
     }
