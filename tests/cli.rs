@@ -964,3 +964,43 @@ async fn an_unreachable_postgres_fails_check_clearly() {
     assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
     assert!(!run.stdout.contains("s3cret-pw"), "{}", run.stdout);
 }
+
+/// The process runs without transparent huge pages (mimalloc's memory would
+/// get them, and each is zeroed whole at its first touch: README,
+/// Performance). Read from the kernel while `check` waits for its sheet on
+/// standard input.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_process_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_farewatch"))
+        .args(["check", "--demo", "--routes", "-"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let thp = || {
+        std::fs::read_to_string(&status)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_owned()))
+    };
+    // The flag is set first thing in main; give the process that long.
+    let mut seen = thp();
+    for _ in 0..500 {
+        if seen.as_deref() == Some("0") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        seen = thp();
+    }
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    assert_eq!(seen.as_deref(), Some("0"), "THP_enabled in {status}");
+}

@@ -38,6 +38,19 @@ use farewatch::engine::CycleReport;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process (Linux): mimalloc's memory
+/// gets them, and a huge page is backed and zeroed whole at its first
+/// touch, so a check of 10,000 routes peaked at 60 MiB instead of 49 MiB
+/// for no CPU saved (README, Performance).
+fn without_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes
+    // a flag of this process; no memory of ours is read or written.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// What the process exit status means (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
@@ -58,6 +71,7 @@ pub(crate) enum Exit {
 }
 
 fn main() -> ProcessExit {
+    without_huge_pages();
     // Before the flags: clap reads each flag's variable from the environment.
     match farewatch::config::read_dotenv(std::path::Path::new(".env")) {
         Ok(pairs) => {
