@@ -132,7 +132,10 @@ impl FleetOptions {
 /// A fleet tick's input: the routes, and whether this daemon read the sheet
 /// for the fleet.
 struct TickInput {
+    /// The sheet's problems and the API's flights (routes taken out).
     input: CheckInput,
+    /// The routes, by id.
+    routes: TickRoutes,
     /// A digest of the route ids (and the problems reported with them).
     digest: String,
     /// Holds the `sheet` lease.
@@ -154,15 +157,11 @@ impl App {
         let store = self.store();
         // Seen before claiming, so a daemon that dies holding routes is
         // known (below) to the others.
-        if let Err(error) = store
-            .beat(fleet.holder(), "daemon", 0, 0, Timestamp::now())
-            .await
-        {
-            tracing::warn!(%error, "cannot record this daemon's heartbeat");
-        }
+        self.beat(fleet, 0).await;
         let dead = self.dead_daemons().await;
         let TickInput {
             input,
+            mut routes,
             digest,
             syncing,
         } = match self.tick_input(fleet, &dead).await {
@@ -172,14 +171,11 @@ impl App {
                 return 0;
             }
         };
-        let mut input = input;
-        let mut routes = TickRoutes::take(&mut input);
         if let Err(error) = self.register(fleet, &routes.ids(), &digest, syncing).await {
             report(Err(error.into()));
             return 0;
         }
         let lease = SignedDuration::try_from(fleet.lease).unwrap_or(SignedDuration::MAX);
-        let next_in = SignedDuration::try_from(fleet.interval).unwrap_or(SignedDuration::MAX);
         let mut first = Some(input);
         let mut reloaded = false;
         let mut checked = 0u64;
@@ -210,8 +206,8 @@ impl App {
             // changed since it read them. Read them again, once a tick.
             if !reloaded && claimed.iter().any(|id| !routes.by_id.contains_key(id)) {
                 reloaded = true;
-                if let Ok(mut fresh) = self.tick_input(fleet, &dead).await {
-                    routes = TickRoutes::take(&mut fresh.input);
+                if let Ok(fresh) = self.tick_input(fleet, &dead).await {
+                    routes = fresh.routes;
                 }
             }
             // Routes still unknown are gone from the sheet: completed
@@ -238,7 +234,7 @@ impl App {
                 .renewing(fleet, &token, self.check_on(batch, progress()))
                 .await;
             let done = Timestamp::now();
-            let next = done.checked_add(next_in).unwrap_or(Timestamp::MAX);
+            let next = later(done, fleet.interval);
             match store
                 .complete_due(fleet.holder(), &token, &claimed, next, done)
                 .await
@@ -249,26 +245,10 @@ impl App {
                 }
                 Err(error) => tracing::warn!(%error, "cannot complete claimed routes"),
             }
-            if let Err(error) = store
-                .beat(
-                    fleet.holder(),
-                    "daemon",
-                    claimed.len() as u64,
-                    claimed.len() as u64,
-                    done,
-                )
-                .await
-            {
-                tracing::warn!(%error, "cannot record this daemon's heartbeat");
-            }
+            self.beat(fleet, claimed.len() as u64).await;
             report(result);
         }
-        if let Err(error) = store
-            .beat(fleet.holder(), "daemon", 0, 0, Timestamp::now())
-            .await
-        {
-            tracing::warn!(%error, "cannot record this daemon's heartbeat");
-        }
+        self.beat(fleet, 0).await;
         // Alerts whose send this run could not settle (the database went
         // away after the channel took them) are settled now, not when
         // their routes are next due.
@@ -316,9 +296,7 @@ impl App {
             tokio::select! {
                 out = &mut work => return out,
                 _ = renew.tick() => {
-                    let until = Timestamp::now()
-                        .checked_add(SignedDuration::try_from(fleet.lease).unwrap_or(SignedDuration::MAX))
-                        .unwrap_or(Timestamp::MAX);
+                    let until = later(Timestamp::now(), fleet.lease);
                     match self.store().extend_due(token, until).await {
                         Ok(0) => tracing::warn!(
                             "this daemon's claim was taken over (its lease ran out): \
@@ -327,9 +305,21 @@ impl App {
                         Ok(_) => {}
                         Err(error) => tracing::warn!(%error, "cannot renew this daemon's claim"),
                     }
-                    let _ = self.store().beat(fleet.holder(), "daemon", 0, 0, Timestamp::now()).await;
+                    self.beat(fleet, 0).await;
                 }
             }
+        }
+    }
+
+    /// This daemon's heartbeat, with `routes` claimed and done since the
+    /// last; a failure is logged (the next beat tries again).
+    async fn beat(&self, fleet: &FleetOptions, routes: u64) {
+        let beat = self
+            .store()
+            .beat(fleet.holder(), "daemon", routes, routes, Timestamp::now())
+            .await;
+        if let Err(error) = beat {
+            tracing::warn!(%error, "cannot record this daemon's heartbeat");
         }
     }
 
@@ -350,13 +340,15 @@ impl App {
         dead: &[String],
     ) -> Result<TickInput, ConfigError> {
         let (sheet, syncing) = self.fleet_sheet(fleet, dead).await?;
-        let input = self.check_input_with(sheet).await?;
-        let mut ids = ids_of(&input.sheet.routes);
+        let mut input = self.check_input_with(sheet).await?;
+        let routes = TickRoutes::take(&mut input);
+        let mut ids = routes.ids();
         ids.sort_unstable();
         let problems = format!("{:?}{:?}", input.sheet.errors, input.sheet.warnings);
         let digest = sheet_digest(format!("{ids:?}{problems}").as_bytes());
         Ok(TickInput {
             input,
+            routes,
             digest,
             syncing,
         })
@@ -373,11 +365,7 @@ impl App {
         };
         let store = self.store();
         let now = Timestamp::now();
-        let until = now
-            .checked_add(
-                SignedDuration::try_from(fleet.sheet_lease()).unwrap_or(SignedDuration::MAX),
-            )
-            .unwrap_or(Timestamp::MAX);
+        let until = later(now, fleet.sheet_lease());
         let syncing = store
             .take_lease(SHEET_LEASE, fleet.holder(), dead, now, until)
             .await?;
@@ -465,9 +453,10 @@ impl App {
     }
 }
 
-/// The ids of the active routes among `routes`.
-fn ids_of(routes: &[crate::route::Route]) -> Vec<String> {
-    routes.iter().filter(|r| r.active).map(|r| r.id()).collect()
+/// `by` after `from`, saturating.
+fn later(from: Timestamp, by: Duration) -> Timestamp {
+    let by = SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX);
+    from.checked_add(by).unwrap_or(Timestamp::MAX)
 }
 
 /// A tick's routes, each batch cut out of them by id.
