@@ -5,7 +5,8 @@
 //! batch longer than the lease keeps its claim; one daemon reads the sheet
 //! for the fleet and an edit reaches every daemon, also after it dies;
 //! PostgreSQL lost mid-cycle: nothing sent without its intent, and the
-//! fleet finishes once it is back.
+//! fleet finishes once it is back; an alert the channel failed is sent at
+//! the next tick, not an interval later.
 
 mod common;
 
@@ -17,7 +18,7 @@ use common::binary::{farewatch, write_sheet};
 use common::db::{Backend, TestDb};
 use common::redis_server::RedisServer;
 use common::tcp_proxy::TcpProxy;
-use common::twilio_fake::TwilioFake;
+use common::twilio_fake::{Post, TwilioFake};
 use common::*;
 use farewatch::store::fleet::NodeRecord;
 use farewatch::store::Store;
@@ -79,12 +80,16 @@ impl Fleet {
             .env("AMADEUS_TIMEOUT", "10s")
             .args(["daemon", "--fleet", "--interval", "1h", "--format", "json"])
             .arg("--no-progress")
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("FLEET_TEST_STDERR").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stdout(Stdio::null());
+        // FLEET_TEST_STDERR=1 shows the daemons' logs (RUST_LOG passed on).
+        if let Some(filter) = std::env::var_os("RUST_LOG") {
+            cmd.env("RUST_LOG", filter);
+        }
+        cmd.stderr(if std::env::var_os("FLEET_TEST_STDERR").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
         cmd.spawn().unwrap()
     }
 
@@ -185,11 +190,13 @@ async fn three_daemons_share_the_routes_and_alert_once() {
         "{stdout}"
     );
     // Who reads the sheet, its copy, the shared limit (Amadeus, unpaced
-    // here, counted by Redis all the same), then one line per node.
+    // here, counted by Redis all the same: each process that took a turn),
+    // then one line per node.
     assert!(stdout.contains("\nlease sheet: "), "{stdout}");
     assert!(stdout.contains("\nsheet "), "{stdout}");
+    // A daemon that found nothing left to claim never asked for a turn.
     assert!(
-        stdout.contains("\nlimit amadeus: 3 processes, "),
+        stdout.contains(&format!("\nlimit amadeus: {working} processes, ")),
         "{stdout}"
     );
     let listed = stdout
@@ -408,5 +415,53 @@ async fn postgres_lost_mid_cycle_sends_nothing_without_its_intent_and_recovers()
     assert!(
         sent_while_cut < 30,
         "the outage came mid-cycle: {sent_while_cut} sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_the_channel_could_not_take_is_sent_at_the_next_tick() {
+    // Twilio fails every send (500, nothing accepted) until the test lets
+    // it through: each alert is left pending, unsettled.
+    let fleet = Fleet::new(4, Reply::Hang(Duration::from_millis(1))).await;
+    fleet.twilio.set_plan(|_| Post::ServerError);
+    let env = [
+        ("REDIS_URL", fleet.redis.url()),
+        ("FAREWATCH_FLEET_LEASE", "1s".into()),
+        ("TWILIO_SETTLE_DELAY", "10ms".into()),
+        ("TWILIO_SETTLE_BOUND", "50ms".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut daemons = [fleet.daemon_with(4, &env)];
+    let store = fleet.db.open().await;
+    // The batch ends with its alerts tried and none taken.
+    tokio::time::timeout(WITHIN, async {
+        loop {
+            let nodes = store.fleet_nodes(jiff::Timestamp::now()).await.unwrap();
+            if nodes.iter().map(|n| n.done).sum::<u64>() >= 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the first batch ends");
+    assert!(fleet.twilio.posts() >= 4, "every alert was tried");
+    assert!(fleet.twilio.accepted().is_empty());
+    fleet.twilio.set_plan(|_| Post::Accept);
+    // The interval is an hour: only a retry at the next tick sends them.
+    tokio::time::timeout(WITHIN, async {
+        while fleet.twilio.accepted().len() < fleet.routes {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("every alert is sent within the hour's interval");
+    fleet.settled(&store).await;
+    stop(&mut daemons).await;
+    fleet.assert_alerted_once();
+    assert_eq!(
+        fleet.fake.searches(),
+        4,
+        "the retry found the fares in the quote cache"
     );
 }

@@ -17,7 +17,9 @@
 //! 4. claims batches of [`FleetOptions::batch`] due routes held by no one,
 //!    checks each batch (lookups, decisions, outbox) while renewing its
 //!    claim every third of [`FleetOptions::lease`], and completes it: the
-//!    routes are next due one interval later. It stops when nothing due is
+//!    routes are next due one interval later, except those whose alert is
+//!    not settled (the database or the channel failed it) or whose batch
+//!    could not run, due again at the next tick. It stops when nothing due is
 //!    left, so daemons split the work between them, and a route is looked
 //!    up once per interval by the fleet. Lookups two daemons share go
 //!    through the quote cache and its single flight (with Redis); an alert
@@ -86,6 +88,9 @@ struct Known {
     sheet: Option<(String, String, Arc<[u8]>)>,
     /// The digest of the input whose problems were last reported.
     reported: Option<String>,
+    /// Routes done whose heartbeat was not recorded (the database failed
+    /// it): added to the next.
+    unrecorded: u64,
 }
 
 impl FleetOptions {
@@ -127,6 +132,28 @@ impl FleetOptions {
     fn known(&self) -> std::sync::MutexGuard<'_, Known> {
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Splits a batch's claimed route ids into those checked and settled, and
+/// those to check again at the next tick: each route whose alert is
+/// unsettled, or the whole batch when its check failed.
+fn split_unsettled(
+    claimed: Vec<String>,
+    result: &Result<CycleReport, ConfigError>,
+) -> (Vec<String>, Vec<String>) {
+    let Ok(report) = result else {
+        return (Vec::new(), claimed);
+    };
+    let unsettled: std::collections::HashSet<String> = report
+        .routes
+        .iter()
+        .filter(|r| r.unsettled)
+        .map(|r| r.route.id())
+        .collect();
+    if unsettled.is_empty() {
+        return (claimed, Vec::new());
+    }
+    claimed.into_iter().partition(|id| !unsettled.contains(id))
 }
 
 /// A fleet tick's input: the routes, and whether this daemon read the sheet
@@ -190,7 +217,8 @@ impl App {
                     break;
                 }
             };
-            metrics::counter!(telemetry::FLEET_CLAIMED).increment(claimed.len() as u64);
+            let claimed_count = claimed.len() as u64;
+            metrics::counter!(telemetry::FLEET_CLAIMED).increment(claimed_count);
             if claimed.is_empty() {
                 // The sheet's problems, when nothing else reports them.
                 if let Some(input) = first.take() {
@@ -234,18 +262,29 @@ impl App {
                 .renewing(fleet, &token, self.check_on(batch, progress()))
                 .await;
             let done = Timestamp::now();
-            let next = later(done, fleet.interval);
-            match store
-                .complete_due(fleet.holder(), &token, &claimed, next, done)
-                .await
-            {
-                Ok(n) => {
-                    checked += n;
-                    metrics::counter!(telemetry::FLEET_DONE).increment(n);
+            // A route whose alert is not settled (the database or the
+            // channel failed it), or a batch that could not run, is due
+            // again at the next tick: an interval later would miss the drop.
+            let (finished, unsettled) = split_unsettled(claimed, &result);
+            for (ids, next) in [
+                (finished, later(done, fleet.interval)),
+                (unsettled, later(done, fleet.tick())),
+            ] {
+                if ids.is_empty() {
+                    continue;
                 }
-                Err(error) => tracing::warn!(%error, "cannot complete claimed routes"),
+                match store
+                    .complete_due(fleet.holder(), &token, &ids, next, done)
+                    .await
+                {
+                    Ok(n) => {
+                        checked += n;
+                        metrics::counter!(telemetry::FLEET_DONE).increment(n);
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot complete claimed routes"),
+                }
             }
-            self.beat(fleet, claimed.len() as u64).await;
+            self.beat(fleet, claimed_count).await;
             report(result);
         }
         self.beat(fleet, 0).await;
@@ -312,13 +351,16 @@ impl App {
     }
 
     /// This daemon's heartbeat, with `routes` claimed and done since the
-    /// last; a failure is logged (the next beat tries again).
+    /// last; a failure is logged, and the next beat tries again with them.
     async fn beat(&self, fleet: &FleetOptions, routes: u64) {
+        let routes = routes + std::mem::take(&mut fleet.known().unrecorded);
         let beat = self
             .store()
             .beat(fleet.holder(), "daemon", routes, routes, Timestamp::now())
             .await;
         if let Err(error) = beat {
+            // Counted by the next beat instead: the fleet's totals stay whole.
+            fleet.known().unrecorded += routes;
             tracing::warn!(%error, "cannot record this daemon's heartbeat");
         }
     }

@@ -183,6 +183,9 @@ impl Engine {
         report.messages_failed += delivered.failed;
         report.messages_elsewhere += delivered.sent_elsewhere + delivered.in_progress_elsewhere;
         report.errors.extend(delivered.errors);
+        // Another live run sending it settles it; anything else incomplete
+        // is this run's to finish.
+        report.unsettled = !delivered.complete && delivered.in_progress_elsewhere == 0;
         report.alert = if delivered.failed > 0 {
             AlertOutcome::Failed
         } else if delivered.in_progress_elsewhere > 0 {

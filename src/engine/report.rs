@@ -104,6 +104,11 @@ pub struct RouteReport {
     pub messages_failed: usize,
     /// Messages another run sent or is sending (overlapping runs).
     pub messages_elsewhere: usize,
+    /// Its alert is not settled: the outbox could not be written, the
+    /// channel refused it for now, or whether it was delivered is still
+    /// unknown. The next check of the route settles it; a fleet checks
+    /// such a route again at its next tick, not an interval later.
+    pub unsettled: bool,
 }
 
 impl RouteReport {
@@ -354,6 +359,7 @@ pub(super) fn base_report(route: &Arc<Route>, lookups: usize) -> RouteReport {
         messages_sent: 0,
         messages_failed: 0,
         messages_elsewhere: 0,
+        unsettled: false,
     }
 }
 
