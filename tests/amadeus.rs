@@ -475,6 +475,43 @@ async fn carriers_missing_from_the_dictionaries_are_named_by_code() {
 }
 
 #[tokio::test]
+async fn malformed_flights_or_dictionaries_lose_the_flights_never_the_price() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    // Offer 1 (cheapest): itineraries not a list; offer 2: a segment that is
+    // not an object; offer 3: readable flights but a malformed dictionary.
+    let body = r#"{"data":[
+        {"price":{"currency":"GBP","grandTotal":"90.00"},"itineraries":"soon"},
+        {"price":{"currency":"GBP","grandTotal":"95.00"},
+         "itineraries":[{"duration":"PT8H","segments":[7]}]},
+        {"price":{"currency":"GBP","grandTotal":"99.00"},
+         "itineraries":[{"duration":"PT8H","segments":[{"carrierCode":"BA"}]}]}],
+        "dictionaries":{"carriers":["BA"]}}"#;
+    mount_search(&server, FIXTURE_TOKEN, amadeus_json(200, body), 1).await;
+    let quote = source(&server).cheapest(&lhr_jfk()).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(9_000, "GBP"));
+    assert_eq!(quote.itinerary, None, "nothing invented");
+
+    // With a stop limit, offers whose stops cannot be counted are out; the
+    // third's airline is named by its code (the dictionary is unreadable).
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    mount_search(&server, FIXTURE_TOKEN, amadeus_json(200, body), 1).await;
+    let mut key = lhr_jfk();
+    key.max_stops = Some(0);
+    let quote = source(&server).cheapest(&key).await.unwrap().unwrap();
+    assert_eq!(quote.price, money(9_900, "GBP"));
+    assert_eq!(
+        quote.itinerary,
+        Some(Itinerary {
+            airline: Some("BA".to_owned()),
+            stops: Some(0),
+            duration_minutes: Some(480),
+        })
+    );
+}
+
+#[tokio::test]
 async fn returns_the_reply_currency_even_when_another_was_asked_for() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;

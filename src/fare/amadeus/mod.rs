@@ -363,14 +363,15 @@ fn within_limit(offer: &wire::Offer<'_>, max_stops: Option<u8>) -> bool {
 fn outbound(reply: &wire::OffersReply<'_>, offer: &wire::Offer<'_>) -> Itinerary {
     let Some(first) = offer
         .itineraries()
-        .and_then(|itineraries| itineraries.first().copied())
+        .and_then(|itineraries| itineraries.into_iter().next())
     else {
         return Itinerary::default();
     };
+    let names = reply.carrier_names();
     let airline = first.segments().and_then(|segments| {
         airlines(segments.iter().filter_map(|segment| {
             let code = segment.carrier_code.as_deref()?.trim();
-            Some(reply.carrier_name(code).unwrap_or(code))
+            Some(names.get(code).map_or(code, String::as_str))
         }))
     });
     Itinerary {
