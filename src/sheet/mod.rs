@@ -343,6 +343,11 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
     };
 
     let mut sheet = Sheet::default();
+    // One slot per line, reserved at once: growing by doubling would hold
+    // the old and the new buffer together at the last step (a 100,000-row
+    // sheet: ~36 MB of routes for ~18).
+    let lines_left = text.as_bytes().iter().filter(|&&b| b == b'\n').count() + 1;
+    sheet.routes.reserve_exact(lines_left.min(MAX_SHEET_ROWS));
     for name in &header.unknown {
         sheet.warnings.push(escape_controls(&format!(
             "{source}:{header_line}: column `{}` is not one farewatch knows; ignored (known columns: {})",
@@ -352,8 +357,10 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
     }
 
     let mut phones = PhoneCache::new();
-    // Each kept route's index in `sheet.routes`, by identity.
-    let mut kept_by_id: HashMap<String, usize> = HashMap::new();
+    // Each kept route's index in `sheet.routes`, by a hash of its identity
+    // (8 bytes a row rather than the identity's text, ~60); identities
+    // whose hash another kept route already has are kept whole.
+    let mut kept = KeptRoutes::default();
     let mut duplicates = DuplicateRows::default();
     let mut warned_nameless = false;
     let mut rows = 0_usize;
@@ -390,11 +397,12 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
         let Some(route) = outcome.route else {
             continue;
         };
-        match kept_by_id.entry(route.id()) {
+        let id = route.id();
+        match kept.find(&id, &sheet.routes) {
             // A row that is left out adds no warnings of its own: a
             // duplicate would repeat the kept row's, and a conflict is an error.
-            Entry::Occupied(kept) => {
-                let kept = &sheet.routes[*kept.get()];
+            Some(index) => {
+                let kept = &sheet.routes[index];
                 let differences = row::differences(kept, &route);
                 if differences.is_empty() {
                     if duplicates.note(line) {
@@ -409,8 +417,8 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
                         .push(conflict(source, line, kept.line, &differences));
                 }
             }
-            Entry::Vacant(slot) => {
-                slot.insert(sheet.routes.len());
+            None => {
+                kept.insert(id, sheet.routes.len());
                 sheet.warnings.extend(outcome.warnings);
                 sheet.routes.push(route);
             }
@@ -418,6 +426,42 @@ pub fn parse(source: &str, bytes: &[u8], options: &SheetOptions) -> Result<Sheet
     }
     sheet.warnings.extend(duplicates.summary(source));
     Ok(sheet)
+}
+
+/// The routes kept so far, found by identity ([`Route::id`]) through a
+/// hash of it; a route whose hash collides with another's is kept by its
+/// whole identity instead.
+#[derive(Default)]
+struct KeptRoutes {
+    by_hash: HashMap<u64, usize>,
+    collided: HashMap<String, usize>,
+}
+
+impl KeptRoutes {
+    fn hash(id: &str) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
+    }
+
+    /// The index of the kept route whose identity is `id`.
+    fn find(&self, id: &str, routes: &[Route]) -> Option<usize> {
+        match self.by_hash.get(&Self::hash(id)) {
+            Some(&index) if routes[index].id() == id => Some(index),
+            Some(_) => self.collided.get(id).copied(),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, id: String, index: usize) {
+        match self.by_hash.entry(Self::hash(&id)) {
+            Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
+            Entry::Occupied(_) => {
+                self.collided.insert(id, index);
+            }
+        }
+    }
 }
 
 /// Parses one row given as (column name, cell text) pairs rather than a CSV
@@ -768,5 +812,32 @@ impl<'t> LineLocator<'t> {
             .count();
         self.offset = at;
         self.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_routes_tell_apart_identities_whose_hashes_collide() {
+        let csv = "origin,destination,depart_date,max_price,currency,phone\n\
+                   LHR,JFK,2030-05-01,300,GBP,+447911123456\n\
+                   LGW,JFK,2030-05-01,300,GBP,+447911123456\n";
+        let options = SheetOptions {
+            default_currency: Currency::parse("GBP").unwrap(),
+            today: jiff::civil::date(2030, 1, 1),
+        };
+        let sheet = parse("routes.csv", csv.as_bytes(), &options).unwrap();
+        assert_eq!(sheet.routes.len(), 2, "{:?}", sheet.errors);
+        let (first, second) = (sheet.routes[0].id(), sheet.routes[1].id());
+        let mut kept = KeptRoutes::default();
+        kept.insert(first.clone(), 0);
+        // The second's hash taken by the first, as if they collided.
+        kept.by_hash.insert(KeptRoutes::hash(&second), 0);
+        assert_eq!(kept.find(&second, &sheet.routes), None, "not the first");
+        kept.insert(second.clone(), 1);
+        assert_eq!(kept.find(&second, &sheet.routes), Some(1));
+        assert_eq!(kept.find(&first, &sheet.routes), Some(0));
     }
 }

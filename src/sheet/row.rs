@@ -19,9 +19,14 @@ use crate::rules::{MinDrop, Rule};
 /// Column name used for problems with the row as a whole.
 const ROW_COLUMN: &str = "row";
 
-/// Parsed phone numbers by cell text: libphonenumber is slow enough that a
-/// sheet repeating one number on every row should parse it once.
+/// Parsed phone numbers by cell text, so a sheet repeating one number on
+/// every row parses it once. Bounded: a sheet of distinct numbers (one per
+/// subscriber) would otherwise hold one entry per row (~110 bytes) while it
+/// is read, and gain nothing from it.
 pub(super) type PhoneCache = HashMap<String, Result<Recipient, String>>;
+
+/// Most numbers [`PhoneCache`] keeps; it starts afresh when full.
+const PHONE_CACHE_ENTRIES: usize = 1024;
 
 /// What one data row turned into.
 #[derive(Debug)]
@@ -331,10 +336,17 @@ impl<'r> RowParser<'_, 'r> {
         }
         let mut numbers: Vec<Recipient> = Vec::with_capacity(parts.len());
         for part in parts {
-            let parsed = phones
-                .entry(part.to_owned())
-                .or_insert_with(|| Recipient::parse(part))
-                .clone();
+            let parsed = match phones.get(part) {
+                Some(parsed) => parsed.clone(),
+                None => {
+                    let parsed = Recipient::parse(part);
+                    if phones.len() >= PHONE_CACHE_ENTRIES {
+                        phones.clear();
+                    }
+                    phones.insert(part.to_owned(), parsed.clone());
+                    parsed
+                }
+            };
             let number = self.check(column, part, parsed)?;
             // `+44 20 7946 0123` and `+442079460123` are one recipient.
             if !numbers.contains(&number) {
