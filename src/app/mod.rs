@@ -478,12 +478,12 @@ impl App {
             };
             let currency = route.currency();
             let seen = api::watches::LastSeen {
-                seen_at: cheapest.fetched_at,
-                source: Some(cheapest.provider.clone()),
+                seen_at: cheapest.fetched_at(),
+                source: Some(cheapest.provider().to_owned()),
                 price: Some(Money::from_minor(minor, currency).amount_string()),
                 price_minor: Some(minor),
                 currency: Some(currency.as_str().to_owned()),
-                cached: Some(cheapest.cached),
+                cached: Some(cheapest.cached()),
                 status: serde_json::to_value(route.status)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned)),

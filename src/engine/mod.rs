@@ -49,7 +49,8 @@ pub use crate::notify::{NotifyLimits, DEFAULT_SETTLE_BOUND, DEFAULT_SETTLE_DELAY
 pub use plan::{plan_route, Gathering, Outgoing, RoutePlan, StateChange};
 use report::inactive_report;
 pub use report::{
-    AlertOutcome, Cheapest, CycleReport, InvalidRow, RouteReport, RouteStatus, RowProblem, Summary,
+    AlertOutcome, Cheapest, CycleReport, InvalidRow, RouteRef, RouteReport, RouteStatus,
+    RowProblem, Summary,
 };
 pub use watches::WatchReport;
 
@@ -337,12 +338,10 @@ impl Engine {
             .to_zoned(jiff::tz::TimeZone::system())
             .date();
 
-        // Collected into a vector of its own: collecting in place would keep
-        // the sheet's whole `Vec<Route>` allocation alive under the pointers
-        // (~180 bytes a route for the length of the cycle).
-        let mut shared: Vec<Arc<Route>> = Vec::with_capacity(routes.len());
-        shared.extend(routes.into_iter().map(Arc::new));
-        let routes = shared;
+        // Shared whole: each report refers to its route in this vector
+        // rather than to a copy of it.
+        let routes = Arc::new(routes);
+        let route_ref = |index: usize| RouteRef::new(routes.clone(), index);
         let mut reports: Vec<Option<RouteReport>> = vec![None; routes.len()];
         // Boxed: a slot is 8 bytes once its route is done, not the ~270 of
         // a gathering with its best quote.
@@ -350,7 +349,7 @@ impl Engine {
         let mut waiting: HashMap<LookupKey, Vec<usize>> = HashMap::new();
         for (index, route) in routes.iter().enumerate() {
             if !route.active {
-                reports[index] = Some(inactive_report(route));
+                reports[index] = Some(inactive_report(&route_ref(index)));
                 gathering.push(None);
                 continue;
             }
@@ -424,7 +423,7 @@ impl Engine {
                     break;
                 };
                 finishing.push(self.clone().finish(
-                    routes[index].clone(),
+                    route_ref(index),
                     index,
                     gathering[index].take(),
                     context.clone(),
@@ -633,7 +632,7 @@ impl Engine {
     /// Decides a complete route and delivers its alert.
     async fn finish(
         self: Arc<Self>,
-        route: Arc<Route>,
+        route: RouteRef,
         index: usize,
         gathered: Option<Box<Gathering>>,
         context: Arc<CycleContext>,
@@ -645,7 +644,7 @@ impl Engine {
 
     async fn decide_and_deliver(
         &self,
-        route: &Arc<Route>,
+        route: &RouteRef,
         context: &CycleContext,
         gathered: Gathering,
     ) -> RouteReport {

@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::report::{base_report, AlertOutcome, Cheapest, RouteReport, RouteStatus};
+use super::report::{base_report, AlertOutcome, Cheapest, RouteRef, RouteReport, RouteStatus};
 use crate::domain::{LookupKey, Quote};
 use crate::fare::failover::AllFailed;
 use crate::notify::sms::{self, AlertText};
-use crate::route::Route;
 use crate::rules::{self, AlertState, Decision};
 
 /// What a route has gathered while its lookups land. Every route has one
@@ -104,7 +103,7 @@ pub struct RoutePlan {
 /// Decides one route. `unfinished` is the number of an alert an earlier
 /// run started for this route and did not complete, if any.
 pub fn plan_route(
-    route: &Arc<Route>,
+    route: &RouteRef,
     gathered: Gathering,
     state: &AlertState,
     unfinished: Option<u64>,
@@ -132,10 +131,7 @@ pub fn plan_route(
         destination: key.destination,
         depart_date: key.depart,
         return_date: key.return_date,
-        provider: quote.provider.clone(),
-        fetched_at: quote.fetched_at,
-        cached: quote.cached,
-        link: quote.link.clone(),
+        quote: quote.clone(),
     });
 
     let (decision, next) = rules::evaluate(&route.rule, state, Some(quote.price), now);
@@ -210,6 +206,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{Currency, DateRange, Iata, Money, Recipient, E164};
+    use crate::route::Route;
     use crate::rules::{MinDrop, Rule};
     use crate::upstream::UpstreamError;
 
@@ -217,8 +214,8 @@ mod tests {
         Money::from_minor(minor, Currency::parse("GBP").unwrap())
     }
 
-    fn route(max_minor: i64, cooldown: Option<SignedDuration>) -> Arc<Route> {
-        Arc::new(Route {
+    fn route(max_minor: i64, cooldown: Option<SignedDuration>) -> RouteRef {
+        RouteRef::single(Route {
             line: 2,
             label: None,
             origins: vec![Iata::parse("LHR").unwrap()],

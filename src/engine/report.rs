@@ -47,8 +47,13 @@ pub enum AlertOutcome {
     None,
 }
 
-/// The lookup that produced a route's price.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// The lookup that produced a route's price: its airports and dates, and
+/// the quote itself, shared with every route that asked the same lookup
+/// (its provider, when it was fetched, whether it was cached, its link)
+/// rather than copied into each report (~70 bytes and an allocation a
+/// route). Serialized flat: `origin`, `destination`, `depart_date`,
+/// `return_date`, `provider`, `fetched_at`, `cached`, `link` (when there is one).
+#[derive(Debug, Clone)]
 pub struct Cheapest {
     /// Origin airport of the cheapest fare.
     pub origin: Iata,
@@ -58,15 +63,111 @@ pub struct Cheapest {
     pub depart_date: Date,
     /// Its return date, for round trips.
     pub return_date: Option<Date>,
+    /// The quote.
+    pub quote: Arc<crate::domain::Quote>,
+}
+
+impl Cheapest {
     /// The provider that quoted it.
-    pub provider: String,
+    pub fn provider(&self) -> &str {
+        &self.quote.provider
+    }
+
     /// When the provider was asked.
-    pub fetched_at: jiff::Timestamp,
-    /// Whether it is a cached price (other users' recent searches) rather than a live one.
-    pub cached: bool,
+    pub fn fetched_at(&self) -> jiff::Timestamp {
+        self.quote.fetched_at
+    }
+
+    /// Whether it is a cached price (other users' recent searches) rather
+    /// than a live one.
+    pub fn cached(&self) -> bool {
+        self.quote.cached
+    }
+
     /// A booking or search link, where the provider gave one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub link: Option<String>,
+    pub fn link(&self) -> Option<&str> {
+        self.quote.link.as_deref()
+    }
+}
+
+impl PartialEq for Cheapest {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.origin,
+            self.destination,
+            self.depart_date,
+            self.return_date,
+        ) == (
+            other.origin,
+            other.destination,
+            other.depart_date,
+            other.return_date,
+        ) && self.provider() == other.provider()
+            && self.fetched_at() == other.fetched_at()
+            && self.cached() == other.cached()
+            && self.link() == other.link()
+    }
+}
+
+impl Eq for Cheapest {}
+
+impl Serialize for Cheapest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let link = self.link();
+        let mut out = serializer.serialize_struct("Cheapest", 7 + usize::from(link.is_some()))?;
+        out.serialize_field("origin", &self.origin)?;
+        out.serialize_field("destination", &self.destination)?;
+        out.serialize_field("depart_date", &self.depart_date)?;
+        out.serialize_field("return_date", &self.return_date)?;
+        out.serialize_field("provider", self.provider())?;
+        out.serialize_field("fetched_at", &self.fetched_at())?;
+        out.serialize_field("cached", &self.cached())?;
+        if let Some(link) = link {
+            out.serialize_field("link", link)?;
+        }
+        out.end()
+    }
+}
+
+/// A route of a cycle, shared with the cycle's whole routes vector rather
+/// than copied behind an `Arc` of its own: a cycle keeps one report per
+/// route until it ends, and copying each route (~200 bytes) while the
+/// vector still held it was the peak of a large cycle's memory. Derefs to
+/// the [`Route`].
+#[derive(Clone)]
+pub struct RouteRef {
+    routes: Arc<Vec<Route>>,
+    index: usize,
+}
+
+impl RouteRef {
+    /// The `index`th of `routes`.
+    ///
+    /// # Panics
+    /// If `index` is out of bounds: a cycle only makes references to its
+    /// own routes.
+    pub fn new(routes: Arc<Vec<Route>>, index: usize) -> Self {
+        assert!(index < routes.len(), "a route of the cycle");
+        Self { routes, index }
+    }
+
+    /// A reference to a route on its own (tests, single-route callers).
+    pub fn single(route: Route) -> Self {
+        Self::new(Arc::new(vec![route]), 0)
+    }
+}
+
+impl std::ops::Deref for RouteRef {
+    type Target = Route;
+    fn deref(&self) -> &Route {
+        &self.routes[self.index]
+    }
+}
+
+impl fmt::Debug for RouteRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Route::fmt(self, f)
+    }
 }
 
 /// One route's result.
@@ -79,7 +180,7 @@ pub struct Cheapest {
 #[derive(Debug, Clone)]
 pub struct RouteReport {
     /// The row reported on.
-    pub route: Arc<Route>,
+    pub route: RouteRef,
     /// The row's line in the sheet.
     pub row: usize,
     /// Cheapest price found, as a decimal number in `currency`.
@@ -344,7 +445,7 @@ fn money_number(m: &Money) -> f64 {
     m.to_decimal().to_string().parse().unwrap_or(f64::NAN)
 }
 
-pub(super) fn base_report(route: &Arc<Route>, lookups: usize) -> RouteReport {
+pub(super) fn base_report(route: &RouteRef, lookups: usize) -> RouteReport {
     RouteReport {
         route: route.clone(),
         row: route.line,
@@ -363,7 +464,7 @@ pub(super) fn base_report(route: &Arc<Route>, lookups: usize) -> RouteReport {
     }
 }
 
-pub(super) fn inactive_report(route: &Arc<Route>) -> RouteReport {
+pub(super) fn inactive_report(route: &RouteRef) -> RouteReport {
     RouteReport {
         status: RouteStatus::Inactive,
         ..base_report(route, 0)
