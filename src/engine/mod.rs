@@ -22,6 +22,7 @@
 //! its maximum (that price is real), but never re-arms on partial data: a
 //! failed lookup could have been the cheap one.
 
+mod gather;
 mod outbox;
 mod plan;
 mod report;
@@ -46,6 +47,7 @@ use crate::upstream::arc::{Controller, ControllerConfig};
 use crate::upstream::budget::DayClock;
 
 pub use crate::notify::{NotifyLimits, DEFAULT_SETTLE_BOUND, DEFAULT_SETTLE_DELAY};
+use gather::Gatherings;
 pub use plan::{plan_route, Gathering, Outgoing, RoutePlan, StateChange};
 use report::inactive_report;
 pub use report::{
@@ -343,14 +345,13 @@ impl Engine {
         let routes = Arc::new(routes);
         let route_ref = |index: usize| RouteRef::new(routes.clone(), index);
         let mut reports: Vec<Option<RouteReport>> = vec![None; routes.len()];
-        // Boxed: a slot is 8 bytes once its route is done, not the ~270 of
-        // a gathering with its best quote.
-        let mut gathering: Vec<Option<Box<Gathering>>> = Vec::with_capacity(routes.len());
+        let mut gathering = Gatherings::new(routes.len());
         let mut waiting: HashMap<LookupKey, Vec<usize>> = HashMap::new();
+        // A route with no lookup left (its dates are all past) is complete at once.
+        let mut asks_nothing = Vec::new();
         for (index, route) in routes.iter().enumerate() {
             if !route.active {
                 reports[index] = Some(inactive_report(&route_ref(index)));
-                gathering.push(None);
                 continue;
             }
             let mut keys = route.lookups_from(today);
@@ -359,12 +360,10 @@ impl Engine {
             for key in &keys {
                 waiting.entry(*key).or_default().push(index);
             }
-            gathering.push(Some(Box::new(Gathering {
-                pending: keys.len(),
-                lookups: keys.len(),
-                best: None,
-                errors: Vec::new(),
-            })));
+            gathering.asks(index, keys.len());
+            if gathering.asks_nothing(index) {
+                asks_nothing.push(index);
+            }
         }
 
         let unique: Vec<LookupKey> = waiting.keys().copied().collect();
@@ -380,14 +379,7 @@ impl Engine {
         let mut cache_hits = 0;
         let mut lookup_errors = 0;
         let mut misses = Vec::new();
-        // A route with no lookup left (its dates are all past) is complete at once.
-        ready.extend(
-            gathering
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| g.as_ref().is_some_and(|g| g.pending == 0))
-                .map(|(index, _)| index),
-        );
+        ready.extend(asks_nothing);
         for (key, hit) in unique.into_iter().zip(cached) {
             match hit {
                 Some(answer) => {
@@ -425,7 +417,7 @@ impl Engine {
                 finishing.push(self.clone().finish(
                     route_ref(index),
                     index,
-                    gathering[index].take(),
+                    gathering.take(index),
                     context.clone(),
                 ));
             }
@@ -611,18 +603,14 @@ impl Engine {
     fn land(
         &self,
         waiting: &mut HashMap<LookupKey, Vec<usize>>,
-        gathering: &mut [Option<Box<Gathering>>],
+        gathering: &mut Gatherings,
         key: LookupKey,
         result: Result<Option<Quote>, AllFailed>,
     ) -> Vec<usize> {
         let result = result.map(|answer| answer.map(Arc::new));
         let mut complete = Vec::new();
         for index in waiting.remove(&key).unwrap_or_default() {
-            let Some(g) = gathering[index].as_mut() else {
-                continue;
-            };
-            g.land(&key, &result);
-            if g.pending == 0 {
+            if gathering.land(index, &key, &result) {
                 complete.push(index);
             }
         }
@@ -634,10 +622,9 @@ impl Engine {
         self: Arc<Self>,
         route: RouteRef,
         index: usize,
-        gathered: Option<Box<Gathering>>,
+        gathered: Gathering,
         context: Arc<CycleContext>,
     ) -> (usize, RouteReport) {
-        let gathered = gathered.map_or_else(Gathering::default, |g| *g);
         let report = self.decide_and_deliver(&route, &context, gathered).await;
         (index, report)
     }
