@@ -17,9 +17,9 @@ use crate::fare::failover::AllFailed;
 /// Per route: the lookups it asked for; and the gatherings of the routes
 /// with some (or all, not yet decided) lookups landed.
 pub(super) struct Gatherings {
-    /// Lookups per route, by index in the cycle (at most
+    /// Lookups per route, by index in the cycle (a sheet's row asks at most
     /// [`crate::route::MAX_LOOKUPS_PER_ROW`]).
-    lookups: Vec<u8>,
+    lookups: Vec<u32>,
     /// Routes with lookups landed, by index.
     started: HashMap<usize, Gathering>,
 }
@@ -35,7 +35,7 @@ impl Gatherings {
 
     /// Route `index` asks `lookups` distinct lookups.
     pub(super) fn asks(&mut self, index: usize, lookups: usize) {
-        self.lookups[index] = u8::try_from(lookups).unwrap_or(u8::MAX);
+        self.lookups[index] = u32::try_from(lookups).expect("fewer than 2^32 lookups a route");
     }
 
     /// Route `index` asks nothing (its dates have passed): complete at once.
@@ -51,7 +51,7 @@ impl Gatherings {
         key: &LookupKey,
         result: &Result<Option<Arc<Quote>>, AllFailed>,
     ) -> bool {
-        let asked = usize::from(self.lookups[index]);
+        let asked = self.lookups[index] as usize;
         let gathering = self.started.entry(index).or_insert_with(|| Gathering {
             pending: asked,
             lookups: asked,
@@ -66,7 +66,7 @@ impl Gatherings {
     /// nothing).
     pub(super) fn take(&mut self, index: usize) -> Gathering {
         self.started.remove(&index).unwrap_or_else(|| Gathering {
-            lookups: usize::from(self.lookups[index]),
+            lookups: self.lookups[index] as usize,
             ..Gathering::default()
         })
     }
