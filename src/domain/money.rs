@@ -187,6 +187,22 @@ impl Money {
         Decimal::new(self.minor, self.currency.exponent())
     }
 
+    /// The amount as the `f64` nearest to it (the JSON report's number):
+    /// the same value as parsing [`to_decimal`](Self::to_decimal)'s text,
+    /// without the text. Below 2^53 minor units both operands of the
+    /// division are exact and IEEE division rounds once, to the nearest.
+    pub fn to_f64(&self) -> f64 {
+        const EXACT: u64 = 1 << 53;
+        let exponent = self.currency.exponent();
+        if self.minor.unsigned_abs() < EXACT && exponent <= 22 {
+            #[allow(clippy::cast_precision_loss)] // exact below 2^53
+            let minor = self.minor as f64;
+            minor / 10_f64.powi(exponent as i32)
+        } else {
+            self.to_decimal().to_string().parse().unwrap_or(f64::NAN)
+        }
+    }
+
     /// Compares two amounts of the same currency; `None` across currencies.
     pub fn checked_cmp(&self, other: &Money) -> Option<Ordering> {
         (self.currency == other.currency).then(|| self.minor.cmp(&other.minor))
@@ -212,6 +228,23 @@ impl fmt::Debug for Money {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        #[test]
+        fn to_f64_is_the_parsed_decimal(
+            minor in proptest::prop_oneof![
+                -100_000_000_i64..100_000_000,
+                -(1_i64 << 53)..(1_i64 << 53),
+                proptest::prelude::any::<i64>(),
+            ],
+            code in 0usize..3,
+        ) {
+            let currency = Currency::parse(["JPY", "GBP", "KWD"][code]).unwrap();
+            let money = Money::from_minor(minor, currency);
+            let parsed: f64 = money.to_decimal().to_string().parse().unwrap();
+            proptest::prop_assert_eq!(money.to_f64().to_bits(), parsed.to_bits());
+        }
+    }
+
     use super::*;
 
     fn eur() -> Currency {

@@ -124,7 +124,7 @@ pub fn plan_route(
         };
         return plan(report, None, StateChange::Keep);
     };
-    report.price = quote.price.to_decimal().to_string().parse().ok();
+    report.price = Some(quote.price.to_f64());
     report.price_minor = Some(quote.price.minor);
     report.cheapest = Some(Cheapest {
         origin: key.origin,

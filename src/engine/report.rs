@@ -442,7 +442,7 @@ impl InvalidRow {
 }
 
 fn money_number(m: &Money) -> f64 {
-    m.to_decimal().to_string().parse().unwrap_or(f64::NAN)
+    m.to_f64()
 }
 
 pub(super) fn base_report(route: &RouteRef, lookups: usize) -> RouteReport {
