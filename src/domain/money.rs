@@ -195,9 +195,7 @@ impl Money {
         const EXACT: u64 = 1 << 53;
         let exponent = self.currency.exponent();
         if self.minor.unsigned_abs() < EXACT && exponent <= 22 {
-            #[allow(clippy::cast_precision_loss)] // exact below 2^53
-            let minor = self.minor as f64;
-            minor / 10_f64.powi(exponent as i32)
+            self.minor as f64 / 10_f64.powi(exponent as i32)
         } else {
             self.to_decimal().to_string().parse().unwrap_or(f64::NAN)
         }

@@ -53,7 +53,7 @@ pub enum AlertOutcome {
 /// rather than copied into each report (~70 bytes and an allocation a
 /// route). Serialized flat: `origin`, `destination`, `depart_date`,
 /// `return_date`, `provider`, `fetched_at`, `cached`, `link` (when there is one).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cheapest {
     /// Origin airport of the cheapest fare.
     pub origin: Iata,
@@ -89,27 +89,6 @@ impl Cheapest {
         self.quote.link.as_deref()
     }
 }
-
-impl PartialEq for Cheapest {
-    fn eq(&self, other: &Self) -> bool {
-        (
-            self.origin,
-            self.destination,
-            self.depart_date,
-            self.return_date,
-        ) == (
-            other.origin,
-            other.destination,
-            other.depart_date,
-            other.return_date,
-        ) && self.provider() == other.provider()
-            && self.fetched_at() == other.fetched_at()
-            && self.cached() == other.cached()
-            && self.link() == other.link()
-    }
-}
-
-impl Eq for Cheapest {}
 
 impl Serialize for Cheapest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
