@@ -8,6 +8,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// A value that is kept when it has the expected shape and dropped
 /// otherwise, instead of failing the whole reply.
@@ -37,6 +38,13 @@ impl<T> Lenient<T> {
             Lenient::Invalid(_) => None,
         }
     }
+}
+
+/// A lenient part kept as JSON text (`Option<&RawValue>`), read only when
+/// needed: `None` when it is missing or does not have `T`'s shape. Unlike
+/// [`Lenient`], nothing is buffered: serde scans the text straight into `T`.
+pub(crate) fn read_raw<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+    serde_json::from_str(raw?.get()).ok()
 }
 
 /// A short text field: a JSON string, or an integer written as one (a gate

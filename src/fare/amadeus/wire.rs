@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
-use crate::upstream::wire::Lenient;
+use crate::upstream::wire::read_raw;
 // An error `code` comes as a number (`38190`) or a string (`"38191"`),
 // depending on the error.
 use crate::upstream::wire::Text as Code;
@@ -42,23 +42,18 @@ pub(super) struct OffersReply<'a> {
 impl OffersReply<'_> {
     /// The airline names of `dictionaries.carriers` (`"BRITISH AIRWAYS"`,
     /// capitals as Amadeus writes them), by code; empty when there are
-    /// none or they cannot be read.
+    /// none or they cannot be read. A name that is not a string is skipped.
     pub(super) fn carrier_names(&self) -> HashMap<String, String> {
-        let Some(raw) = self.dictionaries else {
+        let Some(dictionaries) = read_raw::<DictionariesText<'_>>(self.dictionaries) else {
             return HashMap::new();
         };
-        let Ok(Lenient::Valid(dictionaries)) =
-            serde_json::from_str::<Lenient<Dictionaries>>(raw.get())
-        else {
-            return HashMap::new();
-        };
-        let Some(Lenient::Valid(carriers)) = dictionaries.carriers else {
+        let Some(carriers) = read_raw::<HashMap<String, &RawValue>>(dictionaries.carriers) else {
             return HashMap::new();
         };
         carriers
             .into_iter()
             .filter_map(|(code, name)| {
-                let name = name.valid()?;
+                let name = read_raw::<String>(Some(name))?;
                 let name = name.trim();
                 (!name.is_empty()).then(|| (code, name.to_owned()))
             })
@@ -66,12 +61,13 @@ impl OffersReply<'_> {
     }
 }
 
-/// `dictionaries`: code-to-name tables for the offers.
+/// `dictionaries`: code-to-name tables for the offers; only the airlines
+/// are read, when needed.
 #[derive(Deserialize)]
-struct Dictionaries {
+struct DictionariesText<'a> {
     /// Airline IATA code to name.
-    #[serde(default)]
-    carriers: Option<Lenient<HashMap<String, Lenient<String>>>>,
+    #[serde(default, borrow)]
+    carriers: Option<&'a RawValue>,
 }
 
 /// One flight offer: its price, and the flights, which only describe it.
@@ -93,38 +89,51 @@ impl Offer<'_> {
     /// itinerary that cannot be read: malformed, the flights are unknown,
     /// not the price.
     pub(super) fn itineraries(&self) -> Option<Vec<Itinerary>> {
-        let raw = self.itineraries?;
-        let itineraries = serde_json::from_str::<Lenient<Vec<Lenient<Itinerary>>>>(raw.get())
-            .ok()?
-            .valid()?;
-        let itineraries: Option<Vec<Itinerary>> =
-            itineraries.into_iter().map(Lenient::valid).collect();
-        itineraries.filter(|itineraries| !itineraries.is_empty())
+        let itineraries = read_raw::<Vec<ItineraryText<'_>>>(self.itineraries)?;
+        let itineraries: Vec<Itinerary> = itineraries.into_iter().map(Itinerary::from).collect();
+        (!itineraries.is_empty()).then_some(itineraries)
     }
 }
 
-/// One journey of an offer.
+/// One journey of an offer as it comes: each field kept as text, so a
+/// malformed one is lost alone (read by scanning, never buffered).
 #[derive(Deserialize)]
+struct ItineraryText<'a> {
+    #[serde(default, borrow)]
+    duration: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    segments: Option<&'a RawValue>,
+}
+
+/// One journey of an offer.
 pub(super) struct Itinerary {
     /// ISO 8601, first departure to last arrival (`"PT11H45M"`, `"PT8H"`).
-    #[serde(default)]
-    pub(super) duration: Option<Lenient<String>>,
-    #[serde(default)]
-    pub(super) segments: Option<Lenient<Vec<Lenient<Segment>>>>,
+    duration: Option<String>,
+    /// `None` when the list is missing, empty or has a segment that cannot
+    /// be read (an unknown number of stops).
+    segments: Option<Vec<Segment>>,
+}
+
+impl From<ItineraryText<'_>> for Itinerary {
+    fn from(text: ItineraryText<'_>) -> Self {
+        Itinerary {
+            duration: read_raw(text.duration),
+            segments: read_raw::<Vec<Segment>>(text.segments)
+                .filter(|segments| !segments.is_empty()),
+        }
+    }
 }
 
 impl Itinerary {
     /// The segments, or `None` when the list is missing, empty or has a
     /// segment that cannot be read (an unknown number of stops).
-    pub(super) fn segments(&self) -> Option<Vec<&Segment>> {
-        let segments = self.segments.as_ref()?.as_valid()?;
-        let segments: Option<Vec<&Segment>> = segments.iter().map(Lenient::as_valid).collect();
-        segments.filter(|segments| !segments.is_empty())
+    pub(super) fn segments(&self) -> Option<&[Segment]> {
+        self.segments.as_deref()
     }
 
     /// `duration`, if there is one.
     pub(super) fn duration(&self) -> Option<&str> {
-        self.duration.as_ref()?.as_valid().map(String::as_str)
+        self.duration.as_deref()
     }
 
     /// Stops on this journey: a change of plane between segments, and any
