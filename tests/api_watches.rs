@@ -294,7 +294,7 @@ on_both_backends! {
             assert_eq!(route.alert, AlertOutcome::Sent);
             assert_eq!(route.messages_sent, 1);
         }
-        assert_eq!(row.price_minor, api.price_minor);
+        assert_eq!(row.price_minor(), api.price_minor());
         // The demo's mock status provider polls the API's flight watch (LH2020 is cancelled today).
         assert_eq!(report.flights.len(), 1, "{:?}", report.flights);
         assert!(report.flights[0].polled && report.flights[0].sent >= 1, "{:?}", report.flights);
@@ -307,7 +307,7 @@ on_both_backends! {
         let (status, detail, _) = server.call(Method::GET, &watch(ANN, &created["id"]), Some(&ann), None, None).await;
         assert_eq!(status, StatusCode::OK, "{detail}");
         let state = &detail["state"];
-        let minor = api.price_minor.unwrap();
+        let minor = api.price_minor().unwrap();
         assert_eq!(state["last_seen"]["price_minor"], minor);
         assert_eq!(state["last_seen"]["currency"], "GBP");
         assert_eq!(state["last_seen"]["source"], "demo");

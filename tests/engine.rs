@@ -235,7 +235,10 @@ async fn a_second_cycle_is_answered_from_redis() {
         .await
         .unwrap();
     assert_eq!((second.summary.lookups, second.summary.cache_hits), (0, 2));
-    assert_eq!(first.routes[0].price_minor, second.routes[0].price_minor);
+    assert_eq!(
+        first.routes[0].price_minor(),
+        second.routes[0].price_minor()
+    );
 }
 
 async fn twilio_for(server: &MockServer) -> Arc<dyn Notifier> {
@@ -474,7 +477,7 @@ async fn a_cooldown_holds_a_deeper_drop_until_it_has_passed() {
                 .run_cycle(vec![row], Arc::new(NoProgress))
                 .await
                 .unwrap();
-            (report.routes[0].price_minor, report.routes[0].alert)
+            (report.routes[0].price_minor(), report.routes[0].alert)
         }
     };
     assert_eq!(outcome().await, (Some(300_00), AlertOutcome::Sent));

@@ -336,7 +336,7 @@ async fn thirty_percent_5xx_on_lookups_every_row_priced_and_texted_once() {
     assert!(report
         .routes
         .iter()
-        .all(|r| r.price_minor == Some(OFFERS_CHEAPEST_MINOR) && r.errors.is_empty()));
+        .all(|r| r.price_minor() == Some(OFFERS_CHEAPEST_MINOR) && r.errors.is_empty()));
     let s = &report.summary;
     assert_eq!(
         (s.routes, s.lookups, s.cache_hits, s.lookup_errors, s.below),

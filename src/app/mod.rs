@@ -473,7 +473,7 @@ impl App {
             let Some(route) = report.routes.get(index) else {
                 continue;
             };
-            let (Some(minor), Some(cheapest)) = (route.price_minor, &route.cheapest) else {
+            let (Some(minor), Some(cheapest)) = (route.price_minor(), &route.cheapest) else {
                 continue;
             };
             let currency = route.currency();

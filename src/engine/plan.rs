@@ -124,8 +124,6 @@ pub fn plan_route(
         };
         return plan(report, None, StateChange::Keep);
     };
-    report.price = Some(quote.price.to_f64());
-    report.price_minor = Some(quote.price.minor);
     report.cheapest = Some(Cheapest {
         origin: key.origin,
         destination: key.destination,
@@ -332,7 +330,7 @@ mod tests {
         g.land(&k, &Ok(None));
         assert_eq!(g.pending, 0);
         let plan = plan_route(&route, g, &AlertState::default(), None, now());
-        assert_eq!(plan.report.price_minor, Some(299_00));
+        assert_eq!(plan.report.price_minor(), Some(299_00));
     }
 
     #[test]

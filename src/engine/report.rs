@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
-use crate::domain::{Currency, Iata, Money};
+use crate::domain::{Currency, Iata};
 use crate::route::Route;
 
 /// Where a route stands after the cycle.
@@ -155,19 +155,14 @@ impl fmt::Debug for RouteRef {
 /// one report per route until it ends, so every byte here is multiplied by
 /// the sheet's length. The JSON has the row's fields all the same
 /// (`origin`, `destination`, `depart_date`, `return_date`, `currency`,
-/// `label`).
+/// `label`), and the price (`price`, `price_minor`) and `max_price` come
+/// from the cheapest quote and the row's rule rather than being kept twice.
 #[derive(Debug, Clone)]
 pub struct RouteReport {
     /// The row reported on.
     pub route: RouteRef,
     /// The row's line in the sheet.
     pub row: usize,
-    /// Cheapest price found, as a decimal number in `currency`.
-    pub price: Option<f64>,
-    /// The same price in minor units (exact).
-    pub price_minor: Option<i64>,
-    /// The row's maximum.
-    pub max_price: f64,
     /// Where the route stands.
     pub status: RouteStatus,
     /// What happened to its alert.
@@ -192,6 +187,25 @@ pub struct RouteReport {
 }
 
 impl RouteReport {
+    /// The cheapest price found in minor units (exact), in `currency`.
+    pub fn price_minor(&self) -> Option<i64> {
+        self.cheapest
+            .as_ref()
+            .map(|cheapest| cheapest.quote.price.minor)
+    }
+
+    /// The cheapest price found, as a decimal number in `currency`.
+    pub fn price(&self) -> Option<f64> {
+        self.cheapest
+            .as_ref()
+            .map(|cheapest| cheapest.quote.price.to_f64())
+    }
+
+    /// The row's maximum, as a decimal number.
+    pub fn max_price(&self) -> f64 {
+        self.route.rule.max_price.to_f64()
+    }
+
     /// The row's label.
     pub fn label(&self) -> Option<&str> {
         self.route.label.as_deref()
@@ -252,10 +266,10 @@ impl Serialize for RouteReport {
         out.serialize_field("destination", &Places(&route.destinations).to_string())?;
         out.serialize_field("depart_date", &route.depart.to_string())?;
         out.serialize_field("return_date", &self.return_date())?;
-        out.serialize_field("price", &self.price)?;
-        out.serialize_field("price_minor", &self.price_minor)?;
+        out.serialize_field("price", &self.price())?;
+        out.serialize_field("price_minor", &self.price_minor())?;
         out.serialize_field("currency", route.currency().as_str())?;
-        out.serialize_field("max_price", &self.max_price)?;
+        out.serialize_field("max_price", &self.max_price())?;
         out.serialize_field("status", &self.status)?;
         out.serialize_field("alert", &self.alert)?;
         out.serialize_field("cheapest", &self.cheapest)?;
@@ -420,17 +434,10 @@ impl InvalidRow {
     }
 }
 
-fn money_number(m: &Money) -> f64 {
-    m.to_f64()
-}
-
 pub(super) fn base_report(route: &RouteRef, lookups: usize) -> RouteReport {
     RouteReport {
         route: route.clone(),
         row: route.line,
-        price: None,
-        price_minor: None,
-        max_price: money_number(&route.rule.max_price),
         status: RouteStatus::Error,
         alert: AlertOutcome::None,
         cheapest: None,

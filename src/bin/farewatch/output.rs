@@ -76,7 +76,7 @@ fn human(out: &mut impl Write, report: &CycleReport, sheet: &str) -> std::io::Re
     }
     for r in &report.routes {
         let currency = r.currency();
-        let price = r.price_minor.map_or_else(
+        let price = r.price_minor().map_or_else(
             || "-".to_owned(),
             |minor| Money::from_minor(minor, currency).to_string(),
         );
