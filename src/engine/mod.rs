@@ -461,9 +461,9 @@ impl Engine {
                 .iter()
                 .filter(|r| r.status == RouteStatus::Below)
                 .count(),
-            alerts_sent: routes.iter().map(|r| r.messages_sent).sum(),
-            alerts_failed: routes.iter().map(|r| r.messages_failed).sum(),
-            alerts_elsewhere: routes.iter().map(|r| r.messages_elsewhere).sum(),
+            alerts_sent: routes.iter().map(|r| r.messages_sent as usize).sum(),
+            alerts_failed: routes.iter().map(|r| r.messages_failed as usize).sum(),
+            alerts_elsewhere: routes.iter().map(|r| r.messages_elsewhere as usize).sum(),
             lookup_errors,
             invalid_rows: 0,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

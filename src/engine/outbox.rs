@@ -46,6 +46,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::plan::StateChange;
+use super::report::add_count;
 use super::{AlertOutcome, Channel, CycleContext, Engine, EngineError, RouteReport};
 use crate::domain::Recipient;
 use crate::notify::{Delivery, NotifyError};
@@ -179,9 +180,12 @@ impl Engine {
                 context,
             )
             .await;
-        report.messages_sent += delivered.sent;
-        report.messages_failed += delivered.failed;
-        report.messages_elsewhere += delivered.sent_elsewhere + delivered.in_progress_elsewhere;
+        report.messages_sent = add_count(report.messages_sent, delivered.sent);
+        report.messages_failed = add_count(report.messages_failed, delivered.failed);
+        report.messages_elsewhere = add_count(
+            report.messages_elsewhere,
+            delivered.sent_elsewhere + delivered.in_progress_elsewhere,
+        );
         report.errors.extend(delivered.errors);
         // Another live run sending it settles it; anything else incomplete
         // is this run's to finish.

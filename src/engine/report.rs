@@ -170,15 +170,15 @@ pub struct RouteReport {
     /// The cheapest lookup, when there was a price.
     pub cheapest: Option<Cheapest>,
     /// Lookups the row expands to.
-    pub lookups: usize,
+    pub lookups: u32,
     /// Problems: failed lookups (provider, route and cause) and failed sends.
-    pub errors: Vec<String>,
+    pub errors: thin_vec::ThinVec<String>,
     /// Messages accepted for this route in this cycle.
-    pub messages_sent: usize,
+    pub messages_sent: u32,
     /// Messages not accepted for this route in this cycle.
-    pub messages_failed: usize,
+    pub messages_failed: u32,
     /// Messages another run sent or is sending (overlapping runs).
-    pub messages_elsewhere: usize,
+    pub messages_elsewhere: u32,
     /// Its alert is not settled: the outbox could not be written, the
     /// channel refused it for now, or whether it was delivered is still
     /// unknown. The next check of the route settles it; a fleet checks
@@ -434,7 +434,13 @@ impl InvalidRow {
     }
 }
 
-pub(super) fn base_report(route: &RouteRef, lookups: usize) -> RouteReport {
+/// `count` added to a report's counter, which saturates (a report keeps
+/// its counters in 32 bits: every byte of it is held for every route).
+pub(super) fn add_count(counter: u32, count: usize) -> u32 {
+    counter.saturating_add(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+pub(super) fn base_report(route: &RouteRef, lookups: u32) -> RouteReport {
     RouteReport {
         route: route.clone(),
         row: route.line,
@@ -442,7 +448,7 @@ pub(super) fn base_report(route: &RouteRef, lookups: usize) -> RouteReport {
         alert: AlertOutcome::None,
         cheapest: None,
         lookups,
-        errors: Vec::new(),
+        errors: thin_vec::ThinVec::new(),
         messages_sent: 0,
         messages_failed: 0,
         messages_elsewhere: 0,
@@ -454,5 +460,17 @@ pub(super) fn inactive_report(route: &RouteRef) -> RouteReport {
     RouteReport {
         status: RouteStatus::Inactive,
         ..base_report(route, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_counters_add_and_saturate() {
+        assert_eq!(add_count(2, 3), 5);
+        assert_eq!(add_count(u32::MAX - 1, 5), u32::MAX);
+        assert_eq!(add_count(0, usize::MAX), u32::MAX);
     }
 }
