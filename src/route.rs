@@ -16,7 +16,7 @@ pub struct Route {
     /// The 1-based line of the row in its sheet (for reports).
     pub line: usize,
     /// Free text from the `label` column.
-    pub label: Option<String>,
+    pub label: Option<Box<str>>,
     /// Origin airports or cities (several joined by `|` in the sheet).
     pub origins: Vec<Iata>,
     /// Destination airports or cities.

@@ -385,7 +385,7 @@ fn fare_spec(route: &Route) -> BTreeMap<String, String> {
     }
     put("active", route.active.to_string());
     if let Some(label) = &route.label {
-        put("label", label.clone());
+        put("label", label.to_string());
     }
     put("phone", recipients(&route.recipients));
     spec

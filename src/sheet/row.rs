@@ -111,7 +111,7 @@ impl<'r> RowParser<'_, 'r> {
 
         let route = Route {
             line: self.line,
-            label,
+            label: label.map(String::into_boxed_str),
             origins: origins?,
             destinations: destinations?,
             depart: depart?,
