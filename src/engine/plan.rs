@@ -109,7 +109,7 @@ pub fn plan_route(
     unfinished: Option<u64>,
     now: Timestamp,
 ) -> RoutePlan {
-    let mut report = base_report(route, u32::try_from(gathered.lookups).unwrap_or(u32::MAX));
+    let mut report = base_report(route, gathered.lookups);
     report.errors = gathered.errors.into();
     let plan = |report, outgoing, next_state| RoutePlan {
         report,

@@ -440,14 +440,14 @@ pub(super) fn add_count(counter: u32, count: usize) -> u32 {
     counter.saturating_add(u32::try_from(count).unwrap_or(u32::MAX))
 }
 
-pub(super) fn base_report(route: &RouteRef, lookups: u32) -> RouteReport {
+pub(super) fn base_report(route: &RouteRef, lookups: usize) -> RouteReport {
     RouteReport {
         route: route.clone(),
         row: route.line,
         status: RouteStatus::Error,
         alert: AlertOutcome::None,
         cheapest: None,
-        lookups,
+        lookups: add_count(0, lookups),
         errors: thin_vec::ThinVec::new(),
         messages_sent: 0,
         messages_failed: 0,
