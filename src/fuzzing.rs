@@ -150,6 +150,24 @@ pub fn amadeus_offers_as(
     crate::fare::amadeus::read_offers(bytes, content_type, &SECRETS)
 }
 
+/// The offers reader with the body read whole by serde (never walked by
+/// `upstream::scan`): [`amadeus_offers`] must agree with it on every body
+/// serde reads, and on every body the walk refuses.
+pub fn amadeus_offers_by_serde(bytes: &[u8]) -> Result<Option<Quote>, UpstreamError> {
+    crate::fare::amadeus::read_offers_by_serde(
+        bytes,
+        Some("application/vnd.amadeus+json"),
+        &SECRETS,
+    )
+}
+
+/// Whether [`amadeus_offers`] walks `bytes` rather than hand them to serde
+/// whole: it must, for every valid reply with a `data` list of offers that
+/// each have a `price` serde can read and no key written with escapes.
+pub fn amadeus_offers_walked(bytes: &[u8]) -> bool {
+    crate::fare::amadeus::walks(bytes)
+}
+
 /// What the offers reader promises: an answer comes from `"amadeus"`,
 /// and a body it cannot read is a [`UpstreamError::Decode`] (never a panic, never
 /// another kind of error) whose message is printable and quotes no secret.

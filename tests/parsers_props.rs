@@ -488,10 +488,92 @@ fn counts_lines_of_a_cr_sheet_with_a_multi_line_cell() {
 // ----- Amadeus ----------------------------------------------------------------
 
 fn assert_offers(bytes: &[u8]) -> Result<(), TestCaseError> {
-    if let Err(broken) = fuzzing::check_amadeus_offers(&fuzzing::amadeus_offers(bytes)) {
+    let got = fuzzing::amadeus_offers(bytes);
+    if let Err(broken) = fuzzing::check_amadeus_offers(&got) {
         prop_assert!(false, "{}", broken);
     }
+    // The reader walks a reply's outline and reads only prices and flights;
+    // it must answer as serde reading all of it does, except where serde
+    // refuses a malformed part that is never read (the walk is lenient
+    // there, and answers).
+    let by_serde = fuzzing::amadeus_offers_by_serde(bytes);
+    if by_serde.is_ok() || got.is_err() {
+        prop_assert_eq!(
+            format!("{got:?}"),
+            format!("{by_serde:?}"),
+            "body {}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
     Ok(())
+}
+
+/// Any JSON value, nested, with strings full of quotes, backslashes and
+/// brackets: the parts of a reply the reader crosses without reading.
+fn any_json() -> impl Strategy<Value = Value> {
+    let text = prop_oneof![
+        prop::sample::select(vec![
+            "", "\"", "\\", "{", "}]", "[\"]", "\\\"", "é😀", "\u{0}"
+        ])
+        .prop_map(str::to_owned),
+        "[\\\\\"{}\\[\\] a-z]{0,24}",
+        any::<String>(),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(|x| json!(x)),
+        text.clone().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((text.clone(), inner), 0..6)
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
+        ]
+    })
+}
+
+/// A generated reply with unread parts around the prices (random members
+/// in each offer and at the top), itineraries from the fixtures or junk,
+/// written compact or pretty.
+fn reply_with_unread_parts() -> impl Strategy<Value = Vec<u8>> {
+    let offer = (
+        price_object(),
+        prop::collection::vec(("[a-zA-Z]{1,12}", any_json()), 0..4),
+        prop::option::of(prop_oneof![
+            Just(json!([{"duration": "PT8H", "segments": [{"carrierCode": "BA", "numberOfStops": 0}]}])),
+            any_json(),
+        ]),
+    )
+        .prop_map(|(price, extra, itineraries)| {
+            let mut offer: serde_json::Map<String, Value> = extra.into_iter().collect();
+            offer.insert("price".to_owned(), price);
+            if let Some(itineraries) = itineraries {
+                offer.insert("itineraries".to_owned(), itineraries);
+            }
+            Value::Object(offer)
+        });
+    (
+        prop::collection::vec(offer, 0..5),
+        any_json(),
+        prop::option::of(any_json()),
+        any::<bool>(),
+    )
+        .prop_map(|(data, meta, dictionaries, pretty)| {
+            let mut reply = json!({ "meta": meta, "data": data });
+            if let Some(dictionaries) = dictionaries {
+                reply["dictionaries"] = dictionaries;
+            }
+            if pretty {
+                serde_json::to_vec_pretty(&reply).unwrap()
+            } else {
+                serde_json::to_vec(&reply).unwrap()
+            }
+        })
 }
 
 /// A price object: currency, and `grandTotal` and/or `total`, each sometimes
@@ -641,6 +723,17 @@ proptest! {
     }
 
     #[test]
+    fn amadeus_offers_with_unread_parts(bytes in reply_with_unread_parts()) {
+        // Valid JSON: the walk follows it whenever serde can read every
+        // price, and agrees with serde exactly (`assert_offers`).
+        let by_serde = fuzzing::amadeus_offers_by_serde(&bytes);
+        if by_serde.is_ok() {
+            prop_assert!(fuzzing::amadeus_offers_walked(&bytes), "not walked: {}", String::from_utf8_lossy(&bytes));
+        }
+        assert_offers(&bytes)?;
+    }
+
+    #[test]
     fn amadeus_offers_any_content_type(bytes in mutated(OFFERS), content_type in prop::option::of(hostile())) {
         let got = fuzzing::amadeus_offers_as(&bytes, content_type.as_deref());
         if let Err(broken) = fuzzing::check_amadeus_offers(&got) {
@@ -681,6 +774,13 @@ fn amadeus_fixtures_read_as_recorded() {
         })
         .collect();
     assert_eq!(prices, ["EUR 355.34", "GBP 312.46", "USD 3842.10", "none"]);
+    for bytes in OFFERS {
+        // Walked or read whole, the same quote (airline, stops, duration too).
+        assert_eq!(
+            format!("{:?}", fuzzing::amadeus_offers(bytes)),
+            format!("{:?}", fuzzing::amadeus_offers_by_serde(bytes))
+        );
+    }
     for bytes in AMADEUS_ERRORS {
         let error = fuzzing::amadeus_error(bytes);
         fuzzing::check_amadeus_error(&error).unwrap();

@@ -27,7 +27,7 @@ if [ -n "${BENCH_POSTGRES:-}" ]; then
 fi
 cleanup() {
   kill "${fake:-0}" 2>/dev/null || true
-  rm -rf "$work"
+  if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
   if [ -n "$pg_db" ]; then psql "$BENCH_POSTGRES" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null; fi
 }
 trap cleanup EXIT
@@ -80,5 +80,5 @@ out, user, sys_, rss, wall, peak, n = sys.argv[1:]
 s = json.load(open(out))["summary"]
 cpu = float(user) + float(sys_)
 print(f"routes {s['routes']}, alerts sent {s['alerts_sent']}, failed {s['alerts_failed']}, lookup errors {s['lookup_errors']}")
-print(f"cpu {cpu:.2f} s ({cpu / int(n) * 1e6:.0f} us per route), peak RSS {int(rss) / 1024:.0f} MiB, peak threads {peak}, wall {wall} s")
+print(f"cpu {cpu:.2f} s ({cpu / int(n) * 1e6:.0f} us per route: user {float(user) / int(n) * 1e6:.0f}, system {float(sys_) / int(n) * 1e6:.0f}), peak RSS {int(rss) / 1024:.0f} MiB, peak threads {peak}, wall {wall} s")
 PY

@@ -21,6 +21,8 @@
 //! - `reply` (crate-private): what every provider does with an HTTP reply.
 //! - `wire` (crate-private): lenient JSON building blocks shared by the
 //!   providers' private wire types.
+//! - `scan` (crate-private): walking a large reply's outline, crossing the
+//!   parts nobody reads without parsing them.
 
 pub mod arc;
 pub mod breaker;
@@ -31,6 +33,7 @@ pub(crate) mod oauth;
 pub mod pool;
 pub(crate) mod reply;
 pub mod retry;
+pub(crate) mod scan;
 pub(crate) mod wire;
 
 use std::time::Duration;

@@ -44,7 +44,12 @@ impl<T> Lenient<T> {
 /// needed: `None` when it is missing or does not have `T`'s shape. Unlike
 /// [`Lenient`], nothing is buffered: serde scans the text straight into `T`.
 pub(crate) fn read_raw<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
-    serde_json::from_str(raw?.get()).ok()
+    read_text(raw.map(RawValue::get))
+}
+
+/// [`read_raw`] on a part's JSON text (as [`super::scan`] hands it back).
+pub(crate) fn read_text<'a, T: Deserialize<'a>>(text: Option<&'a str>) -> Option<T> {
+    serde_json::from_str(text?).ok()
 }
 
 /// A short text field: a JSON string, or an integer written as one (a gate

@@ -44,7 +44,10 @@ use crate::store::TokenCache;
 use crate::upstream::oauth::{
     Attempt, Bearer, ClientCredentials, Persistence, TokenHolder, TokenPolicy,
 };
-use crate::upstream::reply::{error_for_status, one_line, parse_json, Reply, MESSAGE_CHARS};
+use crate::upstream::reply::{
+    ensure_json, error_for_status, one_line, parse_json, Reply, MESSAGE_CHARS,
+};
+use crate::upstream::scan::Malformed;
 
 /// Amadeus's test environment, the default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://test.api.amadeus.com";
@@ -310,7 +313,25 @@ fn cheapest_offer(
     fetched_at: Timestamp,
     secrets: &[&str],
 ) -> Result<Option<Quote>, UpstreamError> {
-    let parsed: wire::OffersReply<'_> = parse_json(content_type, body, "flight offers", secrets)?;
+    ensure_json(content_type, body, "flight offers", secrets)?;
+    let walked = std::str::from_utf8(body)
+        .map_err(|_| Malformed)
+        .and_then(wire::OffersReply::scan);
+    let parsed = match walked {
+        Ok(parsed) => parsed,
+        // What the walk cannot follow, serde reads, or reports exactly.
+        Err(Malformed) => parse_json(content_type, body, "flight offers", secrets)?,
+    };
+    cheapest_in(&parsed, max_stops, fetched_at, secrets)
+}
+
+/// [`cheapest_offer`] on a reply already read.
+fn cheapest_in(
+    parsed: &wire::OffersReply<'_>,
+    max_stops: Option<u8>,
+    fetched_at: Timestamp,
+    secrets: &[&str],
+) -> Result<Option<Quote>, UpstreamError> {
     let mut cheapest: Option<(Money, &wire::Offer<'_>)> = None;
     for (index, offer) in parsed.data.iter().enumerate() {
         if max_stops.is_some() && !within_limit(offer, max_stops) {
@@ -344,7 +365,7 @@ fn cheapest_offer(
         found_at: None,
         link: None,
         insights: None,
-        itinerary: known(outbound(&parsed, offer)),
+        itinerary: known(outbound(parsed, offer)),
     }))
 }
 
@@ -389,6 +410,23 @@ pub(crate) fn read_offers(
     secrets: &[&str],
 ) -> Result<Option<Quote>, UpstreamError> {
     cheapest_offer(content_type, body, None, Timestamp::UNIX_EPOCH, secrets)
+}
+
+/// [`read_offers`] with the whole body read by serde, never walked: what
+/// the walk must agree with. For [`crate::fuzzing`].
+pub(crate) fn read_offers_by_serde(
+    body: &[u8],
+    content_type: Option<&str>,
+    secrets: &[&str],
+) -> Result<Option<Quote>, UpstreamError> {
+    let parsed = parse_json(content_type, body, "flight offers", secrets)?;
+    cheapest_in(&parsed, None, Timestamp::UNIX_EPOCH, secrets)
+}
+
+/// Whether the reader can walk `body` (valid JSON always can), rather than
+/// fall back to serde. For [`crate::fuzzing`].
+pub(crate) fn walks(body: &[u8]) -> bool {
+    std::str::from_utf8(body).is_ok_and(|body| wire::OffersReply::scan(body).is_ok())
 }
 
 /// What an error body says, as `(code, message)`: the summary every failed

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
-use crate::upstream::wire::read_raw;
+use crate::upstream::scan::{Cursor, Malformed};
+use crate::upstream::wire::{read_raw, read_text};
 // An error `code` comes as a number (`38190`) or a string (`"38191"`),
 // depending on the error.
 use crate::upstream::wire::Text as Code;
@@ -35,19 +36,53 @@ pub(super) struct OffersReply<'a> {
     pub(super) data: Vec<Offer<'a>>,
     /// Names for the codes in `data`; missing on an empty reply. Kept as
     /// text: only the cheapest offer's airlines are looked up.
-    #[serde(default, borrow)]
-    dictionaries: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
+    dictionaries: Option<&'a str>,
 }
 
-impl OffersReply<'_> {
+impl<'a> OffersReply<'a> {
+    /// The reply read by walking its outline ([`scan`]): each offer's
+    /// `price` is parsed, its `itineraries` and the `dictionaries` are kept
+    /// as text, and everything else is crossed without being read. The
+    /// same reply as serde's for the same JSON; what the walk cannot follow
+    /// is [`Malformed`], for the caller to read with serde instead.
+    pub(super) fn scan(body: &'a str) -> Result<Self, Malformed> {
+        let (mut data, mut dictionaries) = (None, None);
+        let mut cursor = Cursor::new(body);
+        cursor.object(|key, cursor| match key {
+            "data" => {
+                let mut offers = Vec::new();
+                cursor.array(|cursor| {
+                    offers.push(Offer::scan(cursor)?);
+                    Ok(())
+                })?;
+                once(&mut data, offers)
+            }
+            "dictionaries" => once(&mut dictionaries, not_null(cursor.value()?)),
+            _ => cursor.value().map(drop),
+        })?;
+        cursor.end()?;
+        Ok(OffersReply {
+            data: data.ok_or(Malformed)?,
+            dictionaries: dictionaries.flatten(),
+        })
+    }
+
     /// The airline names of `dictionaries.carriers` (`"BRITISH AIRWAYS"`,
     /// capitals as Amadeus writes them), by code; empty when there are
     /// none or they cannot be read. A name that is not a string is skipped.
     pub(super) fn carrier_names(&self) -> HashMap<String, String> {
-        let Some(dictionaries) = read_raw::<DictionariesText<'_>>(self.dictionaries) else {
+        let Some(dictionaries) = self.dictionaries else {
             return HashMap::new();
         };
-        let Some(carriers) = read_raw::<HashMap<String, &RawValue>>(dictionaries.carriers) else {
+        // Walked to `carriers` (the locations and aircraft are crossed),
+        // or read whole by serde when the walk cannot follow it.
+        let carriers = walk_to(dictionaries, "carriers").unwrap_or_else(|Malformed| {
+            read_text::<DictionariesText<'_>>(Some(dictionaries))
+                .and_then(|d| d.carriers)
+                .map(RawValue::get)
+        });
+        let Some(carriers) = read_text::<HashMap<String, &RawValue>>(carriers) else {
             return HashMap::new();
         };
         carriers
@@ -80,17 +115,36 @@ pub(super) struct Offer<'a> {
     /// cheapest, or each when stops are limited). Skipping is a scan;
     /// reading them all leniently buffered every offer's flights (~8 % of a
     /// 10,000-route check's CPU).
-    #[serde(default, borrow)]
-    itineraries: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
+    itineraries: Option<&'a str>,
 }
 
-impl Offer<'_> {
+impl<'a> Offer<'a> {
+    /// One element of `data`, walked as [`OffersReply::scan`] does.
+    fn scan(cursor: &mut Cursor<'a>) -> Result<Self, Malformed> {
+        let (mut price, mut itineraries) = (None, None);
+        cursor.object(|key, cursor| match key {
+            "price" => once(&mut price, Price::scan(cursor)?),
+            "itineraries" => once(&mut itineraries, not_null(cursor.value()?)),
+            _ => cursor.value().map(drop),
+        })?;
+        Ok(Offer {
+            price: price.ok_or(Malformed)?,
+            itineraries: itineraries.flatten(),
+        })
+    }
+
     /// The itineraries, or `None` when the list is missing, empty or has an
     /// itinerary that cannot be read: malformed, the flights are unknown,
     /// not the price.
     pub(super) fn itineraries(&self) -> Option<Vec<Itinerary>> {
-        let itineraries = read_raw::<Vec<ItineraryText<'_>>>(self.itineraries)?;
-        let itineraries: Vec<Itinerary> = itineraries.into_iter().map(Itinerary::from).collect();
+        let text = self.itineraries?;
+        // Walked (each segment's airports, times and aircraft crossed), or
+        // read whole by serde when the walk cannot follow the text.
+        let itineraries = walk_list(text, walk_itinerary).unwrap_or_else(|Malformed| {
+            let itineraries = read_text::<Vec<ItineraryText<'_>>>(Some(text))?;
+            Some(itineraries.into_iter().map(Itinerary::from).collect())
+        })?;
         (!itineraries.is_empty()).then_some(itineraries)
     }
 }
@@ -122,6 +176,80 @@ impl From<ItineraryText<'_>> for Itinerary {
                 .filter(|segments| !segments.is_empty()),
         }
     }
+}
+
+/// One itinerary walked: `Ok(None)` when it is not an object (serde
+/// drops the whole list then too).
+fn walk_itinerary(cursor: &mut Cursor<'_>) -> Result<Option<Itinerary>, Malformed> {
+    if cursor.peek() != Some(b'{') {
+        cursor.value()?;
+        return Ok(None);
+    }
+    let (mut duration, mut segments) = (None, None);
+    cursor.object(|key, cursor| match key {
+        "duration" => once(&mut duration, not_null(cursor.value()?)),
+        "segments" => once(&mut segments, not_null(cursor.value()?)),
+        _ => cursor.value().map(drop),
+    })?;
+    let segments = segments.flatten().and_then(|text| {
+        walk_list(text, walk_segment)
+            .unwrap_or_else(|Malformed| read_text::<Vec<Segment>>(Some(text)))
+    });
+    Ok(Some(Itinerary {
+        duration: read_text(duration.flatten()),
+        segments: segments.filter(|segments| !segments.is_empty()),
+    }))
+}
+
+/// One segment walked: `Ok(None)` when it cannot be read as serde reads
+/// [`Segment`] (the list's flights are then unknown).
+fn walk_segment(cursor: &mut Cursor<'_>) -> Result<Option<Segment>, Malformed> {
+    if cursor.peek() != Some(b'{') {
+        cursor.value()?;
+        return Ok(None);
+    }
+    let (mut carrier_code, mut number_of_stops) = (None, None);
+    let mut readable = true;
+    cursor.object(|key, cursor| match key {
+        "carrierCode" => {
+            let code = json::<Option<String>>(cursor.value()?);
+            readable &= code.is_ok();
+            once(&mut carrier_code, code.ok().flatten())
+        }
+        "numberOfStops" => {
+            let stops = json::<Option<u8>>(cursor.value()?);
+            readable &= stops.is_ok();
+            once(&mut number_of_stops, stops.ok().flatten())
+        }
+        _ => cursor.value().map(drop),
+    })?;
+    Ok(readable.then(|| Segment {
+        carrier_code: carrier_code.flatten(),
+        number_of_stops: number_of_stops.flatten(),
+    }))
+}
+
+/// The JSON array `text`, each element walked by `item`: `Ok(None)` (as
+/// serde's `Vec` would fail) when some element is not readable.
+fn walk_list<'a, T>(
+    text: &'a str,
+    mut item: impl FnMut(&mut Cursor<'a>) -> Result<Option<T>, Malformed>,
+) -> Result<Option<Vec<T>>, Malformed> {
+    let mut cursor = Cursor::new(text);
+    if cursor.peek() != Some(b'[') {
+        return Err(Malformed);
+    }
+    let mut items = Some(Vec::new());
+    cursor.array(|cursor| {
+        let next = item(cursor)?;
+        items = items.take().zip(next).map(|(mut items, next)| {
+            items.push(next);
+            items
+        });
+        Ok(())
+    })?;
+    cursor.end()?;
+    Ok(items)
 }
 
 impl Itinerary {
@@ -161,6 +289,51 @@ pub(super) struct Segment {
     pub(super) number_of_stops: Option<u8>,
 }
 
+/// Sets a member seen for the first time; a second one is [`Malformed`]
+/// (serde refuses a repeated field, and the caller then reports it).
+fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Malformed> {
+    match slot {
+        Some(_) => Err(Malformed),
+        None => {
+            *slot = Some(value);
+            Ok(())
+        }
+    }
+}
+
+/// The text of the member `name` of the object `text`, or `None` when it
+/// is missing or `null`.
+fn walk_to<'a>(text: &'a str, name: &str) -> Result<Option<&'a str>, Malformed> {
+    let mut found = None;
+    let mut cursor = Cursor::new(text);
+    cursor.object(|key, cursor| {
+        let value = cursor.value()?;
+        if key == name {
+            once(&mut found, not_null(value))?;
+        }
+        Ok(())
+    })?;
+    cursor.end()?;
+    Ok(found.flatten())
+}
+
+/// A small member read by serde, as it would be inside the whole reply.
+fn json<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, Malformed> {
+    serde_json::from_str(text).map_err(|_| Malformed)
+}
+
+/// A member's text, or `None` for `null` (as serde reads an `Option`).
+fn not_null(text: &str) -> Option<&str> {
+    (text != "null").then_some(text)
+}
+
+/// An optional part as its JSON text, borrowed from the body.
+fn raw_text<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'a str>, D::Error> {
+    Ok(Option::<&'a RawValue>::deserialize(deserializer)?.map(RawValue::get))
+}
+
 /// `price`: decimal strings in `currency`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -173,6 +346,25 @@ pub(super) struct Price<'a> {
     /// All travellers, taxes included; the fallback when `grandTotal` is absent.
     #[serde(default, borrow)]
     pub(super) total: Option<Text<'a>>,
+}
+
+impl<'a> Price<'a> {
+    /// `price` walked as [`OffersReply::scan`] does: its three texts read
+    /// as serde reads them, its fees and other parts crossed.
+    fn scan(cursor: &mut Cursor<'a>) -> Result<Self, Malformed> {
+        let (mut currency, mut grand_total, mut total) = (None, None, None);
+        cursor.object(|key, cursor| match key {
+            "currency" => once(&mut currency, json(cursor.value()?)?),
+            "grandTotal" => once(&mut grand_total, json(cursor.value()?)?),
+            "total" => once(&mut total, json(cursor.value()?)?),
+            _ => cursor.value().map(drop),
+        })?;
+        Ok(Price {
+            currency: currency.ok_or(Malformed)?,
+            grand_total: grand_total.flatten(),
+            total: total.flatten(),
+        })
+    }
 }
 
 /// A JSON string borrowed from the body when it has no escapes (prices,
@@ -327,6 +519,30 @@ fn unreadable(body: &[u8], secrets: &[&str]) -> ErrorSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_replies_are_walked_not_read_whole() {
+        for (name, offers) in [
+            ("amadeus-flight-offers-LHR-JFK.json", 4),
+            ("amadeus-flight-offers-GIG-MAD-roundtrip-sdk.json", 2),
+            ("amadeus-flight-offers-SYD-BKK-spec.json", 2),
+            ("amadeus-flight-offers-empty.json", 0),
+        ] {
+            let path = format!("{}/tests/fixtures/fares/{name}", env!("CARGO_MANIFEST_DIR"));
+            let body = std::fs::read_to_string(path).unwrap();
+            let walked = OffersReply::scan(&body).unwrap();
+            let read: OffersReply<'_> = serde_json::from_str(&body).unwrap();
+            assert_eq!(walked.data.len(), offers, "{name}");
+            assert_eq!(walked.dictionaries, read.dictionaries, "{name}");
+            for (walked, read) in walked.data.iter().zip(&read.data) {
+                assert_eq!(walked.itineraries, read.itineraries, "{name}");
+                assert_eq!(walked.price.currency.as_str(), read.price.currency.as_str());
+                let total =
+                    |price: &Price<'_>| price.grand_total.as_ref().map(|t| t.as_str().to_owned());
+                assert_eq!(total(&walked.price), total(&read.price), "{name}");
+            }
+        }
+    }
 
     #[test]
     fn codes_may_be_numbers_or_strings() {
