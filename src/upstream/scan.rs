@@ -232,22 +232,26 @@ struct Masks {
 impl Masks {
     /// The masks of `chunk`'s first [`BLOCK`] bytes; past its end, spaces.
     fn of(chunk: &[u8]) -> Self {
-        let mut block = [b' '; BLOCK];
-        let block: &[u8; BLOCK] = match chunk.first_chunk::<BLOCK>() {
-            Some(full) => full,
+        match chunk.first_chunk::<BLOCK>() {
+            Some(block) => Masks::of_block(block),
+            // Only a document's last block is short.
             None => {
+                let mut block = [b' '; BLOCK];
                 block[..chunk.len()].copy_from_slice(chunk);
-                &block
+                Masks::of_block(&block)
             }
-        };
+        }
+    }
+
+    fn of_block(block: &[u8; BLOCK]) -> Self {
         let mut masks = Masks {
             quote: 0,
             backslash: 0,
             open: 0,
             close: 0,
         };
-        for (lane, part) in block.chunks_exact(LANES).enumerate() {
-            let part: &[u8; LANES] = part.first_chunk().unwrap_or(&[b' '; LANES]);
+        let (parts, _) = block.as_chunks::<LANES>();
+        for (lane, part) in parts.iter().enumerate() {
             let [quote, backslash, open, close] = lanes(part);
             let shift = lane * LANES;
             masks.quote |= u64::from(quote) << shift;
