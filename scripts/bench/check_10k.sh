@@ -4,8 +4,9 @@
 # answer at once (examples/fake_providers.rs, built by this script, from the
 # real payloads in tests/fixtures/; BENCH_FAKE=python for the earlier
 # scripts/bench/fake_providers.py, BENCH_FAKE=PATH for a built fake). Prints
-# farewatch's own CPU time (user + sys), its peak RSS, its peak thread count
-# and the wall time.
+# farewatch's own CPU time (user + sys, and each alone), its peak RSS, its peak thread count
+# and the wall time. BENCH_KEEP=1 keeps the work folder (state database,
+# sheet, output) and prints its path.
 #
 #   cargo build --release && bash scripts/bench/check_10k.sh [BINARY] [N]
 #

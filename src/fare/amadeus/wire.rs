@@ -5,7 +5,11 @@
 //! tens of microseconds. Besides `price`, only what describes the flights is
 //! read (each itinerary's duration, its segments' airline codes and stops,
 //! and the airline names in `dictionaries`), leniently: a malformed part is
-//! unknown, never a reason to lose the price. Everything else is skipped.
+//! unknown, never a reason to lose the price. Everything else is skipped:
+//! a reply is walked by its outline ([`OffersReply::scan`], with
+//! [`crate::upstream::scan`]), which crosses unread parts without parsing
+//! them, and read whole by serde (the derives below) only when the walk
+//! cannot follow it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
