@@ -267,7 +267,6 @@ async fn sets_wal_and_schema_version_and_migrations_are_idempotent() {
             "interests",
             "kv",
             "outbox",
-            "outbox_route_seq",
             "outbox_status",
             "price_history",
             "price_history_search",
@@ -1032,7 +1031,26 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(after, SCHEMA_VERSION, "migrated in place");
-    assert_eq!(after, 8, "version 8: the fleet's leases and sheet");
+    assert_eq!(after, 9, "version 9: a route's alerts found by key range");
+    // What version 9 counts on (close_alert finds an alert's rows by the
+    // key's prefix): old rows' keys start with `{route_id}#{seq}#` too.
+    let keys_off_format: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM outbox
+             WHERE substr(key, 1, length(route_id || '#' || seq || '#')) != route_id || '#' || seq || '#'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(keys_off_format, 0);
+    let index_gone: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outbox_route_seq'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index_gone, 0);
     // Rows from before claims have none: any run may take them over.
     let unclaimed: i64 = raw
         .query_row(

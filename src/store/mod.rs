@@ -187,7 +187,7 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The schema version this build writes; see the module docs.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Appended to errors that a different location would fix.
 const USE_ANOTHER: &str = "set DATABASE_URL=sqlite://PATH to use another location";

@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0006_search_jobs.sql"),
     include_str!("../../../migrations/postgres/0007_fleet.sql"),
     include_str!("../../../migrations/postgres/0008_fleet_sync.sql"),
+    include_str!("../../../migrations/postgres/0009_outbox_key_range.sql"),
 ];
 
 /// The advisory lock key migrations hold, so two processes starting on a new

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0006_search_jobs.sql"),
     include_str!("../../../migrations/sqlite/0007_fleet.sql"),
     include_str!("../../../migrations/sqlite/0008_fleet_sync.sql"),
+    include_str!("../../../migrations/sqlite/0009_outbox_key_range.sql"),
 ];
 
 /// The SQLite backend. One connection, owned by a writer thread (a file)

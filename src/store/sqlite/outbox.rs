@@ -199,6 +199,15 @@ impl Sqlite {
     ) -> Result<Option<usize>, StoreError> {
         let (route_id, reason, state) = (route_id.to_owned(), reason.to_owned(), state.clone());
         let me = run.as_str().to_owned();
+        // The alert's rows: every key is `{route_id}#{seq}#{recipient}`,
+        // so they are the keys from `{route_id}#{seq}#` up to, not
+        // including, the same with `$` (the byte after `#`) in place of
+        // the last `#` (migrations/sqlite/0009). `route_id` and `seq` are
+        // still compared: a route id with a `#` of its own cannot match.
+        // `+status` keeps the planner off `outbox_status`, which for `sent`
+        // would walk every message ever sent.
+        let from = format!("{route_id}#{seq}#");
+        let until = format!("{route_id}#{seq}$");
         self.call("close unfinished alert", move |conn| {
             let seq = to_i64(seq, "intent seq")?;
             let now = Timestamp::now();
@@ -207,10 +216,10 @@ impl Sqlite {
             let claims = tx
                 .prepare_cached(
                     "SELECT key, claimed_by, claimed_at FROM outbox
-                     WHERE route_id = ?1 AND seq = ?2 AND status = 'pending'
-                       AND claimed_by IS NOT NULL AND claimed_by != ?3",
+                     WHERE key >= ?4 AND key < ?5 AND route_id = ?1 AND seq = ?2
+                       AND +status = 'pending' AND claimed_by IS NOT NULL AND claimed_by != ?3",
                 )?
-                .query_map(params![route_id, seq, me], |row| {
+                .query_map(params![route_id, seq, me, from, until], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
@@ -225,15 +234,17 @@ impl Sqlite {
             }
             tx.prepare_cached(
                 "UPDATE outbox SET status = 'failed', error = ?1, updated_at = ?2
-                 WHERE route_id = ?3 AND seq = ?4 AND status = 'pending'",
+                 WHERE key >= ?5 AND key < ?6 AND route_id = ?3 AND seq = ?4
+                   AND +status = 'pending'",
             )?
-            .execute(params![reason, ts_to_sql(now), route_id, seq])?;
+            .execute(params![reason, ts_to_sql(now), route_id, seq, from, until])?;
             let sent: i64 = tx
                 .prepare_cached(
                     "SELECT COUNT(*) FROM outbox
-                     WHERE route_id = ?1 AND seq = ?2 AND status = 'sent'",
+                     WHERE key >= ?3 AND key < ?4 AND route_id = ?1 AND seq = ?2
+                       AND +status = 'sent'",
                 )?
-                .query_row(params![route_id, seq], |row| row.get(0))?;
+                .query_row(params![route_id, seq, from, until], |row| row.get(0))?;
             upsert_state(tx, &route_id, &state, now)?;
             Ok(Some(usize::try_from(sent).unwrap_or(0)))
         })
