@@ -1032,34 +1032,22 @@ async fn a_v2_state_file_opens_and_migrates_in_place() {
         .unwrap();
     assert_eq!(after, SCHEMA_VERSION, "migrated in place");
     assert_eq!(after, 9, "version 9: a route's alerts found by key range");
+    let count = |sql: &str| -> i64 { raw.query_row(sql, [], |r| r.get(0)).unwrap() };
     // What version 9 counts on (close_alert finds an alert's rows by the
     // key's prefix): old rows' keys start with `{route_id}#{seq}#` too.
-    let keys_off_format: i64 = raw
-        .query_row(
-            "SELECT COUNT(*) FROM outbox
-             WHERE substr(key, 1, length(route_id || '#' || seq || '#')) != route_id || '#' || seq || '#'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(keys_off_format, 0);
-    let index_gone: i64 = raw
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outbox_route_seq'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(index_gone, 0);
+    let prefix = "route_id || '#' || seq || '#'";
+    let off_format =
+        format!("SELECT COUNT(*) FROM outbox WHERE substr(key, 1, length({prefix})) != {prefix}");
+    assert_eq!(count(&off_format), 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outbox_route_seq'"),
+        0
+    );
     // Rows from before claims have none: any run may take them over.
-    let unclaimed: i64 = raw
-        .query_row(
-            "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NULL AND claimed_at IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(unclaimed, 5);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NULL AND claimed_at IS NULL"),
+        5
+    );
     drop(raw);
 
     assert_eq!(store.load_states().await.unwrap(), fixture::states());
