@@ -450,20 +450,21 @@ fn writer(mut db: Db, queue: std::sync::mpsc::Receiver<Job>) {
     // waits for each write before the next (a loop of saves) would wait
     // out every linger for nothing. So a batch lingers only when the one
     // before it had company.
+    //
+    // The linger is slept out rather than spent waiting on the queue: a
+    // writer blocked on the queue is woken (a futex call on each side and a
+    // context switch) by every call that joins the batch, a sleeping one by
+    // none. Calls that arrive meanwhile are taken when it wakes.
     let mut concurrent = false;
     while let Ok(first) = queue.recv() {
-        let deadline = std::time::Instant::now() + MAX_LINGER;
         let mut batch = vec![first];
+        if concurrent {
+            std::thread::sleep(MAX_LINGER);
+        }
         while batch.len() < MAX_BATCH {
-            let next = if concurrent {
-                let wait = deadline.saturating_duration_since(std::time::Instant::now());
-                queue.recv_timeout(wait).ok()
-            } else {
-                queue.try_recv().ok()
-            };
-            match next {
-                Some(job) => batch.push(job),
-                None => break,
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
         }
         concurrent = batch.len() > 1;
