@@ -141,6 +141,73 @@ impl<'a> Cursor<'a> {
     }
 }
 
+// ----- reading as serde would ---------------------------------------------
+//
+// Building blocks for a provider's walker that must answer exactly as its
+// serde types do on the same JSON (and give up, [`Malformed`], where serde
+// would refuse, so that serde reports it).
+
+/// Sets a member seen for the first time; a second one is [`Malformed`]
+/// (serde refuses a repeated field, and the caller then reports it).
+pub(crate) fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Malformed> {
+    match slot {
+        Some(_) => Err(Malformed),
+        None => {
+            *slot = Some(value);
+            Ok(())
+        }
+    }
+}
+
+/// A member's text, or `None` for `null` (as serde reads an `Option`).
+pub(crate) fn not_null(text: &str) -> Option<&str> {
+    (text != "null").then_some(text)
+}
+
+/// A small value read by serde, as it would be inside the whole document.
+pub(crate) fn json<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, Malformed> {
+    serde_json::from_str(text).map_err(|_| Malformed)
+}
+
+/// The text of the member `name` of the object `text`, or `None` when it
+/// is missing or `null`.
+pub(crate) fn member<'a>(text: &'a str, name: &str) -> Result<Option<&'a str>, Malformed> {
+    let mut found = None;
+    let mut cursor = Cursor::new(text);
+    cursor.object(|key, cursor| {
+        let value = cursor.value()?;
+        if key == name {
+            once(&mut found, not_null(value))?;
+        }
+        Ok(())
+    })?;
+    cursor.end()?;
+    Ok(found.flatten())
+}
+
+/// The JSON array `text`, each element walked by `item`: `Ok(None)` (as
+/// serde's `Vec` would fail) when some element is not readable.
+pub(crate) fn list<'a, T>(
+    text: &'a str,
+    mut item: impl FnMut(&mut Cursor<'a>) -> Result<Option<T>, Malformed>,
+) -> Result<Option<Vec<T>>, Malformed> {
+    let mut cursor = Cursor::new(text);
+    if cursor.peek() != Some(b'[') {
+        return Err(Malformed);
+    }
+    let mut items = Some(Vec::new());
+    cursor.array(|cursor| {
+        let next = item(cursor)?;
+        items = items.take().zip(next).map(|(mut items, next)| {
+            items.push(next);
+            items
+        });
+        Ok(())
+    })?;
+    cursor.end()?;
+    Ok(items)
+}
+
 fn is_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
 }

@@ -314,10 +314,7 @@ fn cheapest_offer(
     secrets: &[&str],
 ) -> Result<Option<Quote>, UpstreamError> {
     ensure_json(content_type, body, "flight offers", secrets)?;
-    let walked = std::str::from_utf8(body)
-        .map_err(|_| Malformed)
-        .and_then(wire::OffersReply::scan);
-    let parsed = match walked {
+    let parsed = match wire::OffersReply::walk(body) {
         Ok(parsed) => parsed,
         // What the walk cannot follow, serde reads, or reports exactly.
         Err(Malformed) => parse_json(content_type, body, "flight offers", secrets)?,
@@ -426,7 +423,7 @@ pub(crate) fn read_offers_by_serde(
 /// Whether the reader can walk `body` (valid JSON always can), rather than
 /// fall back to serde. For [`crate::fuzzing`].
 pub(crate) fn walks(body: &[u8]) -> bool {
-    std::str::from_utf8(body).is_ok_and(|body| wire::OffersReply::scan(body).is_ok())
+    wire::OffersReply::walk(body).is_ok()
 }
 
 /// What an error body says, as `(code, message)`: the summary every failed

@@ -6,7 +6,7 @@
 //! read (each itinerary's duration, its segments' airline codes and stops,
 //! and the airline names in `dictionaries`), leniently: a malformed part is
 //! unknown, never a reason to lose the price. Everything else is skipped:
-//! a reply is walked by its outline ([`OffersReply::scan`], with
+//! a reply is walked by its outline ([`OffersReply::walk`], with
 //! [`crate::upstream::scan`]), which crosses unread parts without parsing
 //! them, and read whole by serde (the derives below) only when the walk
 //! cannot follow it.
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::upstream::reply::{one_line, unrecognised_error_body, MESSAGE_CHARS};
-use crate::upstream::scan::{Cursor, Malformed};
+use crate::upstream::scan::{json, list, member, not_null, once, Cursor, Malformed};
 use crate::upstream::wire::{read_raw, read_text};
 // An error `code` comes as a number (`38190`) or a string (`"38191"`),
 // depending on the error.
@@ -45,12 +45,17 @@ pub(super) struct OffersReply<'a> {
 }
 
 impl<'a> OffersReply<'a> {
-    /// The reply read by walking its outline ([`scan`]): each offer's
+    /// The reply read by walking its outline ([`crate::upstream::scan`]): each offer's
     /// `price` is parsed, its `itineraries` and the `dictionaries` are kept
     /// as text, and everything else is crossed without being read. The
     /// same reply as serde's for the same JSON; what the walk cannot follow
     /// is [`Malformed`], for the caller to read with serde instead.
-    pub(super) fn scan(body: &'a str) -> Result<Self, Malformed> {
+    pub(super) fn walk(body: &'a [u8]) -> Result<Self, Malformed> {
+        Self::scan(std::str::from_utf8(body).map_err(|_| Malformed)?)
+    }
+
+    /// [`OffersReply::walk`] on text.
+    fn scan(body: &'a str) -> Result<Self, Malformed> {
         let (mut data, mut dictionaries) = (None, None);
         let mut cursor = Cursor::new(body);
         cursor.object(|key, cursor| match key {
@@ -81,7 +86,7 @@ impl<'a> OffersReply<'a> {
         };
         // Walked to `carriers` (the locations and aircraft are crossed),
         // or read whole by serde when the walk cannot follow it.
-        let carriers = walk_to(dictionaries, "carriers").unwrap_or_else(|Malformed| {
+        let carriers = member(dictionaries, "carriers").unwrap_or_else(|Malformed| {
             read_text::<DictionariesText<'_>>(Some(dictionaries))
                 .and_then(|d| d.carriers)
                 .map(RawValue::get)
@@ -124,7 +129,7 @@ pub(super) struct Offer<'a> {
 }
 
 impl<'a> Offer<'a> {
-    /// One element of `data`, walked as [`OffersReply::scan`] does.
+    /// One element of `data`, walked as [`OffersReply::walk`] does.
     fn scan(cursor: &mut Cursor<'a>) -> Result<Self, Malformed> {
         let (mut price, mut itineraries) = (None, None);
         cursor.object(|key, cursor| match key {
@@ -145,7 +150,7 @@ impl<'a> Offer<'a> {
         let text = self.itineraries?;
         // Walked (each segment's airports, times and aircraft crossed), or
         // read whole by serde when the walk cannot follow the text.
-        let itineraries = walk_list(text, walk_itinerary).unwrap_or_else(|Malformed| {
+        let itineraries = list(text, walk_itinerary).unwrap_or_else(|Malformed| {
             let itineraries = read_text::<Vec<ItineraryText<'_>>>(Some(text))?;
             Some(itineraries.into_iter().map(Itinerary::from).collect())
         })?;
@@ -196,8 +201,7 @@ fn walk_itinerary(cursor: &mut Cursor<'_>) -> Result<Option<Itinerary>, Malforme
         _ => cursor.value().map(drop),
     })?;
     let segments = segments.flatten().and_then(|text| {
-        walk_list(text, walk_segment)
-            .unwrap_or_else(|Malformed| read_text::<Vec<Segment>>(Some(text)))
+        list(text, walk_segment).unwrap_or_else(|Malformed| read_text::<Vec<Segment>>(Some(text)))
     });
     Ok(Some(Itinerary {
         duration: read_text(duration.flatten()),
@@ -231,29 +235,6 @@ fn walk_segment(cursor: &mut Cursor<'_>) -> Result<Option<Segment>, Malformed> {
         carrier_code: carrier_code.flatten(),
         number_of_stops: number_of_stops.flatten(),
     }))
-}
-
-/// The JSON array `text`, each element walked by `item`: `Ok(None)` (as
-/// serde's `Vec` would fail) when some element is not readable.
-fn walk_list<'a, T>(
-    text: &'a str,
-    mut item: impl FnMut(&mut Cursor<'a>) -> Result<Option<T>, Malformed>,
-) -> Result<Option<Vec<T>>, Malformed> {
-    let mut cursor = Cursor::new(text);
-    if cursor.peek() != Some(b'[') {
-        return Err(Malformed);
-    }
-    let mut items = Some(Vec::new());
-    cursor.array(|cursor| {
-        let next = item(cursor)?;
-        items = items.take().zip(next).map(|(mut items, next)| {
-            items.push(next);
-            items
-        });
-        Ok(())
-    })?;
-    cursor.end()?;
-    Ok(items)
 }
 
 impl Itinerary {
@@ -293,44 +274,6 @@ pub(super) struct Segment {
     pub(super) number_of_stops: Option<u8>,
 }
 
-/// Sets a member seen for the first time; a second one is [`Malformed`]
-/// (serde refuses a repeated field, and the caller then reports it).
-fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Malformed> {
-    match slot {
-        Some(_) => Err(Malformed),
-        None => {
-            *slot = Some(value);
-            Ok(())
-        }
-    }
-}
-
-/// The text of the member `name` of the object `text`, or `None` when it
-/// is missing or `null`.
-fn walk_to<'a>(text: &'a str, name: &str) -> Result<Option<&'a str>, Malformed> {
-    let mut found = None;
-    let mut cursor = Cursor::new(text);
-    cursor.object(|key, cursor| {
-        let value = cursor.value()?;
-        if key == name {
-            once(&mut found, not_null(value))?;
-        }
-        Ok(())
-    })?;
-    cursor.end()?;
-    Ok(found.flatten())
-}
-
-/// A small member read by serde, as it would be inside the whole reply.
-fn json<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, Malformed> {
-    serde_json::from_str(text).map_err(|_| Malformed)
-}
-
-/// A member's text, or `None` for `null` (as serde reads an `Option`).
-fn not_null(text: &str) -> Option<&str> {
-    (text != "null").then_some(text)
-}
-
 /// An optional part as its JSON text, borrowed from the body.
 fn raw_text<'de: 'a, 'a, D: Deserializer<'de>>(
     deserializer: D,
@@ -353,7 +296,7 @@ pub(super) struct Price<'a> {
 }
 
 impl<'a> Price<'a> {
-    /// `price` walked as [`OffersReply::scan`] does: its three texts read
+    /// `price` walked as [`OffersReply::walk`] does: its three texts read
     /// as serde reads them, its fees and other parts crossed.
     fn scan(cursor: &mut Cursor<'a>) -> Result<Self, Malformed> {
         let (mut currency, mut grand_total, mut total) = (None, None, None);
